@@ -1,0 +1,52 @@
+"""essbot: the SMS and WhatsApp assistant of a commune's ESS service.
+
+`create_app` is the table of contents: settings, database, blueprints, CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from dotenv import load_dotenv
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the Flask app.
+
+    `config` overrides settings from the environment and `.env` (tests pass one; keys
+    as in bot/config.py, e.g. ``{"DATABASE_URL": "sqlite:///…"}``). The instance
+    folder is ``ESSBOT_INSTANCE_PATH`` or Flask's default ``instance/``. Raises
+    ValueError on an unreadable setting.
+    """
+    load_dotenv(override=False)
+    instance_path = os.environ.get("ESSBOT_INSTANCE_PATH") or None
+    app = Flask(__name__, instance_path=instance_path and os.path.abspath(instance_path),
+                instance_relative_config=True)
+
+    from bot.config import load_settings
+
+    app.config.update(load_settings(app.instance_path, config))
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # a Twilio form is a few KB
+
+    from bot import db
+
+    db.init_app(app)
+
+    from bot import health, webhooks
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(webhooks.bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        # Plain text with the reason; 403 says nothing more (DESIGN.md contract).
+        body = exc.name if exc.code == 403 else f"{exc.name}: {exc.description}"
+        return body + "\n", exc.code, {"Content-Type": "text/plain; charset=utf-8"}
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return app

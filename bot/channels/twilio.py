@@ -1,0 +1,178 @@
+"""Twilio: SMS and WhatsApp, which differ only in addressing (``whatsapp:`` prefix) and limits.
+
+Signatures are checked with twilio's RequestValidator, replies built with
+MessagingResponse, outbound messages sent with the REST client — never by hand.
+Facts used here are in shared/domain/TWILIO.md (from Twilio's docs and twilio-python v9).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from twilio.base.exceptions import TwilioRestException  # noqa: F401  (re-exported for callers)
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.channels.base import InboundMessage, OutboundReply
+from bot.phones import to_e164
+
+#: Twilio's limit on one message body, in characters (Messages API and TwiML <Message>).
+MAX_BODY_CHARS = 1600
+
+#: Message statuses (Twilio "Message resource" docs). Final ones never change again,
+#: except delivered → read on WhatsApp.
+FINAL_STATUSES = frozenset({"delivered", "read", "failed", "undelivered", "canceled"})
+_RANK = {
+    "accepted": 0, "scheduled": 0, "queued": 0, "sending": 1, "sent": 2,
+    "partially_delivered": 3, "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4,
+    "read": 5,
+    # Inbound statuses, for completeness.
+    "receiving": 0, "received": 1,
+}
+
+_MEDIA_KINDS = {"audio": "audio", "image": "image", "video": "video", "application": "document"}
+
+
+def channel_of(address: str) -> str:
+    """Return "whatsapp" for a ``whatsapp:+…`` address, else "sms"."""
+    return "whatsapp" if (address or "").lower().startswith("whatsapp:") else "sms"
+
+
+def address_for(channel: str, phone: str) -> str:
+    """Return the Twilio address of E.164 `phone` on `channel` (``whatsapp:+223…`` or ``+223…``)."""
+    return f"whatsapp:{phone}" if channel == "whatsapp" else phone
+
+
+def is_valid_signature(auth_token: str, url: str, params: Any, signature: str | None) -> bool:
+    """Whether `signature` (X-Twilio-Signature) is Twilio's for `url` and form `params`.
+
+    `url` must be the public URL Twilio called (scheme, host, path and query string;
+    no fragment). `params` is the request's MultiDict (repeated keys matter). The
+    comparison is constant-time (RequestValidator uses hmac.compare_digest).
+    """
+    if not signature:
+        return False
+    return RequestValidator(auth_token).validate(url, params, signature)
+
+
+def parse_inbound(form: Mapping[str, str], received_at: datetime, country: str) -> InboundMessage:
+    """Turn an inbound webhook form into an InboundMessage.
+
+    Takes the POST parameters (`form`), the receive time (aware UTC) and the default
+    country for numbers without a prefix. Unknown fields are ignored (Twilio adds
+    fields without notice). Raises ValueError when MessageSid or From is missing or
+    From is not a phone number.
+    """
+    sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
+    sender = (form.get("From") or "").strip()
+    if not sid or not sender:
+        raise ValueError("MessageSid and From are required")
+    channel = channel_of(sender)
+    phone = to_e164(sender, country)
+    text = form.get("Body") or ""
+    attributes: dict[str, Any] = {}
+    for key in ("MessageType", "ButtonPayload", "ButtonText", "ProfileName", "NumSegments"):
+        if form.get(key):
+            attributes[key] = form[key][:200]
+    media = []
+    try:
+        num_media = min(int(form.get("NumMedia") or 0), 10)
+    except ValueError:
+        num_media = 0
+    for i in range(num_media):
+        url = form.get(f"MediaUrl{i}")
+        if url:
+            media.append({"url": url, "content_type": form.get(f"MediaContentType{i}", "")})
+    kind = "text"
+    if form.get("Latitude") and form.get("Longitude"):
+        kind = "location"
+        attributes["Latitude"] = form["Latitude"][:32]
+        attributes["Longitude"] = form["Longitude"][:32]
+    elif media:
+        major = media[0]["content_type"].split("/", 1)[0]
+        kind = _MEDIA_KINDS.get(major, "media")
+    if not text.strip() and form.get("ButtonPayload") and form.get("ButtonText"):
+        text = form["ButtonText"]
+    return InboundMessage(
+        channel=channel, address=phone, text=text, provider_sid=sid[:64],
+        received_at=received_at, kind=kind, media=media, attributes=attributes,
+    )
+
+
+def twiml(replies: Iterable[OutboundReply], status_url: str | None) -> str:
+    """Return the TwiML document answering an inbound message with `replies`.
+
+    Each reply becomes one <Message>; with `status_url`, its ``action`` attribute asks
+    Twilio for status callbacks carrying our message id (``?mid=``) so they can be
+    matched to the stored row. No replies give an empty <Response/> (sends nothing).
+    """
+    response = MessagingResponse()
+    for reply in replies:
+        action = f"{status_url}?mid={reply.id}" if status_url else None
+        response.message(reply.body[:MAX_BODY_CHARS], action=action, method="POST" if action else None)
+    return str(response)
+
+
+def should_update_status(current: str | None, new: str) -> bool:
+    """Whether a status callback saying `new` may replace `current`.
+
+    Twilio does not order callbacks and may repeat them: a status only moves forward
+    (queued → sending → sent → delivered → read); a final status (delivered, read,
+    failed, undelivered, canceled) is never replaced, except delivered → read.
+    Unknown statuses never overwrite a known one.
+    """
+    if new not in _RANK:
+        return current is None
+    if current is None or current not in _RANK:
+        return True
+    if current in FINAL_STATUSES and not (current == "delivered" and new == "read"):
+        return False
+    return _RANK[new] > _RANK[current]
+
+
+def make_client(settings: Mapping[str, Any]) -> Client:
+    """Create the REST client from settings (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN).
+
+    The HTTP client has a timeout (TWILIO_HTTP_TIMEOUT seconds; twilio-python's
+    default has none) and, when TWILIO_API_BASE_URL is set, every request goes there
+    (a fake Twilio in tests and benchmarks). Raises ValueError when credentials are
+    missing.
+    """
+    sid, token = settings.get("TWILIO_ACCOUNT_SID"), settings.get("TWILIO_AUTH_TOKEN")
+    if not sid or not token:
+        raise ValueError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required to send")
+    http = TwilioHttpClient(timeout=float(settings.get("TWILIO_HTTP_TIMEOUT") or 10))
+    client = Client(sid, token, http_client=http)
+    if settings.get("TWILIO_API_BASE_URL"):
+        client.api.base_url = settings["TWILIO_API_BASE_URL"].rstrip("/")
+    return client
+
+
+def send(
+    client: Client, settings: Mapping[str, Any], channel: str, phone: str, body: str,
+    status_callback: str | None = None,
+) -> str:
+    """Send `body` to E.164 `phone` on `channel` through the REST API; return the MessageSid.
+
+    The sender is TWILIO_WHATSAPP_FROM on WhatsApp, else TWILIO_MESSAGING_SERVICE_SID
+    or TWILIO_SMS_FROM. Raises ValueError when no sender is configured and
+    twilio.base.exceptions.TwilioRestException on an API error (its ``code`` is
+    Twilio's error code, e.g. 21610 for an opted-out recipient).
+    """
+    kwargs: dict[str, Any] = {"to": address_for(channel, phone), "body": body[:MAX_BODY_CHARS]}
+    if status_callback:
+        kwargs["status_callback"] = status_callback
+    if channel == "whatsapp":
+        if not settings.get("TWILIO_WHATSAPP_FROM"):
+            raise ValueError("TWILIO_WHATSAPP_FROM is not set")
+        kwargs["from_"] = settings["TWILIO_WHATSAPP_FROM"]
+    elif settings.get("TWILIO_MESSAGING_SERVICE_SID"):
+        kwargs["messaging_service_sid"] = settings["TWILIO_MESSAGING_SERVICE_SID"]
+    elif settings.get("TWILIO_SMS_FROM"):
+        kwargs["from_"] = settings["TWILIO_SMS_FROM"]
+    else:
+        raise ValueError("TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID is not set")
+    return client.messages.create(**kwargs).sid

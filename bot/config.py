@@ -1,0 +1,111 @@
+"""Settings: environment variables (and a `.env` file) over embedded defaults.
+
+The defaults run the whole bot on one machine with no other server: SQLite in the
+instance folder, no Redis, no Twilio account (the webhook then answers 503 and the
+terminal chat still works). The names are the contract in DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+#: Every setting the bot reads, with its default. ``None`` means "unset".
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # → sqlite:///<instance>/essbot.db
+    "REDIS_URL": None,
+    "TWILIO_ACCOUNT_SID": None,
+    "TWILIO_AUTH_TOKEN": None,
+    "TWILIO_SMS_FROM": None,
+    "TWILIO_MESSAGING_SERVICE_SID": None,
+    "TWILIO_WHATSAPP_FROM": None,
+    "TWILIO_API_BASE_URL": None,
+    "TWILIO_HTTP_TIMEOUT": 10.0,  # seconds, for outbound REST calls
+    "ESSBOT_PUBLIC_URL": None,
+    "SECRET_KEY": None,  # → generated into <instance>/secret_key
+    "ESSBOT_DEFAULT_LANGUAGE": "fr",
+    "ESSBOT_COUNTRY": "ML",
+    "ESSBOT_TIMEZONE": "Africa/Bamako",
+    "ESSBOT_SMS_FOLDING": True,  # fold text to GSM-7 on SMS (see bot/sms.py)
+    "ESSBOT_SMS_MAX_SEGMENTS": 2,  # parts per SMS reply before paging
+    "ESSBOT_PRICE_PER_PART": 0.0,  # in ESSBOT_CURRENCY, for cost estimates
+    "ESSBOT_CURRENCY": "FCFA",
+    "ESSBOT_DB_POOL_SIZE": 10,
+}
+
+_BOOL_TRUE = {"1", "true", "yes", "on", "oui"}
+_BOOL_FALSE = {"0", "false", "no", "off", "non", ""}
+
+
+def _coerce(name: str, raw: str) -> Any:
+    """Convert the string `raw` of setting `name` to the type of its default.
+
+    Raises ValueError with the setting's name when the value cannot be read.
+    """
+    default = DEFAULTS.get(name)
+    if isinstance(default, bool):
+        low = raw.strip().lower()
+        if low in _BOOL_TRUE:
+            return True
+        if low in _BOOL_FALSE:
+            return False
+        raise ValueError(f"{name} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    return raw.strip() or None
+
+
+def load_settings(instance_path: str | os.PathLike, overrides: dict | None = None) -> dict:
+    """Build the settings dict from defaults, environment and `overrides`.
+
+    Takes the instance folder (created if missing) and an optional mapping that wins
+    over the environment (tests pass one). Returns a dict with every key of DEFAULTS
+    filled in, `DATABASE_URL` and `SECRET_KEY` resolved. Raises ValueError on an
+    unreadable value (a non-numeric `ESSBOT_SMS_MAX_SEGMENTS`, say).
+    """
+    instance = Path(instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    settings: dict[str, Any] = dict(DEFAULTS)
+    for name in DEFAULTS:
+        raw = os.environ.get(name)
+        if raw is not None:
+            settings[name] = _coerce(name, raw)
+    for name, value in (overrides or {}).items():
+        settings[name] = _coerce(name, value) if isinstance(value, str) and name in DEFAULTS else value
+    if not settings["DATABASE_URL"]:
+        settings["DATABASE_URL"] = f"sqlite:///{instance / 'essbot.db'}"
+    if not settings["SECRET_KEY"]:
+        settings["SECRET_KEY"] = _instance_secret(instance)
+    if settings["ESSBOT_PUBLIC_URL"]:
+        settings["ESSBOT_PUBLIC_URL"] = settings["ESSBOT_PUBLIC_URL"].rstrip("/")
+    if settings["ESSBOT_DEFAULT_LANGUAGE"] not in ("fr", "bm"):
+        raise ValueError("ESSBOT_DEFAULT_LANGUAGE must be fr or bm")
+    return settings
+
+
+def _instance_secret(instance: Path) -> str:
+    """Return the secret key kept in `instance/secret_key`, creating it on first run.
+
+    The file is written with mode 0600 so that only the service account reads it.
+    """
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its key
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

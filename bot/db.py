@@ -1,0 +1,100 @@
+"""Database engine and sessions, one engine per app.
+
+SQLite runs in WAL mode with a busy timeout, and every transaction starts with
+``BEGIN IMMEDIATE``: writers queue on the database lock instead of failing with
+"database is locked" when two transactions that read first try to write (SQLite
+docs, "BEGIN IMMEDIATE" and WAL). On SQLite this also serialises the processing of
+messages from one contact (see bot/conversations.py); PostgreSQL uses row locks.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy import orm as so
+
+#: Seconds a SQLite writer waits for the lock before giving up.
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def make_engine(url: str, pool_size: int = 10) -> sa.Engine:
+    """Create the SQLAlchemy engine for `url` (``sqlite:///…`` or ``postgresql+psycopg://…``).
+
+    `pool_size` is the number of pooled connections (at least the web threads of one
+    process). Plain ``postgresql://`` and ``postgres://`` URLs are mapped to psycopg 3.
+    Raises sqlalchemy.exc.ArgumentError on an unreadable URL.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Take transaction control from pysqlite so that BEGIN IMMEDIATE below is ours.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable across application crashes in WAL mode; only an OS
+        # crash can lose the last commits (SQLite docs, "synchronous").
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_sqlite(engine: sa.Engine) -> bool:
+    """Whether `engine` talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def init_app(app: Flask) -> None:
+    """Attach an engine and a session factory to `app` (in ``app.extensions["essbot.db"]``)."""
+    engine = make_engine(app.config["DATABASE_URL"], app.config["ESSBOT_DB_POOL_SIZE"])
+    factory = so.sessionmaker(engine, expire_on_commit=False)
+    app.extensions["essbot.db"] = (engine, factory)
+
+
+def get_engine(app: Flask | None = None) -> sa.Engine:
+    """Return the engine of `app` (default: the current app)."""
+    return (app or current_app).extensions["essbot.db"][0]
+
+
+@contextmanager
+def session_scope(app: Flask | None = None) -> Iterator[so.Session]:
+    """Yield a session in one transaction: committed on success, rolled back on error.
+
+    Re-raises whatever the block raised, after the rollback.
+    """
+    factory = (app or current_app).extensions["essbot.db"][1]
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

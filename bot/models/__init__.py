@@ -1,0 +1,175 @@
+"""Database models (SQLAlchemy 2, typed `Mapped` columns).
+
+`Contact` is one person (one E.164 phone, reached on SMS and/or WhatsApp),
+`Conversation` their dialog state, `Message` every inbound and outbound message.
+Migrations live in `migrations/` (Alembic); keep them in step with these classes
+(`tests/test_db.py` compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm as so
+
+#: Stable constraint names so that Alembic migrations are the same on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timestamp stored in UTC and always read back as an aware UTC datetime.
+
+    SQLite has no time zone type; without this, values read back naive and
+    comparisons with aware datetimes raise TypeError.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(so.DeclarativeBase):
+    """Declarative base of every model, with the shared naming convention."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON(), list[Any]: sa.JSON()}
+
+
+#: Channels a message can travel on. "console" is the terminal chat and the simulator.
+CHANNELS = ("sms", "whatsapp", "console")
+
+
+class Contact(Base):
+    """One person, identified by an E.164 phone number (`+22370000001`).
+
+    The same phone reached on SMS and on WhatsApp is one contact. `language` is
+    None until the person chooses. `last_inbound_whatsapp_at` drives the WhatsApp
+    24-hour customer service window (Twilio: free-form messages only within 24 h
+    of the user's last message).
+    """
+
+    __tablename__ = "contact"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    phone: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    last_channel: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    last_inbound_sms_at: so.Mapped[datetime | None]
+    last_inbound_whatsapp_at: so.Mapped[datetime | None]
+    opted_out: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    opted_out_at: so.Mapped[datetime | None]
+    opted_in_at: so.Mapped[datetime | None]
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
+
+    conversation: so.Mapped[Conversation | None] = so.relationship(back_populates="contact")
+
+    @property
+    def channels(self) -> list[str]:
+        """Channels the person has written from, as a list like ``["sms", "whatsapp"]``."""
+        found = []
+        if self.last_inbound_sms_at is not None:
+            found.append("sms")
+        if self.last_inbound_whatsapp_at is not None:
+            found.append("whatsapp")
+        return found
+
+    def whatsapp_window_open(self, now: datetime) -> bool:
+        """Whether a free-form WhatsApp message may be sent at `now` (aware datetime).
+
+        Rule: Twilio/Meta 24-hour customer service window from the last inbound message.
+        """
+        last = self.last_inbound_whatsapp_at
+        return last is not None and (now - last).total_seconds() < 24 * 3600
+
+    def __repr__(self) -> str:  # never the full phone: reprs end up in logs
+        from bot.phones import mask
+
+        return f"<Contact {self.id} {mask(self.phone)}>"
+
+
+class Conversation(Base):
+    """The dialog state of one contact: where they are and what they answered.
+
+    `version` is an optimistic lock (SQLAlchemy `version_id_col`): a writer that
+    loaded an older version gets StaleDataError instead of overwriting newer state.
+    """
+
+    __tablename__ = "conversation"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    contact_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("contact.id", ondelete="CASCADE"), unique=True
+    )
+    dialog: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    node: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    answers: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    version: so.Mapped[int] = so.mapped_column(default=1)
+    updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
+
+    contact: so.Mapped[Contact] = so.relationship(back_populates="conversation")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Message(Base):
+    """One message in or out, on one channel.
+
+    `provider_sid` is Twilio's MessageSid (unique: Twilio retries deliver the same
+    sid twice and the second must not be processed). Outbound replies point at the
+    inbound message they answer (`reply_to_id`), so a retried webhook gets the same
+    TwiML. `status` follows Twilio's message statuses; see `bot.channels.twilio`.
+    `segments` and `encoding` are what the text costs on SMS (bot/sms.py).
+    """
+
+    __tablename__ = "message"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    # Indexed by ix_message_contact_created (contact_id first).
+    contact_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("contact.id", ondelete="CASCADE"))
+    direction: so.Mapped[str] = so.mapped_column(sa.String(3))  # "in" | "out"
+    channel: so.Mapped[str] = so.mapped_column(sa.String(16))
+    provider_sid: so.Mapped[str | None] = so.mapped_column(sa.String(64), unique=True)
+    body: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    media: so.Mapped[list[Any]] = so.mapped_column(default=list)
+    attributes: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    status: so.Mapped[str] = so.mapped_column(sa.String(24))
+    error_code: so.Mapped[int | None]
+    segments: so.Mapped[int | None]
+    encoding: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    reply_to_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("message.id", ondelete="SET NULL"), index=True
+    )
+    broadcast_id: so.Mapped[int | None] = so.mapped_column(index=True)
+    processed_at: so.Mapped[datetime | None]
+    processing_error: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    status_at: so.Mapped[datetime | None]
+
+    __table_args__ = (sa.Index("ix_message_contact_created", "contact_id", "created_at"),)

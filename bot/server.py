@@ -1,0 +1,36 @@
+"""Run the app under gunicorn from code, so `essbot serve` is the one command to start."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):
+    """A gunicorn application whose workers each build their own app (no shared pools)."""
+
+    def __init__(self, options: dict):
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from bot import create_app
+
+        return create_app()
+
+
+def run(host: str, port: int, workers: int, threads: int, **extra) -> None:
+    """Serve on `host`:`port` with `workers` processes of `threads` threads (gthread).
+
+    Blocks until the server stops. `extra` are further gunicorn settings
+    (e.g. ``accesslog="-"``). Twilio waits 15 s at most, so a slow request is cut at 30 s.
+    """
+    options = {
+        "bind": f"{host}:{port}", "workers": workers, "threads": threads,
+        "worker_class": "gthread", "timeout": 30, "graceful_timeout": 10, "keepalive": 5,
+        **extra,
+    }
+    _Gunicorn(options).run()
