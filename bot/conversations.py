@@ -98,8 +98,10 @@ def _insert_ignore(session: so.Session, model: type, values: dict[str, Any], key
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
-    return session.execute(stmt).rowcount == 1
+    stmt = (insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
+            .returning(model.id))
+    # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for this statement.
+    return session.execute(stmt).first() is not None
 
 
 def _store(app: Flask, msg: InboundMessage) -> int:
