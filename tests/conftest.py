@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -76,6 +77,16 @@ def inbound_params(body: str, phone: str = "+22370000099", channel: str = "sms",
 
 
 @pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """An SQLite file migrated once to the latest schema; each test gets a copy."""
+    from bot.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
 def pg_schema():
     """Build the PostgreSQL schema once with the migrations (None on SQLite)."""
     if not USE_POSTGRES:
@@ -93,13 +104,17 @@ def pg_schema():
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch, pg_schema):
+def app(tmp_path, monkeypatch, pg_schema, sqlite_template):
     """A fresh app and database for one test, with the samples' auth token and URL."""
     monkeypatch.setenv("ESSBOT_INSTANCE_PATH", str(tmp_path / "instance"))
     for name in ("TWILIO_ACCOUNT_SID", "TWILIO_API_BASE_URL", "ESSBOT_PUBLIC_URL",
                  "TWILIO_AUTH_TOKEN", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
-    url = pg_schema or f"sqlite:///{tmp_path / 'test.db'}"
+    if pg_schema:
+        url = pg_schema
+    else:
+        shutil.copy(sqlite_template, tmp_path / "test.db")
+        url = f"sqlite:///{tmp_path / 'test.db'}"
     app = create_app({
         "DATABASE_URL": url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "ESSBOT_PUBLIC_URL": PUBLIC_URL,
         "ESSBOT_DB_POOL_SIZE": 30, "TESTING": True,
@@ -109,8 +124,6 @@ def app(tmp_path, monkeypatch, pg_schema):
         names = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
         with engine.begin() as conn:
             conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        Base.metadata.create_all(engine)
     yield app
     engine.dispose()
 

@@ -1,0 +1,52 @@
+"""Catalogs: complete in Bambara, in step with the code, and every message cheap on SMS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from bot import sms
+from bot.i18n import LOCALES_DIR, translate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def code_msgids() -> set[str]:
+    found = extract_from_dir(str(ROOT / "bot"), method_map=[("**.py", "python")],
+                             keywords={"N_": None})
+    return {msgid for _file, _line, msgid, _comments, _context in found}
+
+
+def catalog_entries(lang: str):
+    with open(LOCALES_DIR / lang / "LC_MESSAGES" / "messages.po", "rb") as fh:
+        return [m for m in read_po(fh, locale=lang) if m.id]
+
+
+@pytest.mark.parametrize("lang", ["fr", "bm"])
+def test_catalog_has_every_message_of_the_code_and_no_empty_translation(lang):
+    entries = catalog_entries(lang)
+    assert {m.id for m in entries} == code_msgids(), "run the pybabel commands in the README"
+    assert [m.id for m in entries if not m.string] == []
+
+
+def test_translations_keep_placeholders():
+    for m in catalog_entries("bm"):
+        for token in ("%(", "%s"):
+            assert m.id.count(token) == m.string.count(token), m.id
+
+
+@pytest.mark.parametrize("lang", ["fr", "bm"])
+def test_every_message_fits_two_gsm7_parts_on_sms(lang):
+    for msgid in code_msgids():
+        rendered = sms.render(translate(msgid, lang), "sms", lang)
+        info = sms.analyze(rendered)
+        assert info.encoding == "GSM-7", (msgid, info.ucs2_characters)
+        assert info.segments <= 2, (msgid, info.segments)
+
+
+def test_unknown_language_falls_back_to_french():
+    assert translate("9 = suite", "xx") == "9 = suite"
+    assert translate("9 = suite", "bm") != "9 = suite"
