@@ -8,8 +8,9 @@ from gunicorn.app.base import BaseApplication
 class _Gunicorn(BaseApplication):
     """A gunicorn application whose workers each build their own app (no shared pools)."""
 
-    def __init__(self, options: dict):
+    def __init__(self, options: dict, factory=None):
         self.options = options
+        self.factory = factory
         super().__init__()
 
     def load_config(self) -> None:
@@ -17,20 +18,24 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
+        if self.factory is not None:
+            return self.factory()
         from bot import create_app
 
         return create_app()
 
 
-def run(host: str, port: int, workers: int, threads: int, **extra) -> None:
+def run(host: str, port: int, workers: int, threads: int, factory=None, **extra) -> None:
     """Serve on `host`:`port` with `workers` processes of `threads` threads (gthread).
 
-    Blocks until the server stops. `extra` are further gunicorn settings
-    (e.g. ``accesslog="-"``). Twilio waits 15 s at most, so a slow request is cut at 30 s.
+    `factory` builds the WSGI app in each worker (default: bot.create_app; the
+    benchmark passes a bare Flask app to compare under identical settings). Blocks
+    until the server stops. `extra` are further gunicorn settings (e.g.
+    ``accesslog="-"``). Twilio waits 15 s at most, so a slow request is cut at 30 s.
     """
     options = {
         "bind": f"{host}:{port}", "workers": workers, "threads": threads,
         "worker_class": "gthread", "timeout": 30, "graceful_timeout": 10, "keepalive": 5,
         **extra,
     }
-    _Gunicorn(options).run()
+    _Gunicorn(options, factory).run()

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from bot.i18n import N_
-from bot.engine.keywords import detect_keyword, fold, parse_number_choice
+from bot.understanding import Option, detect_keyword, parse_choice
 
 #: Misunderstood answers in a row before the bot offers help.
 MAX_MISSES = 3
@@ -113,11 +113,15 @@ MEDIA_RECEIVED = N_(
 )
 LOCATION_RECEIVED = N_("Merci pour votre position.")
 
-LANGUAGE_OPTIONS = {1: "fr", 2: "bm"}
-LANGUAGE_WORDS = {
-    "francais": "fr", "french": "fr", "tubabukan": "fr", "faransikan": "fr",
-    "bamanankan": "bm", "bambara": "bm", "bamana": "bm", "bamanan": "bm",
-}
+LANGUAGE_OPTIONS = (
+    Option("fr", fr=("français", "francais"), bm=("tubabukan", "faransikan"), synonyms=("french",)),
+    Option("bm", fr=("bambara",), bm=("bamanankan", "bamana"), synonyms=("bamanan",)),
+)
+MENU_OPTIONS = (
+    Option("register", fr=("inscrire", "inscription", "registre"), bm=("tɔgɔ sɛbɛn",)),
+    Option("info", fr=("informations", "info"), bm=("kunnafoniw", "kunnafoni")),
+    Option("language", fr=("langue",), bm=("kan",)),
+)
 
 
 def step(state: State, inbound: Inbound, facts: Facts, now: datetime) -> Turn:
@@ -177,13 +181,8 @@ def _prompt_of(state: State, facts: Facts) -> tuple[Reply, ...]:
 
 
 def _on_language(state: State, inbound: Inbound, facts: Facts) -> Turn:
-    number = parse_number_choice(inbound.text)
-    language = LANGUAGE_OPTIONS.get(number) if number is not None else None
-    if language is None:
-        for word in fold(inbound.text).split():
-            if word in LANGUAGE_WORDS:
-                language = LANGUAGE_WORDS[word]
-                break
+    choice = parse_choice(inbound.text, LANGUAGE_OPTIONS, language=facts.default_language)
+    language = choice.key if choice.sure else None
     if language is None:
         return _miss(state, (Reply(NOT_UNDERSTOOD_CHOICE), Reply(CHOOSE_LANGUAGE)))
     return Turn(
@@ -194,10 +193,10 @@ def _on_language(state: State, inbound: Inbound, facts: Facts) -> Turn:
 
 
 def _on_menu(state: State, inbound: Inbound, facts: Facts) -> Turn:
-    number = parse_number_choice(inbound.text)
-    if number in (1, 2):
+    choice = parse_choice(inbound.text, MENU_OPTIONS, language=facts.language or "fr")
+    if choice.sure and choice.key in ("register", "info"):
         return Turn(replace(state, answers=_reset_misses(state.answers)), (Reply(NOT_YET),))
-    if number == 3:
+    if choice.sure and choice.key == "language":
         return _ask_language(state)
     return _miss(state, (Reply(NOT_UNDERSTOOD_CHOICE), Reply(MAIN_MENU)))
 
