@@ -170,7 +170,64 @@ def run_python(port: int, reqs: list[tuple[str, str]], connections: int, duratio
             "errors": errors[0], "requests": len(latencies)}
 
 
-def measure(cmd: list[str], env: dict, port: int, reqs, args, workdir: Path) -> dict:
+def run_fixed_rate(port: int, reqs: list[tuple[str, str]], connections: int, duration: int,
+                   rate: float) -> dict:
+    """Open-loop load: `rate` requests/s spread over `connections` keep-alive connections.
+
+    Latency is measured from each request's scheduled time, so a stalled server shows
+    up in the figures (no coordinated omission).
+    """
+    import http.client
+
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+    per_conn = rate / connections
+    total = int(rate * duration)
+
+    def worker(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        local = []
+        for j in range(k, total, connections):
+            due = start + j / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            body, sig = reqs[j % len(reqs)]
+            try:
+                conn.request("POST", PATH, body, {"Content-Type": "application/x-www-form-urlencoded",
+                                                  "X-Twilio-Signature": sig})
+                resp = conn.getresponse()
+                resp.read()
+                ok = resp.status == 200
+            except OSError:
+                ok = False
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            local.append(time.perf_counter() - due)
+            if not ok:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(local)
+
+    assert per_conn > 0
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    q = statistics.quantiles(latencies, n=100)
+    return {"rps": len(latencies) / duration, "p50": q[49] * 1000, "p99": q[98] * 1000,
+            "errors": errors[0], "requests": len(latencies)}
+
+
+def measure(cmd: list[str], env: dict, port: int, reqs, args, workdir: Path,
+            sign_base: str) -> dict:
+    """Start the server `cmd`, run the saturating load then the fixed-rate load; stop it.
+
+    `sign_base` is the public URL the requests are signed for (the bot checks it).
+    """
     # Server logs go to a file: an unread pipe would fill and stall the workers.
     log = open(workdir / f"server-{port}.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -184,6 +241,10 @@ def measure(cmd: list[str], env: dict, port: int, reqs, args, workdir: Path) -> 
         loader = run_wrk if shutil.which("wrk") and not args.python_load else run_python
         result = loader(port, reqs, args.connections, args.duration, workdir)
         result["wrapped"] = result["requests"] > len(reqs)
+        if args.rate:
+            # Fresh requests (other phones) for the fixed-rate run.
+            fixed = make_requests(int(args.rate * args.duration), sign_base, 5 * 10**6)
+            result["fixed"] = run_fixed_rate(port, fixed, args.connections, args.duration, args.rate)
         return result
     finally:
         proc.terminate()
@@ -230,11 +291,11 @@ def bench_backend(name: str, args, workdir: Path) -> tuple[dict, dict]:
         reqs = make_requests(args.requests, f"http://127.0.0.1:{bot_port}", 0)
         serve = [sys.executable, "-m", "bot.cli", "serve", "--port", str(bot_port),
                  "--workers", str(args.workers), "--threads", str(args.threads)]
-        bot = measure(serve, env, bot_port, reqs, args, workdir)
+        bot = measure(serve, env, bot_port, reqs, args, workdir, env["ESSBOT_PUBLIC_URL"])
         bare_cmd = [sys.executable, str(ROOT / "bench" / "bare_app.py"), str(bare_port),
                     str(args.workers), str(args.threads)]
         bare = measure(bare_cmd, dict(os.environ, PYTHONPATH=str(ROOT)), bare_port, reqs, args,
-                       workdir)
+                       workdir, env["ESSBOT_PUBLIC_URL"])
     finally:
         if db_name:
             pg_exec(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
@@ -252,6 +313,8 @@ def main() -> None:
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--keep-logs", action="store_true", help="keep server logs")
+    parser.add_argument("--rate", type=float, default=100.0,
+                        help="requests/s of the fixed-rate latency run (0: skip it)")
     args = parser.parse_args()
 
     loader = "wrk" if shutil.which("wrk") and not args.python_load else "python"
@@ -269,8 +332,12 @@ def main() -> None:
             bot, bare = bench_backend(name, args, Path(tmp))
             for label, r in (("bot", bot), ("bare", bare)):
                 print(f"{name:<11}{label:<6}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}"
-                      f"{r['errors']:>8}" + ("  (requests reused)" if r["wrapped"] and label == "bot" else ""))
-            print(f"{name:<11}ratio bot/bare: {bot['rps'] / bare['rps']:.2f}")
+                      f"{r['errors']:>8}  saturated" + ("  (requests reused)" if r["wrapped"] and label == "bot" else ""))
+                if "fixed" in r:
+                    f = r["fixed"]
+                    print(f"{name:<11}{label:<6}{f['rps']:>9.0f}{f['p50']:>9.1f}{f['p99']:>9.1f}"
+                          f"{f['errors']:>8}  fixed rate {args.rate:g}/s")
+            print(f"{name:<11}ratio bot/bare (saturated req/s): {bot['rps'] / bare['rps']:.2f}")
 
 
 if __name__ == "__main__":
