@@ -22,9 +22,11 @@ from bot import create_app
 from bot.db import get_engine, make_engine
 from bot.models import Base
 
-# The repository sits beside shared/ (in sessions and in CI alike).
+# Recorded Twilio requests, copied from the project's shared/samples/twilio so the suite runs
+# from a bare clone; tests/test_samples.py checks the copy against the original when present.
 SAMPLES_DIR = Path(os.environ.get("ESSBOT_SAMPLES_DIR")
-                   or Path(__file__).resolve().parents[2] / "shared" / "samples" / "twilio")
+                   or Path(__file__).resolve().parent / "data" / "twilio")
+SHARED_SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "samples" / "twilio"
 PUBLIC_URL = "https://essbot.example.org"
 AUTH_TOKEN = "12345678901234567890123456789012"
 MESSAGES_URL = f"{PUBLIC_URL}/webhooks/twilio/messages"
