@@ -10,6 +10,7 @@ import os
 
 from dotenv import load_dotenv
 from flask import Flask
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 
@@ -45,6 +46,14 @@ def create_app(config: dict | None = None) -> Flask:
         # Plain text with the reason; 403 says nothing more (DESIGN.md contract).
         body = exc.name if exc.code == 403 else f"{exc.name}: {exc.description}"
         return body + "\n", exc.code, {"Content-Type": "text/plain; charset=utf-8"}
+
+    @app.errorhandler(DBAPIError)
+    def _database_down(exc: DBAPIError):
+        # Twilio retries a non-2xx answer (with connection overrides), so the message is not
+        # lost; one log line, no traceback flood while the database is away.
+        logging.getLogger("bot").error("database unavailable: %s", type(exc.orig).__name__)
+        return ("Service Unavailable: database unavailable, retry later\n", 503,
+                {"Content-Type": "text/plain; charset=utf-8", "Retry-After": "5"})
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO,

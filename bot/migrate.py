@@ -7,6 +7,7 @@ found next to the `bot` package.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -33,5 +34,10 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Upgrade the database at `database_url` to `revision` (default: the latest)."""
+    """Upgrade the database at `database_url` to `revision` (default: the latest).
+
+    Alembic's INFO output is silenced (it printed a dozen lines at every start).
+    """
+    for name in ("alembic.runtime.plugins", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     command.upgrade(alembic_config(database_url), revision)

@@ -36,6 +36,10 @@ def run(host: str, port: int, workers: int, threads: int, factory=None, **extra)
     options = {
         "bind": f"{host}:{port}", "workers": workers, "threads": threads,
         "worker_class": "gthread", "timeout": 30, "graceful_timeout": 10, "keepalive": 5,
+        # One line per request (no bodies: Twilio posts form data, never logged).
+        "accesslog": "-",
+        # The control socket is shared by every gunicorn of the user; not needed here.
+        "control_socket_disable": True,
         **extra,
     }
     _Gunicorn(options, factory).run()

@@ -85,13 +85,14 @@ def status() -> Response:
     new_status = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").lower()
     if not sid or not new_status:
         abort(400, "MessageSid and MessageStatus are required")
+    if not tw.is_valid_sid(sid):
+        abort(400, "MessageSid is not a Twilio message id")
     try:
         error_code = int(request.form.get("ErrorCode") or 0) or None
     except ValueError:
         error_code = None
-    try:
-        message_id = int(request.args.get("mid", "")) if request.args.get("mid") else None
-    except ValueError:
-        message_id = None
+    mid = request.args.get("mid", "")
+    # Our own ids: positive and within a 64-bit integer column.
+    message_id = int(mid) if mid.isdigit() and 0 < int(mid) < 2**63 else None
     update_status(current_app._get_current_object(), sid[:64], new_status[:24], error_code, message_id)
     return Response(status=204)

@@ -102,3 +102,14 @@ def test_status_rule(current, new, expected):
     from bot.channels.twilio import should_update_status
 
     assert should_update_status(current, new) is expected
+
+
+@pytest.mark.parametrize("mid", ["99999999999999999999999", "abc", "-1", "0", "1e3"])
+def test_out_of_range_or_odd_message_ids_in_the_callback_url_are_ignored(app, signed_post, mid):
+    resp = signed_post(f"{STATUS_URL}?mid={mid}", {"MessageSid": "SMx1", "MessageStatus": "sent"})
+    assert resp.status_code == 204
+
+
+def test_callback_with_a_malformed_sid_is_refused(app, signed_post):
+    resp = signed_post(STATUS_URL, {"MessageSid": "SM1'; DROP TABLE--\n", "MessageStatus": "sent"})
+    assert resp.status_code == 400 and b"MessageSid" in resp.data

@@ -174,3 +174,29 @@ def test_unreadable_sender_gets_empty_twiml_not_an_error(app, signed_post):
 def test_health_and_readiness(client):
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").json == {"status": "ready"}
+
+
+def test_malformed_message_sid_is_not_stored_nor_logged(app, signed_post, caplog):
+    params = inbound_params("bonjour", sid="SM1\nforged log line")
+    resp = signed_post(MESSAGES_URL, params)
+    assert resp.status_code == 200 and twiml_bodies(resp) == []
+    assert rows(app, Message) == []
+    assert "forged log line" not in caplog.text
+
+
+def test_oversized_body_is_cut_and_flagged(app, signed_post):
+    signed_post(MESSAGES_URL, inbound_params("x" * 100_000))
+    [msg] = rows(app, Message, Message.direction == "in")
+    assert len(msg.body) == 4096 and msg.attributes["truncated_from"] == 100_000
+
+
+def test_database_down_answers_503_so_twilio_retries(app, signed_post, monkeypatch):
+    import sqlalchemy.exc
+
+    def down(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError("connect", {}, ConnectionRefusedError("refused"))
+
+    monkeypatch.setattr("bot.conversations._store", down)
+    resp = signed_post(MESSAGES_URL, inbound_params("bonjour"))
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
+    assert b"database unavailable" in resp.data and b"Traceback" not in resp.data

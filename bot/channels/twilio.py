@@ -7,6 +7,7 @@ Facts used here are in shared/domain/TWILIO.md (from Twilio's docs and twilio-py
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
@@ -33,6 +34,12 @@ _RANK = {
     "receiving": 0, "received": 1,
 }
 
+#: Longest inbound body stored, in characters. Twilio delivers at most 1,600 on SMS and
+#: 4,096 on WhatsApp; anything longer is not a real message and is cut (and flagged).
+MAX_INBOUND_CHARS = 4096
+
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")
+
 _MEDIA_KINDS = {"audio": "audio", "image": "image", "video": "video", "application": "document"}
 
 
@@ -58,6 +65,12 @@ def is_valid_signature(auth_token: str, url: str, params: Any, signature: str | 
     return RequestValidator(auth_token).validate(url, params, signature)
 
 
+def is_valid_sid(sid: str) -> bool:
+    """Whether `sid` looks like a Twilio id (letters and digits only, at most 64): anything
+    else is refused before it reaches storage or logs."""
+    return bool(_SID.fullmatch(sid or ""))
+
+
 def parse_inbound(form: Mapping[str, str], received_at: datetime, country: str) -> InboundMessage:
     """Turn an inbound webhook form into an InboundMessage.
 
@@ -70,10 +83,14 @@ def parse_inbound(form: Mapping[str, str], received_at: datetime, country: str) 
     sender = (form.get("From") or "").strip()
     if not sid or not sender:
         raise ValueError("MessageSid and From are required")
+    if not is_valid_sid(sid):
+        raise ValueError("MessageSid is not a Twilio message id")
     channel = channel_of(sender)
     phone = to_e164(sender, country)
     text = form.get("Body") or ""
     attributes: dict[str, Any] = {}
+    if len(text) > MAX_INBOUND_CHARS:
+        text, attributes["truncated_from"] = text[:MAX_INBOUND_CHARS], len(text)
     for key in ("MessageType", "ButtonPayload", "ButtonText", "ProfileName", "NumSegments"):
         if form.get(key):
             attributes[key] = form[key][:200]
@@ -97,7 +114,7 @@ def parse_inbound(form: Mapping[str, str], received_at: datetime, country: str) 
     if not text.strip() and form.get("ButtonPayload") and form.get("ButtonText"):
         text = form["ButtonText"]
     return InboundMessage(
-        channel=channel, address=phone, text=text, provider_sid=sid[:64],
+        channel=channel, address=phone, text=text, provider_sid=sid,
         received_at=received_at, kind=kind, media=media, attributes=attributes,
     )
 
