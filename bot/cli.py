@@ -1,4 +1,5 @@
-"""The `essbot` command: serve, chat, db, sms (``essbot --help`` lists them all)."""
+"""The `essbot` command: serve, chat, db, sms, dialogs, actors, translate (``essbot --help``
+lists them all)."""
 
 from __future__ import annotations
 
@@ -81,13 +82,16 @@ def chat(phone: str, channel: str) -> None:
         upgrade(url)
     interactive = sys.stdin.isatty()
     if interactive:
-        click.echo(f"essbot chat: {channel.upper()} from {mask(phone)}. Type a message; "
+        click.echo(f"essbot chat: {channel.upper()} from {mask(phone)}, database {url}.\n"
+                   "The conversation goes on across runs; use another --phone to start afresh. "
                    "Ctrl-D to quit.")
     while True:
         try:
             line = input("> " if interactive else "")
         except EOFError:
             break
+        if not interactive:  # piped input: show what was "typed", so the transcript reads
+            click.echo(f"> {line}")
         try:
             msg = console.inbound(phone, line, channel, app.config["ESSBOT_COUNTRY"])
         except InvalidPhone as exc:
@@ -114,6 +118,208 @@ def sms_segments(text: str, channel: str, language: str | None) -> None:
 
     report = sms.report(text, channel, language, fold=bool(current_app.config["ESSBOT_SMS_FOLDING"]))
     click.echo(json.dumps(report, ensure_ascii=False))
+
+
+@main.group()
+def dialogs() -> None:
+    """Dialog files (dialogs/*.yaml)."""
+
+
+@dialogs.command("check")
+@click.option("--directory", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Dialog folder [the repository's dialogs/].")
+def dialogs_check(directory: str | None) -> None:
+    """Validate every dialog file: schema, unknown or unreachable nodes, choices without
+    options, and texts missing from the Bambara catalog. Exits 1 on any problem (CI)."""
+    from bot.engine.schema import check
+    from bot.i18n import translated_msgids
+
+    problems = check(directory, {"bm": translated_msgids("bm")})
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo("dialogs ok")
+
+
+@main.group()
+def actors() -> None:
+    """The ESS registry."""
+
+
+@actors.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv",
+              show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="File to write.")
+@click.option("--include-deleted", is_flag=True,
+              help="Also export the anonymous rows left by deletion requests.")
+@with_appcontext
+def actors_export(fmt: str, output: str, include_deleted: bool) -> None:
+    """Export the registry to a CSV (UTF-8 with BOM, so Excel reads the accents) or an
+    Excel file.
+
+    One row per actor, columns as EXPORT_COLUMNS; lists are joined with ";", yes/no as
+    oui/non, times in UTC ISO 8601. A progress bar is shown on large exports (stderr).
+    """
+    count = export_actors(current_app._get_current_object(), fmt, output,
+                          include_deleted=include_deleted)
+    click.echo(f"{count} actors written to {output}")
+
+
+@actors.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only say how many would be deleted.")
+@with_appcontext
+def actors_purge(dry_run: bool) -> None:
+    """Delete the personal data of actors not updated for ESSBOT_RETENTION_DAYS days.
+
+    Loi 2013-015 asks for a limited retention period; the consent text tells people this
+    period. Each expired contact is forgotten as SUPPRIMER does (anonymous counts stay).
+    Run it daily (cron or a systemd timer).
+    """
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from bot.conversations import forget_contact
+    from bot.db import get_engine
+    from bot.models import Actor, utcnow
+
+    app = current_app._get_current_object()
+    now = utcnow()
+    cutoff = now - timedelta(days=int(app.config["ESSBOT_RETENTION_DAYS"]))
+    table = Actor.__table__
+    with get_engine(app).connect() as conn:
+        expired = conn.execute(sa.select(table.c.contact_id).where(
+            table.c.deleted_at.is_(None), table.c.contact_id.is_not(None),
+            table.c.updated_at < cutoff)).scalars().all()
+    if not dry_run:
+        for contact_id in expired:
+            forget_contact(app, contact_id, now)
+    verb = "would be deleted" if dry_run else "deleted"
+    click.echo(f"{len(expired)} actors {verb}")
+
+
+#: Columns of `essbot actors export`, in order (issue 3 lists the first 21).
+EXPORT_COLUMNS = (
+    "registration_code", "phone", "language", "channel", "kind", "name", "org_name",
+    "contact_name", "gender", "birth_year", "quartier", "sector", "trade", "legal_form",
+    "members_count", "formalised", "protection", "needs", "consent_at", "created_at",
+    "updated_at", "quartier_text", "birth_band", "completeness", "registered_at",
+    "consent_version", "deleted_at",
+)
+#: Rows from which the progress bar is shown.
+PROGRESS_FROM = 500
+
+
+def _cell(value: object) -> object:
+    """One exported value: lists joined with ";", booleans as oui/non, times ISO, None → ""."""
+    from datetime import datetime
+
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return value
+
+
+def export_actors(app, fmt: str, output: str, *, include_deleted: bool = False) -> int:
+    """Write the registry of `app` to `output` as "csv" or "xlsx"; return the rows written.
+
+    Rows are read in id order in batches (server-side on PostgreSQL), so memory stays flat on
+    large registries. Raises OSError when the file cannot be written.
+    """
+    import csv
+
+    import sqlalchemy as sa
+
+    from bot.db import get_engine
+    from bot.models import Actor
+
+    table = Actor.__table__
+    where = [] if include_deleted else [table.c.deleted_at.is_(None)]
+    query = sa.select(*[table.c[name] for name in EXPORT_COLUMNS]).where(*where).order_by(
+        table.c.id)
+    engine = get_engine(app)
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar()
+        rows = conn.execution_options(stream_results=True, yield_per=500).execute(query)
+        bar = click.progressbar(length=total, label="actors", file=sys.stderr) \
+            if total >= PROGRESS_FROM else None
+        count = 0
+        if fmt == "csv":
+            with open(output, "w", newline="", encoding="utf-8-sig") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(EXPORT_COLUMNS)
+                for row in rows:
+                    writer.writerow([_cell(v) for v in row])
+                    count += 1
+                    if bar is not None:
+                        bar.update(1)
+        else:
+            from openpyxl import Workbook
+
+            book = Workbook(write_only=True)
+            sheet = book.create_sheet("actors")
+            sheet.append(list(EXPORT_COLUMNS))
+            for row in rows:
+                # Excel has no time zone: times are written as UTC text, like the CSV.
+                sheet.append([_cell(v) for v in row])
+                count += 1
+                if bar is not None:
+                    bar.update(1)
+            book.save(output)
+        if bar is not None:
+            bar.render_finish()
+    return count
+
+
+@main.group()
+def translate() -> None:
+    """Translations: pybabel extract, update and compile on locales/ (French is the source)."""
+
+
+def _pybabel(*args: str) -> None:
+    from babel.messages.frontend import CommandLineInterface
+
+    CommandLineInterface().run(["pybabel", "-q", *args])
+
+
+@translate.command("extract")
+def translate_extract() -> None:
+    """Extract messages from the code and the dialog files into locales/messages.pot."""
+    from bot.i18n import LOCALES_DIR, ROOT_DIR
+
+    os.chdir(ROOT_DIR)
+    _pybabel("extract", "-F", "babel.cfg", "-k", "N_", "--add-comments=TRANSLATORS:",
+             "--sort-by-file", "--project=essbot", "-o", str(LOCALES_DIR / "messages.pot"), ".")
+    click.echo("locales/messages.pot extracted")
+
+
+@translate.command("update")
+def translate_update() -> None:
+    """Merge locales/messages.pot into the fr and bm catalogs (new entries empty, no fuzzy
+    guesses); the French catalog is filled with the source text (identity)."""
+    from bot.i18n import LOCALES_DIR, fill_identity
+
+    _pybabel("update", "-i", str(LOCALES_DIR / "messages.pot"), "-d", str(LOCALES_DIR),
+             "-D", "messages", "--no-fuzzy-matching", "--ignore-obsolete")
+    fill_identity("fr")
+    click.echo("catalogs updated; translate the empty Bambara entries in "
+               "locales/bm/LC_MESSAGES/messages.po")
+
+
+@translate.command("compile")
+def translate_compile() -> None:
+    """Compile the catalogs to .mo files (fuzzy entries included, as the app uses them)."""
+    from bot.i18n import LOCALES_DIR
+
+    _pybabel("compile", "-d", str(LOCALES_DIR), "-D", "messages", "--use-fuzzy")
+    click.echo("catalogs compiled")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,6 +33,24 @@ DEFAULTS: dict[str, Any] = {
     "ESSBOT_PRICE_PER_PART": 0.0,  # in ESSBOT_CURRENCY, for cost estimates
     "ESSBOT_CURRENCY": "FCFA",
     "ESSBOT_DB_POOL_SIZE": 10,
+    "ESSBOT_RETENTION_DAYS": 1825,  # days registry data is kept (Loi 2013-015: a set period)
+    "ESSBOT_ASK_PROTECTION": True,  # ask the optional social-protection question (health data)
+    "ESSBOT_RESUME_AFTER_DAYS": 7,  # a registration left longer asks "continue or restart"
+    # Broadcasts (issue 7, bot/broadcasts/): rates per sender, retries, queue, worker.
+    "ESSBOT_SEND_RATE_PARTS": 1.0,  # SMS parts per second per sender (long code ≈ 1, TWILIO.md)
+    "ESSBOT_SEND_RATE_WHATSAPP": 20.0,  # WhatsApp messages per second per sender
+    "ESSBOT_PRICE_PER_WHATSAPP": 0.0,  # in ESSBOT_CURRENCY per WhatsApp message, for estimates
+    # Approved WhatsApp templates per language, JSON (bot/broadcasts/planner.py):
+    # {"fr": {"content_sid": "HX…", "variables": {"1": "title", "2": "text"}}, "bm": {…}}
+    "ESSBOT_WHATSAPP_TEMPLATES": None,
+    "ESSBOT_SEND_MAX_ATTEMPTS": 8,  # requests that may have reached Twilio, per recipient
+    "ESSBOT_SEND_RETRY_BASE": 2.0,  # seconds before the first retry; doubles each time
+    "ESSBOT_SEND_RETRY_MAX": 300.0,  # seconds, longest wait between two retries
+    "ESSBOT_BROADCAST_LEASE": 60.0,  # seconds a claimed send may stay silent before reconciling
+    "ESSBOT_BROADCAST_TICK": 30.0,  # seconds between two ticks of `essbot worker`
+    "ESSBOT_WORKER_THREADS": 8,  # threads per `essbot worker` process
+    "ESSBOT_QUEUE_NAME": "essbot",  # huey queue name (Redis key prefix)
+    "ESSBOT_QUEUE_PATH": None,  # SqliteHuey file → <instance>/queue.db
 }
 
 _BOOL_TRUE = {"1", "true", "yes", "on", "oui"}

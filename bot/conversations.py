@@ -30,7 +30,7 @@ from bot import engine, sms
 from bot.channels.base import InboundMessage, OutboundReply
 from bot.db import session_scope, transaction
 from bot.i18n import N_, translate
-from bot.models import Contact, Conversation, Message, utcnow
+from bot.models import Actor, Contact, Conversation, Message, utcnow
 from bot.phones import mask
 
 log = logging.getLogger(__name__)
@@ -124,12 +124,12 @@ class _Statements:
         # Lock first, read the conversation in a second statement: in PostgreSQL's READ
         # COMMITTED, one statement that waits for the lock would still return the
         # conversation as it was before the wait.
-        self.lock_contact = (sa.select(c.c.id, c.c.language, c.c.opted_out)
+        self.lock_contact = (sa.select(c.c.id, c.c.phone, c.c.language, c.c.opted_out)
                              .where(c.c.id == sa.bindparam("contact_id")).with_for_update())
         self.conversation_of = sa.select(
             v.c.id.label("conversation_id"), v.c.dialog, v.c.node, v.c.answers, v.c.version
         ).where(v.c.contact_id == sa.bindparam("contact_id"))
-        self.inbound_by_sid = sa.select(m.c.id, m.c.body, m.c.processed_at).where(
+        self.inbound_by_sid = sa.select(m.c.id, m.c.body, m.c.processed_at, m.c.attributes).where(
             m.c.provider_sid == sa.bindparam("sid"))
         self.replies_of = (sa.select(m.c.id, m.c.body, m.c.channel)
                            .where(m.c.reply_to_id == sa.bindparam("inbound_id"), m.c.direction == "out")
@@ -152,6 +152,28 @@ class _Statements:
         ).returning(m.c.id)
         self.mark_processed = sa.update(m).where(m.c.id == sa.bindparam("inbound_id")).values(
             processed_at=sa.bindparam("now"), processing_error=None)
+        # The registry (effects of the registration dialog).
+        a = Actor.__table__
+        self.actor_of = sa.select(a).where(a.c.contact_id == sa.bindparam("contact_id"))
+        saved = {name: sa.bindparam(name) for name in _ACTOR_FIELDS}
+        self.insert_actor = sa.insert(a).values(
+            contact_id=sa.bindparam("contact_id"), created_at=sa.bindparam("now"),
+            updated_at=sa.bindparam("now"), **saved).returning(a.c.id)
+        self.update_actor = sa.update(a).where(a.c.id == sa.bindparam("actor_id")).values(
+            updated_at=sa.bindparam("now"), **saved)
+        self.set_actor_code = sa.update(a).where(a.c.id == sa.bindparam("actor_id")).values(
+            registration_code=sa.bindparam("code"))
+        # Deletion on request (FACTS.md §3): personal fields go, anonymous counts stay.
+        self.anonymise_actor = sa.update(a).where(a.c.contact_id == sa.bindparam("owner_id")).values(
+            contact_id=None, registration_code=None, phone=None, name=None, org_name=None,
+            contact_name=None, birth_year=None, birth_band=sa.bindparam("birth_band"),
+            quartier_text=None, trade=None, members_count=None, formalised=None, protection=None,
+            consent_at=None, channel=None, language=None, deleted_at=sa.bindparam("now"),
+            updated_at=sa.bindparam("now"))
+        self.redact_messages = sa.update(m).where(m.c.contact_id == sa.bindparam("owner_id")).values(
+            body="", media=[], attributes={"redacted": True})
+        self.mark_handover = sa.update(m).where(m.c.id == sa.bindparam("inbound_id")).values(
+            attributes=sa.bindparam("attributes"))
 
 
 _STATEMENTS: dict[str, _Statements] = {}
@@ -209,26 +231,28 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
         text = clean_text(inbound.body)
         answers = dict(conv.answers or {}) if conv else {}
         pages = answers.pop("_pages", None)
-        contact = {"language": contact_row.language, "opted_out": contact_row.opted_out}
+        contact = {"id": contact_id, "phone": contact_row.phone, "language": contact_row.language,
+                   "opted_out": contact_row.opted_out, "channel": msg.channel}
         dialog, node = (conv.dialog, conv.node) if conv else (None, None)
 
         if pages and text == NEXT_PAGE:
             language = contact["language"] or default_language
             bodies, rest = [pages[0]], pages[1:]
         else:
+            actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
             turn = engine.step(
                 engine.State(dialog, node, answers), engine.Inbound(text, msg.kind),
-                engine.Facts(contact["language"], contact["opted_out"], default_language), now,
+                engine.Facts(contact["language"], contact["opted_out"], default_language,
+                             msg.channel, _actor_facts(actor), _engine_settings(settings)), now,
             )
-            changes = _apply_effects(contact, turn.effects, now)
+            changes = _apply_effects(contact, turn.effects, now,
+                                     _Registry(conn, sql, actor, inbound))
             if changes:
                 conn.execute(sa.update(Contact.__table__)
                              .where(Contact.__table__.c.id == contact_id).values(**changes))
             language = contact["language"] or default_language
             dialog, node, answers = turn.state.dialog, turn.state.node, dict(turn.state.answers)
-            text_out = "\n".join(
-                translate(r.msgid, r.language or language, dict(r.params)) for r in turn.replies
-            )
+            text_out = engine.render(turn.replies, language, translate)
             bodies, rest = _paginate(settings, msg.channel, language, text_out)
         if rest:
             answers["_pages"] = rest
@@ -281,11 +305,14 @@ def _paginate(settings: Any, channel: str, language: str, text: str) -> tuple[li
 
 
 def _apply_effects(contact: dict[str, Any], effects: tuple[engine.Effect, ...],
-                   now: datetime) -> dict[str, Any]:
-    """Apply the engine's effects to `contact` (a dict with "language" and "opted_out")
-    and return the column changes to write in the same transaction as the state.
+                   now: datetime, registry: _Registry | None = None) -> dict[str, Any]:
+    """Apply the engine's effects and return the contact column changes to write in the same
+    transaction as the state.
 
-    Raises ValueError on an effect this module does not know (a programming error).
+    `contact` is a dict with "id", "phone", "language", "opted_out" and "channel" (updated in
+    place). "set_language", "opt_out" and "opt_in" change the contact; "save_actor",
+    "delete_data" and "handover" write through `registry` (the open transaction; required for
+    them). Raises ValueError on an effect this module does not know (a programming error).
     """
     changes: dict[str, Any] = {}
     for effect in effects:
@@ -299,11 +326,127 @@ def _apply_effects(contact: dict[str, Any], effects: tuple[engine.Effect, ...],
             if contact["opted_out"]:
                 contact["opted_out"] = changes["opted_out"] = False
                 changes["opted_in_at"] = now
+        elif effect.kind == "save_actor" and registry is not None:
+            registry.save(contact, dict(effect.value), now)
+        elif effect.kind == "delete_data" and registry is not None:
+            changes.update(registry.delete(contact, now))
+        elif effect.kind == "handover" and registry is not None:
+            registry.handover(effect.value)
+            log.info("contact %s asked for staff (%s)", contact.get("id"), effect.value)
         else:
             raise ValueError(f"unknown effect {effect.kind!r}")
     if changes:
         changes["updated_at"] = now
     return changes
+
+
+#: Registry fields the save_actor effect writes (bot.engine._actor_fields gives them).
+_ACTOR_FIELDS = ("phone", "language", "channel", "kind", "name", "org_name", "contact_name",
+                 "gender", "birth_year", "birth_band", "quartier", "quartier_text", "sector",
+                 "trade", "legal_form", "members_count", "formalised", "protection", "needs",
+                 "consent_at", "consent_version", "completeness", "registered_at",
+                 "registration_code")
+
+
+def _engine_settings(settings: Any) -> dict[str, Any]:
+    """The settings the engine reads (bot/config.py DEFAULTS)."""
+    return {"ask_protection": bool(settings["ESSBOT_ASK_PROTECTION"]),
+            "retention_days": int(settings["ESSBOT_RETENTION_DAYS"]),
+            "resume_after_days": int(settings["ESSBOT_RESUME_AFTER_DAYS"])}
+
+
+def _actor_facts(actor: Any) -> dict[str, Any] | None:
+    """The registry entry as the engine sees it (plain JSON-like values), or None."""
+    if actor is None:
+        return None
+    facts = {k: actor[k] for k in _ACTOR_FIELDS if k not in ("consent_at", "registered_at")}
+    facts["id"] = actor["id"]
+    facts["consent_at"] = actor["consent_at"].isoformat() if actor["consent_at"] else None
+    facts["registered"] = actor["registered_at"] is not None
+    return facts
+
+
+class _Registry:
+    """Writes of the registry effects, in the message's transaction (prebuilt statements)."""
+
+    def __init__(self, conn: sa.Connection, sql: _Statements, actor: Any, inbound: Any):
+        self.conn, self.sql, self.actor, self.inbound = conn, sql, actor, inbound
+
+    def save(self, contact: dict[str, Any], fields: dict[str, Any], now: datetime) -> None:
+        """Insert or update the contact's registry entry with the dialog's `fields`."""
+        registered = bool(fields.pop("registered", False))
+        consent_at = fields.get("consent_at")
+        values = {name: fields.get(name) for name in _ACTOR_FIELDS}
+        values.update(
+            phone=contact["phone"], language=contact["language"], channel=contact["channel"],
+            needs=list(fields.get("needs") or []),
+            consent_at=datetime.fromisoformat(consent_at) if consent_at else None,
+            birth_band=engine.year_band(fields.get("birth_year")),
+            completeness=int(fields.get("completeness") or 0),
+        )
+        old = self.actor
+        values["registration_code"] = fields.get("registration_code") or (
+            old["registration_code"] if old is not None else None)
+        values["registered_at"] = (old["registered_at"] if old is not None else None) or (
+            now if registered else None)
+        if old is None:
+            actor_id = self.conn.execute(self.sql.insert_actor, {
+                "contact_id": contact["id"], "now": now, **values}).scalar_one()
+        else:
+            actor_id = old["id"]
+            self.conn.execute(self.sql.update_actor, {"actor_id": actor_id, "now": now, **values})
+        if registered and not values["registration_code"]:
+            # The engine names the code from the actor id it knew; an entry created in this
+            # very turn gets it here.
+            registry = engine.load_dialogs().get(engine.REGISTRATION).registry
+            code = engine.registration_code(registry.code_prefix, actor_id, registry.code_digits)
+            self.conn.execute(self.sql.set_actor_code, {"actor_id": actor_id, "code": code})
+
+    def delete(self, contact: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """Remove the contact's personal data (FACTS.md §3, right to delete).
+
+        The registry entry keeps only anonymous counts (kind, gender, birth decade, quartier,
+        sector, legal form, needs); every message body of the contact is blanked; the contact
+        row is kept (messages point at it) with the phone replaced by a placeholder, so the
+        same phone writing again starts afresh as a new contact. Returns the contact changes.
+        """
+        birth_year = self.actor["birth_year"] if self.actor is not None else None
+        self.conn.execute(self.sql.anonymise_actor, {
+            "owner_id": contact["id"], "birth_band": engine.year_band(birth_year), "now": now})
+        self.conn.execute(self.sql.redact_messages, {"owner_id": contact["id"]})
+        self.actor = None
+        log.info("deleted the personal data of contact %s on request", contact["id"])
+        placeholder = f"deleted:{contact['id']}"
+        # The language stays in `contact` for this turn's answer, said in the person's language.
+        contact["phone"] = placeholder
+        return {"phone": placeholder, "language": None, "opted_out": True, "opted_out_at": now,
+                "last_inbound_sms_at": None, "last_inbound_whatsapp_at": None}
+
+    def handover(self, reason: Any) -> None:
+        """Flag the inbound message for staff (``attributes.handover``)."""
+        attributes = dict(self.inbound.attributes or {})
+        attributes["handover"] = str(reason or True)
+        self.conn.execute(self.sql.mark_handover, {"inbound_id": self.inbound.id,
+                                                   "attributes": attributes})
+
+
+def forget_contact(app: Flask, contact_id: int, now: datetime | None = None) -> None:
+    """Delete the personal data of one contact, as SUPPRIMER does, in its own transaction:
+    used by `essbot actors purge` when the retention period (ESSBOT_RETENTION_DAYS) is over.
+    Locks the contact first, like a message would."""
+    now = now or utcnow()
+    with transaction(app) as conn:
+        sql = _sql(conn)
+        row = conn.execute(sql.lock_contact, {"contact_id": contact_id}).one()
+        actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
+        contact = {"id": contact_id, "phone": row.phone, "language": row.language,
+                   "opted_out": row.opted_out, "channel": None}
+        changes = _Registry(conn, sql, actor, None).delete(contact, now)
+        conn.execute(sa.update(Contact.__table__).where(Contact.__table__.c.id == contact_id)
+                     .values(updated_at=now, **changes))
+        conn.execute(sa.update(Conversation.__table__)
+                     .where(Conversation.__table__.c.contact_id == contact_id)
+                     .values(dialog=None, node=None, answers={}, updated_at=now))
 
 
 def _record_failure(app: Flask, msg: InboundMessage, contact_id: int, exc: Exception) -> HandleResult:
@@ -332,6 +475,7 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
     bot.channels.twilio.should_update_status keeps final states final; an error
     code, once known, is kept.
     """
+    from bot.broadcasts.sender import on_message_status
     from bot.channels.twilio import should_update_status
 
     with session_scope(app) as s:
@@ -354,4 +498,5 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
         if error_code and message.error_code is None:
             message.error_code = error_code
             changed = True
+        changed = on_message_status(app, s, message, status, error_code) or changed
         return changed

@@ -20,7 +20,8 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+ROOT_DIR = Path(__file__).resolve().parent.parent
+LOCALES_DIR = ROOT_DIR / "locales"
 
 #: Languages the bot speaks, as (code, name in that language).
 LANGUAGES = {"fr": "Français", "bm": "Bamanankan"}
@@ -66,3 +67,80 @@ def translate(msgid: str, language: str | None, params: dict | None = None) -> s
         return text % params
     except (KeyError, ValueError, TypeError):
         return msgid % params
+
+
+def _po_path(language: str) -> Path:
+    return LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"
+
+
+def translated_msgids(language: str) -> set[str]:
+    """The msgids of `language`'s catalog that have a translation (fuzzy ones included)."""
+    with _po_path(language).open("rb") as fh:
+        return {m.id for m in read_po(fh, locale=language) if m.id and m.string}
+
+
+def fill_identity(language: str = SOURCE_LANGUAGE) -> None:
+    """Give every entry of the source language's catalog its msgid as translation (French is
+    the source, so its catalog is the identity) and clear fuzzy flags there."""
+    from babel.messages.pofile import write_po
+
+    path = _po_path(language)
+    with path.open("rb") as fh:
+        cat = read_po(fh, locale=language)
+    for message in cat:
+        if message.id:
+            message.string = message.id
+            message.flags.discard("fuzzy")
+    with path.open("wb") as fh:
+        write_po(fh, cat, width=100, ignore_obsolete=True)
+
+
+def extract_dialogs(fileobj, keywords, comment_tags, options):
+    """Babel extractor for dialog files (``dialogs/*.yaml``), registered in pyproject.toml
+    under ``[project.entry-points."babel.extractors"]`` as ``essbot_dialogs``.
+
+    Yields ``(lineno, funcname, message, comments)`` as Babel expects, one per user-facing
+    text (keys in bot.engine.schema.TEXT_KEYS and every value of ``messages``), with a
+    translator comment naming where it appears: ``dialog:registration node:birth_year`` or
+    ``dialog:main message:help``. Option labels marked ``translate: false`` (language names)
+    are skipped. A file that is not YAML raises yaml.YAMLError (pybabel reports the file).
+    """
+    import yaml
+
+    from bot.engine.schema import TEXT_KEYS
+
+    data = fileobj.read()
+    if isinstance(data, bytes):
+        data = data.decode((options or {}).get("encoding") or "utf-8")
+    root = yaml.compose(data)
+    if not isinstance(root, yaml.MappingNode):
+        return
+
+    def mapping(node) -> dict:
+        return {k.value: v for k, v in node.value} if isinstance(node, yaml.MappingNode) else {}
+
+    top = mapping(root)
+    dialog = top["id"].value if "id" in top else "?"
+
+    def texts(node, where: str):
+        if isinstance(node, yaml.MappingNode):
+            fields = mapping(node)
+            skip_label = "translate" in fields and fields["translate"].value in ("false", "False")
+            for key_node, value in node.value:
+                key = key_node.value
+                if key in TEXT_KEYS and isinstance(value, yaml.ScalarNode) and value.value:
+                    if key == "label" and skip_label:
+                        continue
+                    yield value.start_mark.line + 1, value.value, where
+                else:
+                    yield from texts(value, where)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                yield from texts(item, where)
+
+    for name, value in mapping(top.get("messages")).items():
+        if isinstance(value, yaml.ScalarNode) and value.value:
+            yield value.start_mark.line + 1, None, value.value, [f"dialog:{dialog} message:{name}"]
+    for name, node in mapping(top.get("nodes")).items():
+        for line, text, _ in texts(node, name):
+            yield line, None, text, [f"dialog:{dialog} node:{name}"]

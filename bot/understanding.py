@@ -47,6 +47,8 @@ __all__ = [
     "parse_year",
     "parse_name",
     "detect_keyword",
+    "detect_command",
+    "guess_language",
     "match_quartier",
     "load_places",
     "places_from_dict",
@@ -805,7 +807,10 @@ _YES_ALONE = _collapsed_set({"o", "si", "ya", "aw", "vrai", "correct", "accepte"
                              "exact"})
 # Doubt: never a yes or a no.
 _UNSURE = {"sais", "sait", "peut", "peutetre", "hesite", "pense", "crois", "bof", "ptet",
-           "ptetre"}
+           "ptetre",
+           # "je n'ai pas compris", "n ma a faamu" (I did not understand, FACTS.md §5 style):
+           # a question back, not a no.
+           "compris", "comprends", "comprend", "faamu", "famu"}
 _POLITE = {"svp", "stp", "merci", "beaucoup", "beaucop", "please", "pls", "bonjour", "bonsoir",
            "salut", "madame", "monsieur", "mr", "mme", "i", "ni", "ce", "de", "bien", "oh", "ah",
            "eh", "euh", "hein", "alors", "bon"}
@@ -1541,4 +1546,77 @@ def detect_keyword(text: str | None) -> str | None:
         p = prefix.split()
         if words[:len(p)] == p:
             return kw
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Commands beyond the global keywords, and the language of a first message
+# --------------------------------------------------------------------------------------------
+
+# INSCRIPTION and its Bambara equivalent. "tɔgɔsɛbɛn" (registration) is on FACTS.md §5's
+# unverified list; "n tɔgɔ sɛbɛn" (write my name) is ours, unverified. Matched on the whole
+# message after politeness ("je veux", "n b'a fɛ", "i ni ce") is removed, like keywords.
+_REGISTER = {"inscription", "inscriptions", "inscrire", "m inscrire", "s inscrire",
+             "minscrire", "sinscrire", "je m inscris", "enregistrement", "m enregistrer",
+             "register", "togoseben", "togo seben", "n togo seben", "ka n togo seben",
+             "ka togo seben", "a togo seben", "i togo seben"}
+# PROFIL (see my data, FACTS.md §3: a command per data right); read as the "mydata" keyword.
+_PROFILE = {"profil", "profile", "mon profil", "voir profil", "voir mon profil", "mes infos"}
+_COMMAND_POLITE = _KEYWORD_POLITE | {"je veux", "je voudrais", "n b a fe", "n be a fe",
+                                     "svp", "bonjour", "i ni ce", "aw ni ce", "ka"}
+
+
+def detect_command(text: str | None) -> str | None:
+    """Return the command a whole message is, or None: a global keyword of
+    :func:`detect_keyword`, ``"register"`` (INSCRIPTION, "je veux m'inscrire", Bambara "n b'a fɛ
+    ka n tɔgɔ sɛbɛn" / TOGOSEBEN), or ``"mydata"`` also for PROFIL.
+
+    Takes any string; never raises. Like :func:`detect_keyword`, the message must BE the
+    command (politeness around it is ignored), so an answer that merely contains the word
+    ("inscription au RCCM") is left to the question being asked.
+    """
+    keyword = detect_keyword(text)
+    if keyword is not None or not isinstance(text, str):
+        return keyword
+    words = fold(text[:MAX_INPUT_CHARS]).split()
+    if not words or len(words) > 12:
+        return None
+    changed = True
+    while changed and words:
+        changed = False
+        for polite in _COMMAND_POLITE:
+            p = polite.split()
+            if len(words) > len(p) and words[:len(p)] == p:
+                words, changed = words[len(p):], True
+            elif len(words) > len(p) and words[-len(p):] == p:
+                words, changed = words[:-len(p)], True
+    phrase = " ".join(words)
+    if phrase in _REGISTER or phrase.replace(" ", "") in {w.replace(" ", "") for w in _REGISTER}:
+        return "register"
+    if phrase in _PROFILE:
+        return "mydata"
+    return None
+
+
+# Markers that a first message is Bambara: the greetings of FACTS.md §5 ("i ni ce", "aw ni
+# ce", "i ni sɔgɔma"…), "n b'a fɛ" (I want), "tɔgɔ sɛbɛn" (unverified), and any letter of the
+# official alphabet (ɛ ɔ ɲ ŋ), which only Bambara writers type.
+_BAMBARA_MARKERS = ("i ni ce", "aw ni ce", "i ni sogoma", "aw ni sogoma", "i ni tile",
+                    "aw ni tile", "i ni wula", "aw ni wula", "i ni su", "aw ni su", "n b a fe",
+                    "n be a fe", "togo seben", "bamanankan", "an ka taa")
+_BAMBARA_LETTERS = set("ɛɔɲŋƐƆƝŊ")
+
+
+def guess_language(text: str | None) -> str | None:
+    """Guess the language of a first message when it is obvious: ``"bm"`` for a Bambara
+    greeting or phrase ("I ni ce", "aw ni sɔgɔma", "n b'a fe ka n togo seben") or a letter of
+    the Bambara alphabet; otherwise None (French greetings such as "bonjour" are used by
+    speakers of both languages, so they decide nothing and the bot asks). Never raises."""
+    if not isinstance(text, str):
+        return None
+    if _BAMBARA_LETTERS & set(text[:MAX_INPUT_CHARS]):
+        return "bm"
+    folded = f" {fold(text[:MAX_INPUT_CHARS])} "
+    if any(f" {marker} " in folded for marker in _BAMBARA_MARKERS):
+        return "bm"
     return None

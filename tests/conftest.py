@@ -166,3 +166,11 @@ def live_server(app):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(5)
+
+
+def pytest_addoption(parser):
+    """``--regen-transcripts``: rewrite tests/transcripts/*.yaml with what the bot says now
+    (review the diff before committing it)."""
+    parser.addoption("--regen-transcripts", action="store_true", default=False,
+                     help="rewrite the golden transcripts in tests/transcripts/ from the bot's "
+                          "current replies")

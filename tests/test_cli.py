@@ -28,6 +28,7 @@ def test_chat_registers_a_language_and_stores_the_conversation(app, cli_env):
     out = result.output
     assert "1 Francais" in out  # SMS rendering folds ç
     assert "Kunnafoniw" in out  # the menu in Bambara after choosing 2
+    assert "ɛ" not in out and "è" in out  # Bambara on SMS: è, ò instead of ɛ, ɔ
     assert "START ci" in out and "dabila" in out
     with session_scope(app) as s:
         contact = s.execute(sa.select(Contact)).scalar_one()
@@ -73,5 +74,5 @@ def test_db_upgrade_creates_the_schema(tmp_path, monkeypatch):
 
 def test_help_lists_the_commands():
     out = CliRunner().invoke(main, ["--help"]).output
-    for name in ("serve", "chat", "db", "sms"):
+    for name in ("serve", "chat", "db", "sms", "dialogs", "actors", "translate"):
         assert name in out

@@ -1,4 +1,6 @@
-"""Catalogs: complete in Bambara, in step with the code, and every message cheap on SMS."""
+"""Catalogs: complete in Bambara, in step with the code and the dialog files, and every
+message cheap on SMS. Whole dialog turns (prompt + options, re-prompts, summaries) are
+measured in tests/test_dialogs.py."""
 
 from __future__ import annotations
 
@@ -15,9 +17,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def code_msgids() -> set[str]:
+    """Every msgid of the code (N_) and of the dialog files (the essbot_dialogs extractor)."""
     found = extract_from_dir(str(ROOT / "bot"), method_map=[("**.py", "python")],
                              keywords={"N_": None})
-    return {msgid for _file, _line, msgid, _comments, _context in found}
+    dialogs = extract_from_dir(str(ROOT / "dialogs"), method_map=[("*.yaml", "essbot_dialogs")])
+    return {msgid for _file, _line, msgid, _comments, _context in [*found, *dialogs]}
+
+
+def test_dialog_texts_are_extracted_with_where_they_appear():
+    found = list(extract_from_dir(str(ROOT / "dialogs"),
+                                  method_map=[("*.yaml", "essbot_dialogs")]))
+    comments = {msgid: c for _f, _l, msgid, c, _ctx in found}
+    assert comments["Votre nom et prénom?"] == ["dialog:registration node:name"]
+    assert comments["Je n'ai pas compris."] == ["dialog:main message:not_understood"]
+    assert "Bamanankan" not in comments  # a language name is not translated
 
 
 def catalog_entries(lang: str):

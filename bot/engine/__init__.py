@@ -1,31 +1,68 @@
-"""The dialog engine: a pure function from (state, message, contact facts, now) to a turn.
+"""The dialog engine: a pure function from (dialogs, state, message, contact facts, now) to a turn.
 
 It imports nothing from Flask, SQLAlchemy or twilio and reads no clock of its own:
-`bot/conversations.py` loads the state, calls `step`, applies the effects and saves
-everything in one transaction. Replies are gettext msgids (French source), translated
-by the caller in the contact's language.
+`bot/conversations.py` loads the state, calls :func:`step`, applies the effects and saves
+everything in one transaction. Dialogs are data (``dialogs/*.yaml``, schema in
+:mod:`bot.engine.schema`); this module interprets them. Replies are gettext msgids (French
+source) with parameters, rendered by :func:`render` in the contact's language.
 
-This first dialog is deliberately small and replaceable (issue: dialog engine and
-registration): a bilingual welcome with a language choice, a numbered main menu,
-and the global keywords (opt-out, opt-in, menu, help, language).
+How a message is handled, in order:
+
+1. Global commands, in any state (FACTS.md §3: a command per data right): STOP / ARRÊT /
+   "A DABILA" (opt out), START (opt in), MENU / 0, AIDE / ?, LANGUE, INSCRIPTION /
+   TOGOSEBEN, PROFIL, SUPPRIMER (with confirmation), AGENT (hand over to staff).
+2. First contact: the language is guessed from an obvious Bambara greeting, else asked; what
+   the person wanted ("je veux m'inscrire") is remembered for after the choice.
+3. A registration left for more than ``resume_after_days`` asks "continue or restart".
+4. Otherwise the message answers the current node: it is read with bot/understanding.py
+   according to the node's ``input``, confirmed when the reading is unsure, stored, and the
+   dialog moves on. Not understood: a short re-prompt that shows the valid answers; after
+   MAX_MISSES in a row, help and the way to reach staff.
+
+State (``State.answers``, JSON): answers of each dialog under the dialog id (the registration's
+under ``"registration"``, with ``_at``, the time of the last answer, and ``_node``, where it
+stopped), and the engine's own keys, all starting with ``_``: ``_misses``, ``_pending`` (a
+reading awaiting confirmation), ``_queue`` (nodes to ask again when correcting from the
+summary), ``_mode`` (``"profile"`` when a registered person views their data), ``_intent``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping
 
-from bot.i18n import N_
-from bot.understanding import Option, detect_keyword, parse_choice
+from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, load_dialogs
+from bot.i18n import translate
+from bot.understanding import (
+    Option, detect_command, fold, guess_language, match_quartier, parse_choice,
+    parse_multi_choice, parse_name, parse_number, parse_year, parse_yes_no,
+)
 
-#: Misunderstood answers in a row before the bot offers help.
+__all__ = ["State", "Inbound", "Facts", "Reply", "Join", "Effect", "Turn", "step", "render",
+           "load_dialogs", "Dialogs", "MAX_MISSES", "REGISTRATION", "MAIN", "ACTIONS",
+           "year_band", "registration_code"]
+
+#: Misunderstood answers in a row before the bot offers help and the way to reach staff.
 MAX_MISSES = 3
+#: Dialog ids the engine itself refers to (keywords and first contact).
+MAIN = "main"
+REGISTRATION = "registration"
+#: Longest piece of free text shown back in a summary line (names, trades): keeps a summary
+#: within 2 SMS parts (bot/sms.py) whatever people typed.
+SHOWN_CHARS = 24
+#: Words that never occur in a name but often in an answer that is not one (French doubt and
+#: questions, Bambara "n ma a faamu" = I did not understand, FACTS.md §5 vocabulary).
+NOT_NAME_WORDS = frozenset({"sais", "sait", "pas", "comprends", "comprend", "pourquoi",
+                            "comment", "quoi", "faamu", "aide", "help", "svp"})
+#: Longest free-text answer kept (a trade, a quartier outside the commune).
+TEXT_MAX_CHARS = 80
+
 
 @dataclass(frozen=True)
 class State:
-    """Where a contact is: `dialog` and `node` names (None before the first message)
-    and the answers collected so far (JSON-serialisable mapping)."""
+    """Where a contact is: `dialog` and `node` ids (None before the first message) and the
+    answers collected so far (a JSON-serialisable mapping, layout in the module docstring)."""
 
     dialog: str | None = None
     node: str | None = None
@@ -46,29 +83,52 @@ class Inbound:
 
 @dataclass(frozen=True)
 class Facts:
-    """What the engine may know about the contact: chosen `language` (None if not yet),
-    `opted_out`, and the deployment's `default_language`."""
+    """What the engine may know about the contact and the deployment.
+
+    language: chosen language ("fr" | "bm", None if not yet); opted_out: bool;
+    default_language: the deployment's ("fr"); channel: "sms" | "whatsapp" | "console" (saved
+    with the registration); actor: the contact's registry entry as a mapping of the fields
+    stored by the registration dialog plus ``id``, ``registration_code``, ``consent_at``, or
+    None; settings: ``ask_protection`` (bool), ``retention_days`` (int, days),
+    ``resume_after_days`` (int, days).
+    """
 
     language: str | None
     opted_out: bool = False
     default_language: str = "fr"
+    channel: str = "sms"
+    actor: Mapping[str, Any] | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Reply:
-    """One piece of reply text: a gettext `msgid`, its `params`, and the `language`
-    to say it in (None: the contact's language after this turn's effects)."""
+    """One piece of reply text: a gettext `msgid`, its `params`, and the `language` to say it
+    in (None: the contact's language after this turn's effects). With `raw`, `msgid` is a
+    format used as is (not translated). A param may itself be a Reply or a Join, rendered in
+    the same language (e.g. an option label inside a summary line)."""
 
     msgid: str
     params: Mapping[str, Any] = field(default_factory=dict)
     language: str | None = None
+    raw: bool = False
+
+
+@dataclass(frozen=True)
+class Join:
+    """Items (str, int, Reply or Join) rendered and joined with `sep`."""
+
+    items: tuple[Any, ...]
+    sep: str = ", "
 
 
 @dataclass(frozen=True)
 class Effect:
     """A change the caller must apply with the new state, in the same transaction.
 
-    kind: "set_language" (value "fr" | "bm"), "opt_out", "opt_in".
+    kind: "set_language" (value "fr" | "bm"), "opt_out", "opt_in", "save_actor" (value: a
+    dict of registry fields, see :func:`_actor_fields`), "delete_data" (remove the contact's
+    personal data, keep anonymous counts), "handover" (value: why; staff must answer).
     """
 
     kind: str
@@ -84,131 +144,855 @@ class Turn:
     effects: tuple[Effect, ...] = ()
 
 
-# Texts. French is the msgid; Bambara lives in locales/bm/LC_MESSAGES/messages.po.
-WELCOME = N_("I ni ce! Bienvenue au service ESS de la mairie de la Commune III.")
-CHOOSE_LANGUAGE = N_("Langue / Kan:\n1 Français\n2 Bamanankan")
-MAIN_MENU = N_(
-    "Menu:\n1 S'inscrire au registre ESS\n2 Informations: santé, emploi, formation, "
-    "financement\n3 Changer de langue\nAIDE pour l'aide. STOP pour arrêter."
-)
-NOT_YET = N_(
-    "Ce service ouvre bientôt. Merci de votre patience. Tapez MENU pour revenir au menu."
-)
-NOT_UNDERSTOOD_CHOICE = N_("Je n'ai pas compris. Répondez avec un numéro de la liste.")
-HELP = N_(
-    "Aide: répondez avec le numéro de votre choix. MENU: menu principal. LANGUE: changer "
-    "de langue. STOP: ne plus recevoir de messages. Vous pouvez aussi passer au service "
-    "ESS de la mairie de la Commune III."
-)
-OPTED_OUT = N_(
-    "Vous ne recevrez plus de messages du service ESS. Pour revenir, envoyez START."
-)
-OPTED_IN = N_("Bon retour! Vous recevrez de nouveau nos messages.")
-STILL_OPTED_OUT = N_(
-    "Vous avez arrêté les messages du service ESS. Pour revenir, envoyez START."
-)
-MEDIA_RECEIVED = N_(
-    "Merci, nous avons bien reçu votre fichier. Le service ne lit pas encore les "
-    "messages vocaux ni les images: écrivez votre réponse."
-)
-LOCATION_RECEIVED = N_("Merci pour votre position.")
+def render(replies: tuple[Reply, ...] | list[Reply], language: str,
+           translator: Callable[[str, str | None, dict | None], str] = translate) -> str:
+    """Return the text of `replies` in `language`, one reply per line.
 
-LANGUAGE_OPTIONS = (
-    Option("fr", fr=("français", "francais"), bm=("tubabukan", "faransikan"), synonyms=("french",)),
-    Option("bm", fr=("bambara",), bm=("bamanankan", "bamana"), synonyms=("bamanan",)),
-)
-MENU_OPTIONS = (
-    Option("register", fr=("inscrire", "inscription", "registre"), bm=("tɔgɔ sɛbɛn",)),
-    Option("info", fr=("informations", "info"), bm=("kunnafoniw", "kunnafoni")),
-    Option("language", fr=("langue",), bm=("kan",)),
-)
+    Each reply is translated with `translator` (bot.i18n.translate) in its own language or
+    `language`; Reply and Join params are rendered first, in the same language.
+    """
+
+    def text_of(item: Any, lang: str) -> str:
+        if isinstance(item, Reply):
+            own = item.language or lang
+            params = {k: text_of(v, own) for k, v in item.params.items()}
+            if item.raw:
+                return item.msgid % params if params else item.msgid
+            return translator(item.msgid, own, params or None)
+        if isinstance(item, Join):
+            return item.sep.join(text_of(i, lang) for i in item.items)
+        return str(item)
+
+    return "\n".join(text_of(r, language) for r in replies)
 
 
-def step(state: State, inbound: Inbound, facts: Facts, now: datetime) -> Turn:
+def registration_code(prefix: str, actor_id: int, digits: int = 6) -> str:
+    """The registration code of actor `actor_id`: `prefix` then the id on `digits` digits
+    (``registration_code("ESS3-", 123)`` → ``"ESS3-000123"``)."""
+    return f"{prefix}{actor_id:0{digits}d}"
+
+
+def year_band(year: int | None) -> str | None:
+    """The decade of a birth year, kept after a deletion for anonymous counts (1985 →
+    ``"1980-1989"``; None → None)."""
+    if year is None:
+        return None
+    start = (int(year) // 10) * 10
+    return f"{start}-{start + 9}"
+
+
+# ------------------------------------------------------------------------------------------
+# The turn
+# ------------------------------------------------------------------------------------------
+
+class _Ctx:
+    """Mutable working copy of one turn: answers, replies, effects, where we are."""
+
+    def __init__(self, dialogs: Dialogs, state: State, facts: Facts, now: datetime):
+        self.dialogs = dialogs
+        self.facts = facts
+        self.now = now
+        self.answers: dict[str, Any] = _deep_copy(dict(state.answers))
+        # The code shown by the last turn's "done" message is not kept.
+        self.answers.pop("_code", None)
+        self.dialog = state.dialog
+        self.node = state.node
+        self.replies: list[Reply] = []
+        self.effects: list[Effect] = []
+        self.language = facts.language
+
+    # answers of a dialog
+    def data(self, dialog: str) -> dict[str, Any]:
+        return self.answers.setdefault(dialog, {})
+
+    def say(self, msgid: str, **params: Any) -> None:
+        self.replies.append(Reply(msgid, params))
+
+    def message(self, name: str, **params: Any) -> None:
+        self.say(self.dialogs.message(name), **params)
+
+    def effect(self, kind: str, value: Any = None) -> None:
+        self.effects.append(Effect(kind, value))
+
+    def turn(self) -> Turn:
+        return Turn(State(self.dialog, self.node, self.answers), tuple(self.replies),
+                    tuple(self.effects))
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
+         dialogs: Dialogs | None = None) -> Turn:
     """Advance the conversation by one inbound message.
 
-    Takes the current `state`, the `inbound` message, the contact `facts` and the
-    current time `now` (aware datetime, injected so tests use a fake clock). Returns
-    a Turn. Never raises on user input: anything not understood gets a re-prompt.
+    Takes the current `state`, the `inbound` message, the contact `facts`, the current time
+    `now` (aware datetime, injected so tests use a fake clock) and the `dialogs` to run
+    (default: :func:`load_dialogs`, the repository's ``dialogs/``). Returns a Turn. Never raises on user input: anything not
+    understood gets a re-prompt. Raises KeyError only for a dialog bug (a node the dialogs do
+    not define), which `essbot dialogs check` catches first.
     """
-    keyword = detect_keyword(inbound.text)
-    if keyword == "stop":
-        return Turn(state, (Reply(OPTED_OUT),), (Effect("opt_out"),))
-    if keyword == "start":
-        turn = _show_menu(state, facts)
-        return Turn(turn.state, (Reply(OPTED_IN), *turn.replies), (Effect("opt_in"),))
+    dialogs = dialogs if dialogs is not None else load_dialogs()
+    ctx = _Ctx(dialogs, state, facts, now)
+    text = inbound.text
+    command = detect_command(text)
+
+    if command == "stop":
+        ctx.message("opted_out")
+        ctx.effect("opt_out")
+        return ctx.turn()
+    if command == "start":
+        ctx.message("opted_in")
+        ctx.effect("opt_in")
+        if ctx.language is None:
+            _ask_language(ctx)
+        else:
+            _goto(ctx, MAIN, "menu")
+        return ctx.turn()
     if facts.opted_out:
-        return Turn(state, (Reply(STILL_OPTED_OUT),))
-    if keyword == "menu":
-        return _show_menu(state, facts)
-    if keyword == "language":
-        return _ask_language(state)
-    if keyword == "help":
-        return Turn(state, (Reply(HELP),))
+        ctx.message("still_opted_out")
+        return ctx.turn()
 
-    if inbound.kind == "location" and not inbound.text.strip():
-        return Turn(state, (Reply(LOCATION_RECEIVED), *_prompt_of(state, facts)))
-    if inbound.kind != "text" and not inbound.text.strip():
-        return Turn(state, (Reply(MEDIA_RECEIVED), *_prompt_of(state, facts)))
+    if inbound.kind != "text" and not text.strip():
+        # A voice note, a picture, a location: say what we can do, then ask again.
+        ctx.message("location_received" if inbound.kind == "location" else "media_received")
+        if ctx.language is None:
+            _ask_language(ctx)
+        else:
+            _repeat_prompt(ctx)
+        return ctx.turn()
 
-    if state.node is None:
-        if facts.language is None:
-            return Turn(
-                State("welcome", "language", {}),
-                (Reply(WELCOME, language=facts.default_language), Reply(CHOOSE_LANGUAGE)),
-            )
-        return _show_menu(state, facts)
-    if state.node == "language":
-        return _on_language(state, inbound, facts)
-    return _on_menu(state, inbound, facts)
+    if ctx.language is None and not (ctx.dialog == MAIN and ctx.node == "language"):
+        guessed = guess_language(text)
+        if guessed is None:
+            # First contact: welcome in the default language, then the bilingual choice.
+            if command == "register":
+                ctx.answers["_intent"] = "register"
+            ctx.replies.append(Reply(dialogs.message("welcome"), language=facts.default_language))
+            _ask_language(ctx)
+            return ctx.turn()
+        ctx.language = guessed
+        ctx.effect("set_language", guessed)
+        if command is None:
+            ctx.message("welcome")
+            _goto(ctx, MAIN, "menu")
+            return ctx.turn()
 
+    if command is not None and command not in ("stop", "start"):
+        _command(ctx, command)
+        return ctx.turn()
 
-def _ask_language(state: State) -> Turn:
-    return Turn(State("welcome", "language", _reset_misses(state.answers)), (Reply(CHOOSE_LANGUAGE),))
-
-
-def _show_menu(state: State, facts: Facts) -> Turn:
-    if facts.language is None:
-        return _ask_language(state)
-    return Turn(State("welcome", "menu", _reset_misses(state.answers)), (Reply(MAIN_MENU),))
-
-
-def _prompt_of(state: State, facts: Facts) -> tuple[Reply, ...]:
-    """The question the contact is currently asked, to repeat after an aside."""
-    if state.node == "menu" and facts.language:
-        return (Reply(MAIN_MENU),)
-    return (Reply(CHOOSE_LANGUAGE),)
-
-
-def _on_language(state: State, inbound: Inbound, facts: Facts) -> Turn:
-    choice = parse_choice(inbound.text, LANGUAGE_OPTIONS, language=facts.default_language)
-    language = choice.key if choice.sure else None
-    if language is None:
-        return _miss(state, (Reply(NOT_UNDERSTOOD_CHOICE), Reply(CHOOSE_LANGUAGE)))
-    return Turn(
-        State("welcome", "menu", _reset_misses(state.answers)),
-        (Reply(MAIN_MENU, language=language),),
-        (Effect("set_language", language),),
-    )
+    if ctx.dialog is None or ctx.node is None:
+        _goto(ctx, MAIN, "menu")
+        return ctx.turn()
+    if ctx.dialog not in dialogs.specs or ctx.node not in dialogs.get(ctx.dialog).nodes:
+        # A state saved by an older dialog version: start again from the menu.
+        ctx.answers.pop("_pending", None)
+        _goto(ctx, MAIN, "menu")
+        return ctx.turn()
+    if ctx.dialog == REGISTRATION and ctx.node != "resume" and _stale(ctx):
+        ctx.data(REGISTRATION)["_node"] = ctx.node
+        _goto(ctx, REGISTRATION, "resume")
+        return ctx.turn()
+    _answer(ctx, text)
+    return ctx.turn()
 
 
-def _on_menu(state: State, inbound: Inbound, facts: Facts) -> Turn:
-    choice = parse_choice(inbound.text, MENU_OPTIONS, language=facts.language or "fr")
-    if choice.sure and choice.key in ("register", "info"):
-        return Turn(replace(state, answers=_reset_misses(state.answers)), (Reply(NOT_YET),))
-    if choice.sure and choice.key == "language":
-        return _ask_language(state)
-    return _miss(state, (Reply(NOT_UNDERSTOOD_CHOICE), Reply(MAIN_MENU)))
+def _ask_language(ctx: _Ctx) -> None:
+    _goto(ctx, MAIN, "language")
 
 
-def _miss(state: State, replies: tuple[Reply, ...]) -> Turn:
-    misses = int(state.answers.get("_misses", 0)) + 1
-    answers = {**state.answers, "_misses": misses}
+def _command(ctx: _Ctx, command: str) -> None:
+    """The global commands (FACTS.md §3 for the data rights)."""
+    ctx.answers.pop("_pending", None)
+    ctx.answers.pop("_misses", None)
+    if command == "menu":
+        _leave_queue(ctx)
+        _goto(ctx, MAIN, "menu")
+    elif command == "help":
+        node = _current_node(ctx)
+        if node is not None and node.help:
+            # The question's own help, and the keywords in one line (2 SMS parts at most).
+            ctx.say(node.help)
+            ctx.message("help_short")
+        else:
+            ctx.message("help")
+    elif command == "language":
+        _leave_queue(ctx)
+        _goto(ctx, MAIN, "language")
+    elif command == "register":
+        _leave_queue(ctx)
+        _open_registration(ctx)
+    elif command == "mydata":
+        _leave_queue(ctx)
+        _open_profile(ctx)
+    elif command == "delete":
+        _leave_queue(ctx)
+        _goto(ctx, MAIN, "confirm_delete")
+    elif command == "agent":
+        ctx.effect("handover", "asked")
+        _goto(ctx, MAIN, "handover")
+    else:  # pragma: no cover - detect_command returns only the names above
+        raise KeyError(command)
+
+
+def _leave_queue(ctx: _Ctx) -> None:
+    ctx.answers.pop("_queue", None)
+    if ctx.answers.pop("_mode", None) == "profile":
+        # The profile's copy of the registry entry is not kept in the conversation.
+        ctx.answers.pop(REGISTRATION, None)
+
+
+def _current_node(ctx: _Ctx) -> NodeSpec | None:
+    try:
+        return ctx.dialogs.node(ctx.dialog or "", ctx.node or "")
+    except KeyError:
+        return None
+
+
+def _repeat_prompt(ctx: _Ctx) -> None:
+    node = _current_node(ctx)
+    if node is None:
+        _goto(ctx, MAIN, "menu")
+    else:
+        _prompt(ctx, ctx.dialog or MAIN, ctx.node or "menu", node)
+
+
+# ------------------------------------------------------------------------------------------
+# Moving between nodes
+# ------------------------------------------------------------------------------------------
+
+def _settings_value(ctx: _Ctx, key: str) -> Any:
+    defaults = {"ask_protection": True, "retention_days": 1825, "resume_after_days": 7}
+    return ctx.facts.settings.get(key, defaults.get(key))
+
+
+def _holds(ctx: _Ctx, dialog: str, condition: Mapping[str, Any] | None) -> bool:
+    """Whether every key of `condition` holds (answers of `dialog`, or ``setting.X``)."""
+    if not condition:
+        return True
+    data = ctx.answers.get(dialog, {})
+    for key, expected in condition.items():
+        value = _settings_value(ctx, key[8:]) if key.startswith("setting.") else data.get(key)
+        allowed = expected if isinstance(expected, list) else [expected]
+        if value not in allowed:
+            return False
+    return True
+
+
+def _split_target(dialog: str, target: str) -> tuple[str, str]:
+    return tuple(target.split(":", 1)) if ":" in target else (dialog, target)  # type: ignore
+
+
+def _goto(ctx: _Ctx, dialog: str, node_id: str, *, quiet: bool = False, depth: int = 0) -> None:
+    """Enter a node: skip it when its ``only_if`` fails, say its prompt, and pass straight on
+    from a node that asks nothing."""
+    if depth > 50:  # a loop of nodes that ask nothing: a dialog bug caught by the checker
+        raise RuntimeError(f"dialog loop at {dialog}:{node_id}")
+    node = ctx.dialogs.node(dialog, node_id)
+    ctx.answers.pop("_misses", None)
+    if not _holds(ctx, dialog, node.only_if):
+        _advance(ctx, dialog, node_id, node, depth=depth + 1)
+        return
+    ctx.dialog, ctx.node = dialog, node_id
+    if dialog == REGISTRATION and node.input not in ("none",) and node_id not in ("resume",):
+        ctx.data(REGISTRATION)["_node"] = node_id
+    if not quiet:
+        _prompt(ctx, dialog, node_id, node)
+    if node.input == "none" and node.transitions():
+        _advance(ctx, dialog, node_id, node, depth=depth + 1)
+
+
+def _advance(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, *, depth: int = 0) -> None:
+    """Leave `node_id`: to the next node queued for correction, else by its transitions."""
+    queue = ctx.answers.get("_queue")
+    if queue is not None and dialog == REGISTRATION:
+        while queue:
+            nxt = queue.pop(0)
+            if _holds(ctx, dialog, ctx.dialogs.node(dialog, nxt).only_if):
+                _goto(ctx, dialog, nxt, depth=depth + 1)
+                return
+        ctx.answers.pop("_queue", None)
+        _goto(ctx, dialog, "summary", depth=depth + 1)
+        return
+    for transition in node.transitions():
+        if _holds(ctx, dialog, transition.when):
+            target_dialog, target = _split_target(dialog, transition.goto)
+            for action in transition.do:
+                redirected = ACTIONS[action](ctx)
+                if redirected:
+                    return
+            _goto(ctx, target_dialog, target, quiet=transition.quiet, depth=depth + 1)
+            return
+    # No transition: the conversation stays on this node.
+    ctx.dialog, ctx.node = dialog, node_id
+
+
+# ------------------------------------------------------------------------------------------
+# Prompts
+# ------------------------------------------------------------------------------------------
+
+def _prompt_text(ctx: _Ctx, dialog: str, node: NodeSpec) -> str | None:
+    if isinstance(node.prompt, list):
+        for variant in node.prompt:
+            if _holds(ctx, dialog, variant.when):
+                return variant.text
+        return None
+    return node.prompt
+
+
+def _prompt_params(ctx: _Ctx) -> dict[str, Any]:
+    days = int(_settings_value(ctx, "retention_days"))
+    if days % 365 == 0:
+        duration = Reply(ctx.dialogs.message("years"), {"n": days // 365})
+    elif days % 30 == 0:
+        duration = Reply(ctx.dialogs.message("months"), {"n": days // 30})
+    else:
+        duration = Reply(ctx.dialogs.message("days"), {"n": days})
+    code = (ctx.facts.actor or {}).get("registration_code") or ctx.answers.get("_code") or ""
+    return {"duration": duration, "code": code}
+
+
+def _option_lines(node: NodeSpec) -> list[Reply]:
+    lines = []
+    for number, option in _numbered(node):
+        label = Reply(option.label) if option.translate else Reply(option.label, raw=True)
+        lines.append(Reply("%(n)s %(label)s", {"n": number, "label": label}, raw=True))
+    return lines
+
+
+def _numbered(node: NodeSpec) -> list[tuple[int, Any]]:
+    return [(o.number if o.number is not None else i, o)
+            for i, o in enumerate(node.options, start=1)]
+
+
+def _prompt(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, *,
+            reprompt: bool = False) -> None:
+    """Say the node's question: prompt (or re-prompt), numbered options, footer."""
+    if node.input == "summary":
+        _say_summary(ctx, dialog, node)
+        return
+    text = node.reprompt if (reprompt and node.reprompt) else _prompt_text(ctx, dialog, node)
+    params = _prompt_params(ctx) if text and "%(" in text else {}
+    parts: list[Reply] = [Reply(text, params)] if text else []
+    if node.input in ("choice", "multi_choice") and node.list_options:
+        parts += _option_lines(node)
+    if node.footer:
+        parts.append(Reply(node.footer))
+    if parts:
+        ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(parts), "\n")}, raw=True))
+
+
+# ------------------------------------------------------------------------------------------
+# Answers
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Reading:
+    """How an answer was read: ``ok`` (value), ``confirm`` (value + shown), ``pick``
+    (candidates), ``outside`` (ask for the free text), or a miss."""
+
+    outcome: str
+    value: Any = None
+    shown: Any = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _options(node: NodeSpec) -> list[Option]:
+    out = []
+    for number, o in _numbered(node):
+        bm = [translate(o.label, "bm")] if o.translate else []
+        out.append(Option(o.key, number=number, fr=(o.label, *o.words),
+                          bm=(*bm, *o.words_bm)))
+    return out
+
+
+def _label_of(node: NodeSpec, key: Any, short: bool = False) -> Reply | str:
+    for option in node.options:
+        if option.key == key:
+            label = (option.short or option.label) if short else option.label
+            return Reply(label) if option.translate else label
+    return str(key)
+
+
+def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
+    """Read `text` as an answer to `node` (bot/understanding.py does the reading)."""
+    language = ctx.language or ctx.facts.default_language
+    kind = node.input
+    if kind == "choice":
+        result = parse_choice(text, _options(node), language=language)
+        if result.key is None:
+            return _Reading("miss")
+        if result.sure:
+            return _Reading("ok", result.key)
+        return _Reading("confirm", result.key, _label_of(node, result.key))
+    if kind == "multi_choice":
+        result = parse_multi_choice(text, _options(node), language=language)
+        if not result.ok:
+            return _Reading("miss")
+        keys = list(result.keys)
+        chosen_exclusive = [k for k in keys if k in node.exclusive]
+        if chosen_exclusive and len(keys) > 1:
+            return _Reading("miss")  # "aucune" with "AMO": contradictory, ask again
+        if node.skip and keys == [node.skip]:
+            return _Reading("ok", None)
+        return _Reading("ok", keys)
+    if kind == "yes_no":
+        value = parse_yes_no(text, numbered=True)
+        return _Reading("miss") if value is None else _Reading("ok", value)
+    if kind == "name":
+        # A bare "oui", "ok", "awo" answers an earlier question, not this one; "je sais pas",
+        # "n ma a faamu" (I did not understand) say something else: never a name.
+        words = fold(text).split()
+        if (len(words) <= 2 and parse_yes_no(text) is not None) or NOT_NAME_WORDS & set(words):
+            return _Reading("miss")
+        result = parse_name(text)
+        return _Reading("ok", result.name) if result.ok else _Reading("miss")
+    if kind == "text":
+        cleaned = " ".join(text.split())
+        letters = sum(ch.isalpha() for ch in cleaned)
+        limit = node.max or TEXT_MAX_CHARS
+        if letters < 2 or len(cleaned) > limit * 3:
+            return _Reading("miss")
+        return _Reading("ok", cleaned[:limit])
+    if kind == "number":
+        result = parse_number(text)
+        low, high = node.min if node.min is not None else 0, node.max
+        if not result.ok or result.value < low or (high is not None and result.value > high):
+            return _Reading("miss")
+        return _Reading("ok", result.value)
+    if kind == "year":
+        result = parse_year(text, now_year=ctx.now.year)
+        if not result.ok:
+            return _Reading("miss")
+        if result.sure:
+            return _Reading("ok", result.year)
+        return _Reading("confirm", result.year, result.year)
+    if kind == "quartier":
+        return _read_quartier(ctx, dialog, node, text)
+    return _Reading("miss")
+
+
+def _outside_label(ctx: _Ctx, dialog: str) -> str:
+    places = ctx.dialogs.places(dialog)
+    return dict(places.outside_label).get("fr") or "Hors commune"
+
+
+def _read_quartier(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
+    places = ctx.dialogs.places(dialog)
+    match = match_quartier(text, places)
+    if match.kind == "outside":
+        extra = {"quartier_text": match.text[:TEXT_MAX_CHARS]}
+        if match.matched in places.outside_phrases and node.on_outside:
+            # Only "elsewhere" was said: ask where (FACTS.md §1: keep the free text).
+            return _Reading("outside", _outside_label(ctx, dialog))
+        return _Reading("ok", _outside_label(ctx, dialog), extra=extra)
+    if match.kind == "quartier" and match.sure:
+        return _Reading("ok", match.name, extra={"quartier_text": None})
+    if match.kind == "quartier" and len(match.candidates) <= 1:
+        return _Reading("confirm", match.name, match.name, extra={"quartier_text": None})
+    if match.candidates:
+        return _Reading("pick", list(match.candidates))
+    return _Reading("miss")
+
+
+def _answer(ctx: _Ctx, text: str) -> None:
+    dialog, node_id = ctx.dialog or MAIN, ctx.node or "menu"
+    node = ctx.dialogs.node(dialog, node_id)
+    pending = ctx.answers.get("_pending")
+    if pending is not None:
+        _answer_pending(ctx, dialog, node_id, node, text, pending)
+        return
+    if node.input == "summary":
+        _answer_summary(ctx, dialog, node_id, node, text)
+        return
+    if node.input == "none":
+        # A node that asks nothing and leads nowhere: read the message as a menu answer.
+        _goto(ctx, MAIN, "menu", quiet=True)
+        _answer(ctx, text)
+        return
+    reading = _read(ctx, dialog, node, text)
+    if reading.outcome == "ok":
+        _store(ctx, dialog, node_id, node, reading.value, reading.extra)
+        _advance(ctx, dialog, node_id, node)
+    elif reading.outcome == "confirm":
+        ctx.answers["_pending"] = {"value": reading.value, "extra": dict(reading.extra)}
+        _say_confirm(ctx, node, reading.shown)
+    elif reading.outcome == "pick":
+        ctx.answers["_pending"] = {"pick": reading.value}
+        _say_pick(ctx, reading.value)
+    elif reading.outcome == "outside":
+        _store(ctx, dialog, node_id, node, reading.value, {})
+        if node.on_outside:
+            _goto(ctx, dialog, node.on_outside)
+    else:
+        _miss(ctx, dialog, node_id, node)
+
+
+def _say_confirm(ctx: _Ctx, node: NodeSpec, shown: Any) -> None:
+    msgid = node.confirm or ctx.dialogs.message("confirm_choice")
+    ctx.say(msgid, value=shown)
+
+
+def _say_pick(ctx: _Ctx, candidates: list[str]) -> None:
+    lines: list[Reply] = [Reply(ctx.dialogs.message("which_quartier"))]
+    for i, name in enumerate(candidates, start=1):
+        lines.append(Reply("%(n)s %(name)s", {"n": i, "name": name}, raw=True))
+    lines.append(Reply("%(n)s %(label)s", {"n": len(candidates) + 1,
+                                           "label": Reply(ctx.dialogs.message("other_quartier"))},
+                       raw=True))
+    ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(lines), "\n")}, raw=True))
+
+
+def _answer_pending(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, text: str,
+                    pending: Mapping[str, Any]) -> None:
+    """The answer to "did you mean X?" or "which one?"."""
+    if "pick" in pending:
+        candidates = list(pending["pick"])
+        options = [Option(str(i), fr=(name,)) for i, name in enumerate(candidates, start=1)]
+        options.append(Option("other", fr=("autre", "aucun"), bm=("wɛrɛ",)))
+        result = parse_choice(text, options, language=ctx.language or "fr")
+        if result.key is not None and result.key != "other":
+            ctx.answers.pop("_pending", None)
+            _store(ctx, dialog, node_id, node, candidates[int(result.key) - 1],
+                   {"quartier_text": None})
+            _advance(ctx, dialog, node_id, node)
+            return
+        if result.key == "other":
+            ctx.answers.pop("_pending", None)
+            _prompt(ctx, dialog, node_id, node)
+            return
+        # Perhaps a new answer to the question itself.
+        ctx.answers.pop("_pending", None)
+        _answer(ctx, text)
+        return
+    yes = parse_yes_no(text, numbered=True)
+    if yes is True:
+        ctx.answers.pop("_pending", None)
+        _store(ctx, dialog, node_id, node, pending["value"], pending.get("extra") or {})
+        _advance(ctx, dialog, node_id, node)
+        return
+    if yes is False:
+        ctx.answers.pop("_pending", None)
+        _prompt(ctx, dialog, node_id, node, reprompt=True)
+        return
+    reading = _read(ctx, dialog, node, text)
+    if reading.outcome == "ok":
+        ctx.answers.pop("_pending", None)
+        _store(ctx, dialog, node_id, node, reading.value, reading.extra)
+        _advance(ctx, dialog, node_id, node)
+        return
+    misses = int(ctx.answers.get("_misses", 0)) + 1
+    ctx.answers["_misses"] = misses
+    ctx.message("not_understood")
+    _say_confirm(ctx, node, pending["value"])
+
+
+def _miss(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
+    """Not understood: re-prompt with the valid answers; after MAX_MISSES, help and staff."""
+    misses = int(ctx.answers.get("_misses", 0)) + 1
     if misses >= MAX_MISSES:
-        replies = (*replies, Reply(HELP))
-        answers["_misses"] = 0
-    return Turn(replace(state, answers=answers), replies)
+        ctx.answers["_misses"] = 0
+        ctx.message("too_many_misses")
+        return
+    ctx.answers["_misses"] = misses
+    ctx.message("not_understood")
+    _prompt(ctx, dialog, node_id, node, reprompt=True)
 
 
-def _reset_misses(answers: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in answers.items() if k != "_misses"}
+def _store(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, value: Any,
+           extra: Mapping[str, Any]) -> None:
+    ctx.answers.pop("_misses", None)
+    if not node.store:
+        return
+    data = ctx.data(dialog)
+    data[node.store] = value
+    for key, extra_value in extra.items():
+        if extra_value is None:
+            data.pop(key, None)
+        else:
+            data[key] = extra_value
+    if node.store == "quartier" and not extra and value is not None and \
+            value != _outside_label(ctx, dialog):
+        data.pop("quartier_text", None)
+    if dialog == REGISTRATION:
+        data["_at"] = ctx.now.isoformat()
+        if data.get("consent_at"):
+            _save_actor(ctx)
+    if dialog == MAIN and node.store == "language":
+        ctx.language = value
+        ctx.effect("set_language", value)
+
+
+# ------------------------------------------------------------------------------------------
+# Registration: open, resume, summary, profile, finish
+# ------------------------------------------------------------------------------------------
+
+def _registered(ctx: _Ctx) -> bool:
+    actor = ctx.facts.actor
+    return bool(actor and actor.get("registration_code"))
+
+
+def _stale(ctx: _Ctx) -> bool:
+    """Whether the registration in progress was last answered more than resume_after_days
+    ago (DESIGN: an old registration asks whether to continue or restart)."""
+    at = ctx.answers.get(REGISTRATION, {}).get("_at")
+    if not at:
+        return False
+    try:
+        last = datetime.fromisoformat(at)
+    except ValueError:
+        return False
+    return ctx.now - last > timedelta(days=int(_settings_value(ctx, "resume_after_days")))
+
+
+def _open_registration(ctx: _Ctx) -> bool:
+    """INSCRIPTION or menu 1: the profile if registered, else resume, else consent."""
+    if _registered(ctx):
+        _open_profile(ctx)
+        return True
+    data = ctx.answers.get(REGISTRATION) or {}
+    saved = data.get("_node")
+    if data.get("consent_at") and saved and saved in ctx.dialogs.get(REGISTRATION).nodes:
+        if _stale(ctx):
+            _goto(ctx, REGISTRATION, "resume")
+        else:
+            ctx.message("resumed")
+            _goto(ctx, REGISTRATION, saved)
+        return True
+    ctx.answers.pop(REGISTRATION, None)
+    _goto(ctx, REGISTRATION, ctx.dialogs.get(REGISTRATION).start)
+    return True
+
+
+def _open_profile(ctx: _Ctx) -> None:
+    if not _registered(ctx):
+        ctx.message("not_registered")
+        _goto(ctx, MAIN, "menu", quiet=True)
+        return
+    actor = dict(ctx.facts.actor or {})
+    stored = {n.store for n in ctx.dialogs.get(REGISTRATION).nodes.values() if n.store}
+    data = {k: v for k, v in actor.items() if (k in stored or k == "quartier_text")
+            and v is not None}
+    data["consent_at"] = actor.get("consent_at") or ctx.now.isoformat()
+    data["_at"] = ctx.now.isoformat()
+    ctx.answers[REGISTRATION] = data
+    ctx.answers["_mode"] = "profile"
+    _goto(ctx, REGISTRATION, "summary")
+
+
+def _summary_groups(ctx: _Ctx, dialog: str, node: NodeSpec) -> list[Any]:
+    return [g for g in node.groups if _holds(ctx, dialog, g.only_if)]
+
+
+def _field_node(spec: DialogSpec, field_name: str) -> NodeSpec | None:
+    for node in spec.nodes.values():
+        if node.store == field_name:
+            return node
+    return None
+
+
+def _shown(ctx: _Ctx, dialog: str, field_name: str) -> Any:
+    """How one stored answer is shown in a summary line."""
+    spec = ctx.dialogs.get(dialog)
+    data = ctx.answers.get(dialog, {})
+    value = data.get(field_name)
+    if value is None or value == []:
+        return None
+    node = _field_node(spec, field_name)
+    if field_name == "quartier" and value == _outside_label(ctx, dialog):
+        return Reply(ctx.dialogs.message("outside_shown"),
+                     {"value": _cut(data.get("quartier_text") or "-")})
+    if node is None:
+        return _cut(str(value))
+    if node.input in ("choice",):
+        return _label_of(node, value, short=True)
+    if node.input == "multi_choice":
+        return Join(tuple(_label_of(node, k, short=True) for k in value))
+    if node.input == "yes_no":
+        key = "yes" if value else "no"
+        return _label_of(node, key) if node.options else Reply(ctx.dialogs.message(f"answer_{key}"))
+    if node.shown:
+        return Reply(node.shown, {"value": value})
+    return _cut(str(value))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 3].rstrip() + "..."
+
+
+def _say_summary(ctx: _Ctx, dialog: str, node: NodeSpec) -> None:
+    profile = ctx.answers.get("_mode") == "profile"
+    code = (ctx.facts.actor or {}).get("registration_code") or ""
+    lines: list[Reply] = [
+        Reply(ctx.dialogs.message("profile_header"), {"code": code}) if profile
+        else Reply(_prompt_text(ctx, dialog, node) or "")]
+    for number, group in enumerate(_summary_groups(ctx, dialog, node), start=1):
+        values = [v for v in (_shown(ctx, dialog, f) for f in group.fields) if v is not None]
+        shown = Join(tuple(values)) if values else "-"
+        if group.label:
+            lines.append(Reply("%(n)s %(label)s: %(v)s",
+                               {"n": number, "label": Reply(group.label), "v": shown}, raw=True))
+        else:
+            lines.append(Reply("%(n)s %(v)s", {"n": number, "v": shown}, raw=True))
+    lines.append(Reply(ctx.dialogs.message("profile_footer")) if profile
+                 else Reply(node.footer or ""))
+    ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(lines), "\n")}, raw=True))
+
+
+def _answer_summary(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, text: str) -> None:
+    """Confirm (yes) or pick the numbers of the lines to correct ("2", "2 et 4")."""
+    groups = _summary_groups(ctx, dialog, node)
+    profile = ctx.answers.get("_mode") == "profile"
+    if parse_yes_no(text) is True:
+        ctx.answers.pop("_misses", None)
+        if profile:
+            _leave_queue(ctx)
+            ctx.message("profile_saved")
+            _goto(ctx, MAIN, "menu", quiet=True)
+        else:
+            _advance(ctx, dialog, node_id, node)
+        return
+    options = [Option(f"g{i}", number=i) for i in range(1, len(groups) + 1)]
+    result = parse_multi_choice(text, options) if fold(text) else None
+    if result is None or not result.ok:
+        # The summary was just shown: repeat only what to answer (a summary is long).
+        misses = int(ctx.answers.get("_misses", 0)) + 1
+        ctx.answers["_misses"] = 0 if misses >= MAX_MISSES else misses
+        if misses >= MAX_MISSES:
+            ctx.message("too_many_misses")
+        else:
+            ctx.message("not_understood")
+            ctx.say(ctx.dialogs.message("profile_footer") if profile else (node.footer or ""))
+        return
+    queue: list[str] = []
+    for key in result.keys:
+        queue += [n for n in groups[int(key[1:]) - 1].nodes if n not in queue]
+    ctx.answers["_queue"] = queue[1:]
+    _goto(ctx, dialog, queue[0])
+
+
+def _actor_fields(ctx: _Ctx) -> dict[str, Any]:
+    """The registry fields of the registration in progress, for the save_actor effect.
+
+    Keys: every field a registration node stores (kind, name, org_name, contact_name, gender,
+    birth_year, quartier, quartier_text, sector, trade, legal_form, members_count, formalised,
+    protection, needs; missing ones None), consent_at (ISO time), consent_version, channel,
+    completeness (0-100: share of the questions that apply which are answered; optional
+    questions not counted).
+    """
+    spec = ctx.dialogs.get(REGISTRATION)
+    data = ctx.answers.get(REGISTRATION, {})
+    fields: dict[str, Any] = {}
+    required = answered = 0
+    for node in spec.nodes.values():
+        if not node.store or node.store.startswith("_") or node.input == "summary":
+            continue
+        fields[node.store] = data.get(node.store)
+        if node.store in ("consent",):
+            continue
+        if _holds(ctx, REGISTRATION, node.only_if) and not node.skip and not node.on_outside \
+                and node.store != "quartier_text":
+            required += 1
+            answered += data.get(node.store) is not None
+    fields.pop("consent", None)
+    fields["quartier_text"] = data.get("quartier_text")
+    fields["consent_at"] = data.get("consent_at")
+    fields["consent_version"] = spec.registry.consent_version if spec.registry else None
+    fields["channel"] = ctx.facts.channel
+    fields["completeness"] = round(100 * answered / required) if required else 0
+    return fields
+
+
+def _save_actor(ctx: _Ctx, **more: Any) -> None:
+    fields = _actor_fields(ctx)
+    fields.update(more)
+    # One save per turn is enough: the last one carries every answer.
+    ctx.effects = [e for e in ctx.effects if e.kind != "save_actor"]
+    ctx.effect("save_actor", fields)
+
+
+def _action_set_language(ctx: _Ctx) -> bool:
+    """Language chosen: go where the person wanted to go at first contact, if anywhere."""
+    if ctx.answers.pop("_intent", None) == "register":
+        return _open_registration(ctx)
+    return False
+
+
+def _action_consent(ctx: _Ctx) -> bool:
+    """Consent given (Loi 2013-015): record when, with the consent text's version."""
+    data = ctx.data(REGISTRATION)
+    data["consent_at"] = ctx.now.isoformat()
+    data.pop("consent", None)
+    _save_actor(ctx)
+    return False
+
+
+def _action_forget(ctx: _Ctx) -> bool:
+    """Consent refused or registration abandoned: keep nothing of it."""
+    ctx.answers.pop(REGISTRATION, None)
+    ctx.answers.pop("_queue", None)
+    return False
+
+
+def _action_restart(ctx: _Ctx) -> bool:
+    """Start the registration again, consent kept (it was given and recorded)."""
+    data = ctx.answers.get(REGISTRATION, {})
+    ctx.answers[REGISTRATION] = {k: data[k] for k in ("consent_at",) if k in data}
+    ctx.answers[REGISTRATION]["_at"] = ctx.now.isoformat()
+    return False
+
+
+def _action_resume(ctx: _Ctx) -> bool:
+    """Continue where the registration stopped."""
+    data = ctx.data(REGISTRATION)
+    data["_at"] = ctx.now.isoformat()
+    saved = data.get("_node")
+    if saved and saved in ctx.dialogs.get(REGISTRATION).nodes and saved != "resume":
+        ctx.message("resumed")
+        _goto(ctx, REGISTRATION, saved)
+        return True
+    return False
+
+
+def _action_finish(ctx: _Ctx) -> bool:
+    """Summary confirmed: the registry entry is complete and gets its code."""
+    spec = ctx.dialogs.get(REGISTRATION)
+    actor = ctx.facts.actor or {}
+    code = actor.get("registration_code")
+    if not code and actor.get("id") is not None and spec.registry is not None:
+        code = registration_code(spec.registry.code_prefix, int(actor["id"]),
+                                 spec.registry.code_digits)
+    ctx.answers["_code"] = code or ""
+    _save_actor(ctx, registration_code=code, registered=True)
+    ctx.answers.pop(REGISTRATION, None)
+    ctx.answers.pop("_queue", None)
+    return False
+
+
+def _action_delete(ctx: _Ctx) -> bool:
+    """SUPPRIMER confirmed (FACTS.md §3, right to delete): forget everything here too."""
+    ctx.effect("delete_data")
+    for key in list(ctx.answers):
+        ctx.answers.pop(key)
+    return False
+
+
+#: Actions a transition may run (``do: [...]`` in a dialog file). Each takes the turn's
+#: context and returns True when it already moved the conversation elsewhere.
+ACTIONS: dict[str, Callable[[_Ctx], bool]] = {
+    "after_language": _action_set_language,
+    "consent": _action_consent,
+    "forget": _action_forget,
+    "restart": _action_restart,
+    "resume": _action_resume,
+    "finish": _action_finish,
+    "delete_data": _action_delete,
+    "open_registration": _open_registration,
+}
+

@@ -173,3 +173,57 @@ class Message(Base):
     status_at: so.Mapped[datetime | None]
 
     __table_args__ = (sa.Index("ix_message_contact_created", "contact_id", "created_at"),)
+
+
+class Actor(Base):
+    """One entry of the commune's ESS registry: a person or an organisation (issue 3).
+
+    Filled by the registration dialog (dialogs/registration.yaml) as the person answers, from
+    the moment they consent (Loi 2013-015: nothing is stored before `consent_at`, and
+    `consent_version` says which consent text they agreed to). `registration_code` (e.g.
+    ``ESS3-000123``) is given when they confirm the summary (`registered_at`);
+    `completeness` is the share (0-100) of the questions that apply which are answered.
+    Lists (`protection`, `needs`) hold option keys of the dialog. After a deletion request
+    (`deleted_at`), every personal field is None and only anonymous counts remain: kind,
+    gender, `birth_band` (decade), quartier (canonical name only), sector, legal form, needs.
+    """
+
+    __tablename__ = "actor"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    contact_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("contact.id", ondelete="SET NULL"), unique=True
+    )
+    registration_code: so.Mapped[str | None] = so.mapped_column(sa.String(24), unique=True)
+    phone: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    channel: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    kind: so.Mapped[str | None] = so.mapped_column(sa.String(16))  # individu | organisation
+    name: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    org_name: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    contact_name: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    gender: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    birth_year: so.Mapped[int | None]
+    birth_band: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    quartier: so.Mapped[str | None] = so.mapped_column(sa.String(80))
+    quartier_text: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    sector: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    trade: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    legal_form: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    members_count: so.Mapped[int | None]
+    formalised: so.Mapped[bool | None]
+    protection: so.Mapped[list[Any] | None]
+    needs: so.Mapped[list[Any]] = so.mapped_column(default=list)
+    consent_at: so.Mapped[datetime | None]
+    consent_version: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    completeness: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    registered_at: so.Mapped[datetime | None]
+    deleted_at: so.Mapped[datetime | None]
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:  # no name or phone: reprs end up in logs
+        return f"<Actor {self.id} {self.registration_code or '-'}>"
+
+
+from bot.broadcasts import models as broadcast_models  # noqa: E402,F401  (issue 7 tables)

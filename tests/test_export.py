@@ -1,0 +1,173 @@
+"""A full registration over the real webhook, then `essbot actors export` (csv and xlsx).
+
+Runs on SQLite and, with DATABASE_URL set to PostgreSQL, there (CI does both).
+"""
+
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from bot.cli import EXPORT_COLUMNS, main
+from bot.db import session_scope
+from bot.models import Actor, Contact, Message
+from tests.conftest import MESSAGES_URL, inbound_params
+
+PHONE = "+22376543210"
+
+#: An organisation, answered the way people type on a basic phone.
+ORGANISATION = [
+    ("Bonjour, je veux m'inscrire", "Langue / Kan"),
+    ("1", "Acceptez-vous?"),          # French → straight to the registration asked for
+    ("oui", "Vous inscrivez:"),
+    ("2", "Nom de votre organisation?"),
+    ("gie benkadi", "personne à contacter"),
+    ("Mme Fatoumata DIARRA", "Cette personne est:"),
+    ("femme", "année de naissance"),
+    ("née en 1979", "Dans quel quartier?"),
+    ("j'habite a sogonafin", "Secteur"),
+    ("5", "L'activité de l'organisation"),
+    ("teinture de bazin", "Forme de l'organisation"),
+    ("GIE", "Combien de membres?"),
+    ("25 femmes", "déclarée"),
+    ("awo", "facultative"),
+    ("1 3", "Vos besoins?"),
+    ("1, 2 et 4", "Vérifiez:"),
+    ("OUI", "Votre code: ESS3-"),
+]
+
+
+def bodies(resp) -> list[str]:
+    assert resp.status_code == 200
+    return [m.text or "" for m in ET.fromstring(resp.data).findall("Message")]
+
+
+def register(signed_post, steps, channel="sms") -> list[str]:
+    replies = []
+    for typed, expected in steps:
+        [body] = bodies(signed_post(MESSAGES_URL, inbound_params(typed, phone=PHONE,
+                                                                 channel=channel)))
+        assert expected in body, (typed, body)
+        replies.append(body)
+    return replies
+
+
+@pytest.fixture
+def cli_env(app, monkeypatch):
+    """Point the command at the test app's database."""
+    monkeypatch.setenv("DATABASE_URL", app.config["DATABASE_URL"])
+    return CliRunner()
+
+
+EXPECTED = {
+    "phone": PHONE, "language": "fr", "channel": "sms", "kind": "organisation", "name": "",
+    "org_name": "GIE Benkadi", "contact_name": "Mme Fatoumata Diarra", "gender": "femme",
+    "birth_year": "1979", "quartier": "Sogonafing", "sector": "textile",
+    "trade": "teinture de bazin", "legal_form": "gie", "members_count": "25",
+    "formalised": "oui", "protection": "amo;mutuelle",
+    "needs": "formation;financement;acces_marche", "completeness": "100",
+    "consent_version": "2026-11-1", "quartier_text": "", "birth_band": "1970-1979",
+    "deleted_at": "",
+}
+
+
+def check_row(row: dict, code: str) -> None:
+    assert set(EXPORT_COLUMNS) <= set(row)
+    for column, value in EXPECTED.items():
+        assert str(row[column]) == value, (column, row[column])
+    assert row["registration_code"] == code
+    for column in ("consent_at", "created_at", "updated_at", "registered_at"):
+        assert str(row[column]).startswith("20") and "+00:00" in str(row[column]), column
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_registration_over_the_webhook_then_export(app, signed_post, cli_env, tmp_path, fmt):
+    replies = register(signed_post, ORGANISATION)
+    with session_scope(app) as s:
+        actor = s.execute(sa.select(Actor)).scalar_one()
+        code = actor.registration_code
+    assert code == f"ESS3-{actor.id:06d}" and code in replies[-1]
+
+    out = tmp_path / f"actors.{fmt}"
+    result = cli_env.invoke(main, ["actors", "export", "--format", fmt, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1 actors written" in result.output
+    if fmt == "csv":
+        with open(out, encoding="utf-8-sig", newline="") as fh:
+            [row] = list(csv.DictReader(fh))
+    else:
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(out, read_only=True)["actors"]
+        header, *values = [list(r) for r in sheet.iter_rows(values_only=True)]
+        [row] = [dict(zip(header, (("" if v is None else v) for v in r))) for r in values]
+        assert tuple(header) == EXPORT_COLUMNS
+    check_row(row, code)
+
+
+def test_deletion_keeps_only_anonymous_counts_and_redacts_messages(app, signed_post, cli_env,
+                                                                   tmp_path):
+    register(signed_post, ORGANISATION)
+    [ask] = bodies(signed_post(MESSAGES_URL, inbound_params("SUPPRIMER", phone=PHONE)))
+    assert "Effacer vos données" in ask
+    [done] = bodies(signed_post(MESSAGES_URL, inbound_params("1", phone=PHONE)))
+    assert "effacées" in done
+    with session_scope(app) as s:
+        actor = s.execute(sa.select(Actor)).scalar_one()
+        contact = s.execute(sa.select(Contact)).scalar_one()
+        messages = s.execute(sa.select(Message).order_by(Message.id)).scalars().all()
+    assert actor.deleted_at is not None and actor.contact_id is None
+    for personal in ("phone", "name", "org_name", "contact_name", "birth_year", "trade",
+                     "quartier_text", "registration_code", "protection", "consent_at"):
+        assert getattr(actor, personal) is None, personal
+    assert (actor.kind, actor.gender, actor.birth_band, actor.quartier, actor.sector,
+            actor.legal_form) == ("organisation", "femme", "1970-1979", "Sogonafing", "textile",
+                                  "gie")
+    assert contact.phone != PHONE and PHONE not in contact.phone
+    # Every message before the deletion is blanked; only the confirmation remains.
+    assert [m.body for m in messages[:-1]] == [""] * (len(messages) - 1)
+    assert "effacées" in messages[-1].body
+
+    out = tmp_path / "a.csv"
+    cli_env.invoke(main, ["actors", "export", "--output", str(out)])
+    assert len(out.read_text(encoding="utf-8-sig").splitlines()) == 1  # header only
+    cli_env.invoke(main, ["actors", "export", "--output", str(out), "--include-deleted"])
+    assert "Sogonafing" in out.read_text(encoding="utf-8-sig")
+
+    # The same phone writing again starts afresh.
+    [again] = bodies(signed_post(MESSAGES_URL, inbound_params("Bonjour", phone=PHONE)))
+    assert "Langue / Kan" in again
+
+
+def test_large_export_shows_progress(app, cli_env, tmp_path, monkeypatch):
+    monkeypatch.setattr("bot.cli.PROGRESS_FROM", 3)
+    with session_scope(app) as s:
+        for i in range(5):
+            s.add(Actor(phone=f"+2237000000{i}", kind="individu", name=f"Awa {i}", needs=[]))
+    out = tmp_path / "a.xlsx"
+    result = cli_env.invoke(main, ["actors", "export", "--format", "xlsx", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "5 actors written" in result.output
+
+
+def test_purge_forgets_registrations_past_the_retention_period(app, signed_post, cli_env):
+    from datetime import timedelta
+
+    from bot.models import utcnow
+
+    register(signed_post, ORGANISATION)
+    assert "0 actors deleted" in cli_env.invoke(main, ["actors", "purge"]).output
+    with session_scope(app) as s:
+        s.execute(sa.update(Actor).values(updated_at=utcnow() - timedelta(days=1826)))
+    assert "1 actors would be deleted" in cli_env.invoke(main, ["actors", "purge",
+                                                                "--dry-run"]).output
+    assert "1 actors deleted" in cli_env.invoke(main, ["actors", "purge"]).output
+    with session_scope(app) as s:
+        actor = s.execute(sa.select(Actor)).scalar_one()
+        bodies_left = s.execute(sa.select(Message.body)).scalars().all()
+    assert actor.deleted_at is not None and actor.name is None and actor.contact_name is None
+    assert set(bodies_left) == {""}
