@@ -468,6 +468,9 @@ def fold_for_sms(text: str, language: str | None = None) -> str:
     if not isinstance(text, str):
         raise TypeError(f"text must be str, not {type(text).__name__}")
     text = unicodedata.normalize("NFC", text)
+    # Invisible characters go first, so that the patterns below see the visible text
+    # ("N\u00adº" is "Nº"); folding twice must give the same text as folding once.
+    text = "".join(char for char in text if char not in _INVISIBLE)
     text = _OPEN_DOUBLE_GUILLEMET.sub('"', text)
     text = _CLOSE_DOUBLE_GUILLEMET.sub('"', text)
     text = _OPEN_SINGLE_GUILLEMET.sub("'", text)
@@ -488,8 +491,6 @@ def fold_for_sms(text: str, language: str | None = None) -> str:
             preceding = out[-1][-1:] if out else ""
             shout = following.isupper() or (not following.isalpha() and preceding.isupper())
             out.append(upper if shout else title)
-            continue
-        if char in _INVISIBLE:
             continue
         if char == _ZWJ_CHAR:
             following = text[index + 1] if index + 1 < len(text) else ""

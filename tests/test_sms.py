@@ -551,3 +551,9 @@ def test_module_documents_every_public_name():
         if callable(obj):
             assert obj.__doc__ and len(obj.__doc__) > 80, name
     assert re.search(r"gsm0338", sms.__doc__)
+
+
+def test_folding_an_invisible_character_inside_numero_is_stable():
+    # Found by hypothesis: the soft hyphen was removed after the "n°" rule had run.
+    once = sms.fold_for_sms("N\u00adº 2")
+    assert once == "No 2" and sms.fold_for_sms(once) == once
