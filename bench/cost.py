@@ -23,6 +23,18 @@ import sqlalchemy as sa
 
 #: name → (inputs typed by the person, one per message). Each runs from a new phone.
 SCRIPTS: dict[str, list[str]] = {
+    "registration, individual, French": [
+        "Bonjour", "1", "1", "oui", "1", "Awa Diarra", "1", "1990", "Sogonafing", "5",
+        "teinturière", "5", "1 2", "oui",
+    ],
+    "registration, individual, Bambara typed plainly": [
+        "i ni ce", "kelen", "awo", "kelen", "Moussa Traore", "ce", "1985", "badialan 2",
+        "kelen", "menuisier", "ayi", "1 2", "awo",
+    ],
+    "registration, individual, Bambara official letters": [
+        "I ni sɔgɔma", "kelen", "awɔ", "kelen", "Fanta Koné", "muso", "san 30", "Sogonafin",
+        "naani", "jago", "5", "fila", "awɔ",
+    ],
     "welcome, French, menu, help, stop, start": [
         "Bonjour", "1", "AIDE", "5", "MENU", "STOP", "START",
     ],
@@ -54,8 +66,13 @@ def play(fold: bool, workdir: str) -> dict[str, tuple[int, int, Counter]]:
             handle_inbound(app, console.inbound(phone, text, "sms"))
         with get_engine(app).connect() as conn:
             rows = conn.execute(
-                sa.select(Message.segments, Message.encoding).join(Contact)
-                .where(Contact.phone == phone, Message.direction == "out")).all()
+                sa.select(Message.segments, Message.encoding, Message.body).join(Contact)
+                .where(Contact.phone == phone, Message.direction == "out")
+                .order_by(Message.id)).all()
+        if name.startswith("registration") and "ESS3-" not in rows[-1].body:
+            # A script that no longer completes would silently measure something else.
+            raise SystemExit(f"script {name!r} did not complete a registration: "
+                             f"last reply {rows[-1].body!r}")
         results[name] = (len(rows), sum(r.segments for r in rows), Counter(r.encoding for r in rows))
     get_engine(app).dispose()
     return results
