@@ -225,5 +225,3 @@ class Actor(Base):
     def __repr__(self) -> str:  # no name or phone: reprs end up in logs
         return f"<Actor {self.id} {self.registration_code or '-'}>"
 
-
-from bot.broadcasts import models as broadcast_models  # noqa: E402,F401  (issue 7 tables)
