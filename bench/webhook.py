@@ -125,49 +125,71 @@ def run_wrk(port: int, reqs: list[tuple[str, str]], connections: int, duration: 
     }
 
 
-def run_python(port: int, reqs: list[tuple[str, str]], connections: int, duration: int,
-               workdir: Path) -> dict:
-    """Closed-loop load from `connections` threads with keep-alive connections."""
-    import http.client
+class _Client:
+    """One keep-alive connection that posts signed requests and reconnects after an error."""
 
-    latencies: list[float] = []
-    errors = [0]
+    def __init__(self, port: int):
+        import http.client
+
+        self._factory = lambda: http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.conn = self._factory()
+
+    def post(self, body: str, sig: str) -> bool:
+        """Post one request; True when the server answered 200."""
+        try:
+            self.conn.request("POST", PATH, body, {
+                "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig})
+            resp = self.conn.getresponse()
+            resp.read()
+            return resp.status == 200
+        except OSError:
+            self.conn = self._factory()
+            return False
+
+
+def _drive(connections: int, worker) -> tuple[list[float], int, float]:
+    """Run `worker(k)` for k in range(connections), one thread each; each returns
+    (latencies in seconds, error count). Returns all latencies, errors, elapsed seconds."""
+    results: list[tuple[list[float], int]] = []
     lock = threading.Lock()
-    stop = time.time() + duration
-    counter = iter(range(10**9))
 
-    def worker():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        local = []
-        while time.time() < stop:
-            body, sig = reqs[next(counter) % len(reqs)]
-            t0 = time.perf_counter()
-            try:
-                conn.request("POST", PATH, body, {"Content-Type": "application/x-www-form-urlencoded",
-                                                  "X-Twilio-Signature": sig})
-                resp = conn.getresponse()
-                resp.read()
-                ok = resp.status == 200
-            except OSError:
-                ok = False
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            local.append(time.perf_counter() - t0)
-            if not ok:
-                with lock:
-                    errors[0] += 1
+    def run(k: int) -> None:
+        out = worker(k)
         with lock:
-            latencies.extend(local)
+            results.append(out)
 
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(connections)]
     start = time.time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.time() - start
+    latencies = [x for lat, _ in results for x in lat]
+    return latencies, sum(e for _, e in results), time.time() - start
+
+
+def _figures(latencies: list[float], errors: int, seconds: float) -> dict:
     q = statistics.quantiles(latencies, n=100)
-    return {"rps": len(latencies) / elapsed, "p50": q[49] * 1000, "p99": q[98] * 1000,
-            "errors": errors[0], "requests": len(latencies)}
+    return {"rps": len(latencies) / seconds, "p50": q[49] * 1000, "p99": q[98] * 1000,
+            "errors": errors, "requests": len(latencies)}
+
+
+def run_python(port: int, reqs: list[tuple[str, str]], connections: int, duration: int,
+               workdir: Path) -> dict:
+    """Closed-loop load from `connections` threads with keep-alive connections."""
+    stop = time.time() + duration
+    counter = iter(range(10**9))
+
+    def worker(_k: int) -> tuple[list[float], int]:
+        client, lat, errors = _Client(port), [], 0
+        while time.time() < stop:
+            body, sig = reqs[next(counter) % len(reqs)]
+            t0 = time.perf_counter()
+            errors += not client.post(body, sig)
+            lat.append(time.perf_counter() - t0)
+        return lat, errors
+
+    return _figures(*_drive(connections, worker))
 
 
 def run_fixed_rate(port: int, reqs: list[tuple[str, str]], connections: int, duration: int,
@@ -177,49 +199,23 @@ def run_fixed_rate(port: int, reqs: list[tuple[str, str]], connections: int, dur
     Latency is measured from each request's scheduled time, so a stalled server shows
     up in the figures (no coordinated omission).
     """
-    import http.client
-
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
     start = time.perf_counter() + 0.2
-    per_conn = rate / connections
     total = int(rate * duration)
 
-    def worker(k: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        local = []
+    def worker(k: int) -> tuple[list[float], int]:
+        client, lat, errors = _Client(port), [], 0
         for j in range(k, total, connections):
             due = start + j / rate
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             body, sig = reqs[j % len(reqs)]
-            try:
-                conn.request("POST", PATH, body, {"Content-Type": "application/x-www-form-urlencoded",
-                                                  "X-Twilio-Signature": sig})
-                resp = conn.getresponse()
-                resp.read()
-                ok = resp.status == 200
-            except OSError:
-                ok = False
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            local.append(time.perf_counter() - due)
-            if not ok:
-                with lock:
-                    errors[0] += 1
-        with lock:
-            latencies.extend(local)
+            errors += not client.post(body, sig)
+            lat.append(time.perf_counter() - due)
+        return lat, errors
 
-    assert per_conn > 0
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    q = statistics.quantiles(latencies, n=100)
-    return {"rps": len(latencies) / duration, "p50": q[49] * 1000, "p99": q[98] * 1000,
-            "errors": errors[0], "requests": len(latencies)}
+    latencies, errors, _elapsed = _drive(connections, worker)
+    return _figures(latencies, errors, duration)
 
 
 def measure(cmd: list[str], env: dict, port: int, reqs, args, workdir: Path,
