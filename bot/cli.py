@@ -1,5 +1,5 @@
-"""The `essbot` command: serve, chat, db, sms, dialogs, actors, translate (``essbot --help``
-lists them all)."""
+"""The `essbot` command: serve, chat, db, sms, dialogs, actors, content, tickets, translate
+(``essbot --help`` lists them all)."""
 
 from __future__ import annotations
 
@@ -276,6 +276,84 @@ def export_actors(app, fmt: str, output: str, *, include_deleted: bool = False) 
         if bar is not None:
             bar.render_finish()
     return count
+
+
+@main.group()
+def content() -> None:
+    """Information articles (dialogs/content/, copied into the database)."""
+
+
+@content.command("seed")
+@click.option("--path", type=click.Path(exists=True), default=None,
+              help="Content file or folder (default: the repository's dialogs/content/).")
+@with_appcontext
+def content_seed(path: str | None) -> None:
+    """Copy the content files into the database. Idempotent; an article staff edited is
+    kept as staff left it and listed for review."""
+    from bot.content import ContentError
+    from bot.content_store import seed_app
+
+    try:
+        report = seed_app(current_app._get_current_object(), path)
+    except ContentError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{len(report.added)} added, {len(report.updated)} updated, "
+               f"{len(report.unchanged)} unchanged, {len(report.kept)} kept (edited by staff)")
+    for slug in report.kept:
+        click.echo(f"kept staff version of {slug}: the file changed, review it by hand")
+
+
+@main.group()
+def tickets() -> None:
+    """Hand-over tickets: questions the bot passed to staff."""
+
+
+@tickets.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also closed tickets.")
+@with_appcontext
+def tickets_list(show_all: bool) -> None:
+    """List open tickets (newest first): id, status, reason, masked phone, language, when,
+    the question and the last message received."""
+    from bot.content_store import list_tickets
+
+    rows = list_tickets(current_app._get_current_object(), None if show_all else "open")
+    if not rows:
+        click.echo("no open ticket" if not show_all else "no ticket")
+        return
+    for row in rows:
+        last_in = next((m["body"] for m in reversed(row["snapshot"] or [])
+                        if m.get("direction") == "in" and m.get("body")), "")
+        media = "media" if row["reason"] == "media" else ""
+        said = row["question"] or last_in or media or "-"
+        click.echo(f"#{row['id']} {row['status']} {row['reason']} {row['phone']} "
+                   f"{row['language'] or '-'} {row['created_at']:%Y-%m-%d %H:%M} UTC: "
+                   f"{' '.join(said.split())[:100]}")
+
+
+@tickets.command("reply")
+@click.argument("ticket_id", type=int)
+@click.argument("text")
+@with_appcontext
+def tickets_reply(ticket_id: int, text: str) -> None:
+    """Answer ticket TICKET_ID with TEXT on the person's channel and close it: WhatsApp
+    inside the 24-hour window, else SMS if they wrote by SMS, else recorded as not sendable."""
+    from bot.content_store import TicketError, reply_ticket
+
+    try:
+        result = reply_ticket(current_app._get_current_object(), ticket_id, text)
+    except TicketError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    if result["status"] == "not_sendable":
+        click.echo(f"ticket {ticket_id}: reply recorded, NOT sent (no open channel: the "
+                   "WhatsApp window is closed and the person never wrote by SMS, or opted out)")
+        return
+    if result["status"] == "failed":
+        click.echo(f"ticket {ticket_id}: sending on {result['channel']} failed "
+                   f"({result['error']})", err=True)
+        raise SystemExit(1)
+    click.echo(f"ticket {ticket_id}: reply sent on {result['channel']}")
 
 
 @main.group()

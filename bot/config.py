@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "ESSBOT_RETENTION_DAYS": 1825,  # days registry data is kept (Loi 2013-015: a set period)
     "ESSBOT_ASK_PROTECTION": True,  # ask the optional social-protection question (health data)
     "ESSBOT_RESUME_AFTER_DAYS": 7,  # a registration left longer asks "continue or restart"
+    # When staff answer hand-overs, local time of ESSBOT_TIMEZONE (bot/officehours.py format).
+    "ESSBOT_OFFICE_HOURS": "mon-fri 08:00-16:00",
     # Broadcasts (issue 7, bot/broadcasts/): rates per sender, retries, queue, worker.
     "ESSBOT_SEND_RATE_PARTS": 1.0,  # SMS parts per second per sender (long code ≈ 1, TWILIO.md)
     "ESSBOT_SEND_RATE_WHATSAPP": 20.0,  # WhatsApp messages per second per sender
@@ -108,6 +110,12 @@ def load_settings(instance_path: str | os.PathLike, overrides: dict | None = Non
         settings["ESSBOT_PUBLIC_URL"] = settings["ESSBOT_PUBLIC_URL"].rstrip("/")
     if settings["ESSBOT_DEFAULT_LANGUAGE"] not in ("fr", "bm"):
         raise ValueError("ESSBOT_DEFAULT_LANGUAGE must be fr or bm")
+    from bot.officehours import parse_office_hours
+
+    try:
+        parse_office_hours(settings["ESSBOT_OFFICE_HOURS"] or "")
+    except ValueError as exc:
+        raise ValueError(f"ESSBOT_OFFICE_HOURS: {exc}") from None
     return settings
 
 

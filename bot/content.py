@@ -104,6 +104,7 @@ __all__ = [
     "Category",
     "Article",
     "Content",
+    "Library",
     "ContentError",
     "Problem",
     "ContentIndex",
@@ -960,3 +961,28 @@ def search(question: str | None, articles: Sequence[Article] | ContentIndex, *,
     if len(matches[0].matched) <= ONE_COVERAGE * len(words):
         return SearchResult("several", matches, words, aspect)
     return SearchResult("one", matches, words, aspect)
+
+
+@dataclass(frozen=True)
+class Library:
+    """What the dialog engine needs to answer questions: the ``categories`` in menu order,
+    the ``articles`` in menu order and their search ``index`` (a :class:`ContentIndex`).
+    Built by bot/content_store.py from the database copy and cached per process."""
+
+    categories: tuple[Category, ...]
+    articles: tuple[Article, ...]
+    index: ContentIndex
+
+    @classmethod
+    def of(cls, categories: Iterable[Category], articles: Iterable[Article]) -> "Library":
+        """Build a Library (and its index) from categories and articles."""
+        articles = tuple(articles)
+        return cls(tuple(categories), articles, ContentIndex(articles))
+
+    def by_id(self) -> dict[str, Article]:
+        """Articles by id."""
+        return {article.id: article for article in self.articles}
+
+    def in_category(self, category: str) -> list[Article]:
+        """Articles of one category, in menu order."""
+        return [article for article in self.articles if article.category == category]

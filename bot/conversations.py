@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
-from bot import engine, sms
+from bot import content_store, engine, sms
 from bot.channels.base import InboundMessage, OutboundReply
 from bot.db import session_scope, transaction
 from bot.i18n import N_, translate
@@ -243,7 +243,10 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
             turn = engine.step(
                 engine.State(dialog, node, answers), engine.Inbound(text, msg.kind),
                 engine.Facts(contact["language"], contact["opted_out"], default_language,
-                             msg.channel, _actor_facts(actor), _engine_settings(settings)), now,
+                             msg.channel, _actor_facts(actor), _engine_settings(settings),
+                             # Loaded only when the turn needs them (a menu answer does not).
+                             content=lambda: content_store.library(app, conn),
+                             announcements=lambda: _announcements(conn, contact_id)), now,
             )
             changes = _apply_effects(contact, turn.effects, now,
                                      _Registry(conn, sql, actor, inbound))
@@ -331,8 +334,8 @@ def _apply_effects(contact: dict[str, Any], effects: tuple[engine.Effect, ...],
         elif effect.kind == "delete_data" and registry is not None:
             changes.update(registry.delete(contact, now))
         elif effect.kind == "handover" and registry is not None:
-            registry.handover(effect.value)
-            log.info("contact %s asked for staff (%s)", contact.get("id"), effect.value)
+            value = effect.value if isinstance(effect.value, dict) else {"reason": effect.value}
+            registry.handover(contact, value, now)
         else:
             raise ValueError(f"unknown effect {effect.kind!r}")
     if changes:
@@ -352,7 +355,25 @@ def _engine_settings(settings: Any) -> dict[str, Any]:
     """The settings the engine reads (bot/config.py DEFAULTS)."""
     return {"ask_protection": bool(settings["ESSBOT_ASK_PROTECTION"]),
             "retention_days": int(settings["ESSBOT_RETENTION_DAYS"]),
-            "resume_after_days": int(settings["ESSBOT_RESUME_AFTER_DAYS"])}
+            "resume_after_days": int(settings["ESSBOT_RESUME_AFTER_DAYS"]),
+            "office_hours": str(settings["ESSBOT_OFFICE_HOURS"]),
+            "timezone": str(settings["ESSBOT_TIMEZONE"])}
+
+
+#: Announcements shown by ANNONCES (the latest first).
+NEWS_SHOWN = 3
+
+
+def _announcements(conn: sa.Connection, contact_id: int) -> list[dict[str, Any]]:
+    """The latest announcements sent to the contact: outbound messages of a broadcast
+    (``broadcast_id`` set) that did not fail, newest first, as ``{"at", "text"}``."""
+    m = Message.__table__
+    rows = conn.execute(
+        sa.select(m.c.body, m.c.created_at)
+        .where(m.c.contact_id == contact_id, m.c.direction == "out",
+               m.c.broadcast_id.is_not(None), m.c.status.not_in(("failed", "undelivered")))
+        .order_by(m.c.id.desc()).limit(NEWS_SHOWN)).all()
+    return [{"at": r.created_at.date().isoformat(), "text": r.body} for r in rows]
 
 
 def _actor_facts(actor: Any) -> dict[str, Any] | None:
@@ -414,6 +435,7 @@ class _Registry:
         self.conn.execute(self.sql.anonymise_actor, {
             "owner_id": contact["id"], "birth_band": engine.year_band(birth_year), "now": now})
         self.conn.execute(self.sql.redact_messages, {"owner_id": contact["id"]})
+        content_store.redact_tickets(self.conn, contact["id"])
         self.actor = None
         log.info("deleted the personal data of contact %s on request", contact["id"])
         placeholder = f"deleted:{contact['id']}"
@@ -422,12 +444,18 @@ class _Registry:
         return {"phone": placeholder, "language": None, "opted_out": True, "opted_out_at": now,
                 "last_inbound_sms_at": None, "last_inbound_whatsapp_at": None}
 
-    def handover(self, reason: Any) -> None:
-        """Flag the inbound message for staff (``attributes.handover``)."""
+    def handover(self, contact: dict[str, Any], value: dict[str, Any], now: datetime) -> int:
+        """Open (or refresh) the contact's hand-over ticket with the last messages, and flag
+        the inbound message (``attributes.handover`` = the ticket id); return the ticket id.
+        `value` is the engine's ``{"reason", "question"}``."""
+        ticket_id = content_store.open_ticket(
+            self.conn, contact, str(value.get("reason") or "asked"), value.get("question"),
+            self.inbound.id, now)
         attributes = dict(self.inbound.attributes or {})
-        attributes["handover"] = str(reason or True)
+        attributes["handover"] = ticket_id
         self.conn.execute(self.sql.mark_handover, {"inbound_id": self.inbound.id,
                                                    "attributes": attributes})
+        return ticket_id
 
 
 def forget_contact(app: Flask, contact_id: int, now: datetime | None = None) -> None:

@@ -1472,10 +1472,11 @@ def parse_name(text: str | None) -> NameResult:
 # Data rights (FACTS.md §3): delete ("supprimer", "effacer") and access ("mes données").
 _KEYWORDS: dict[str, set[str]] = {
     "stop": {"stop", "stopp", "arret", "arreter", "arrete", "arret sms", "a dabila", "dabila",
+             "ka dabila",
              "stopall", "unsubscribe", "end", "quit", "cancel", "optout", "opt out", "revoke",
              "desabonner", "se desabonner", "me desabonner", "desinscrire", "me desinscrire",
              "desinscription", "desabonnement", "stop sms", "stop messages"},
-    "start": {"start", "a damine", "damine", "reprendre", "unstop"},
+    "start": {"start", "a damine", "damine", "ka damine", "reprendre", "unstop"},
     "menu": {"menu", "0", "accueil", "menu principal"},
     "help": {"aide", "help", "deme", "n deme", "aidez moi", "aide moi", "a deme"},
     "language": {"langue", "language", "kan", "langue kan", "changer de langue",
@@ -1484,6 +1485,9 @@ _KEYWORDS: dict[str, set[str]] = {
                "effacer mes donnees", "supprimer mon compte", "supprimer mon inscription"},
     "agent": {"agent", "un agent", "parler a un agent", "je veux parler a un agent",
               "parler avec un agent", "parler a quelqu un", "conseiller", "operateur"},
+    # ANNONCES: the latest announcements (issue 4). "kibaru" = news (unverified).
+    "news": {"annonces", "annonce", "les annonces", "mes annonces", "nouvelles", "kibaru",
+             "kibaruw", "kibaruya", "kibaruyaw"},
     "mydata": {"mes donnees", "mes donnee", "mes infos", "mes informations", "mydata",
                "my data", "voir mes donnees", "mes donnees personnelles"},
 }
@@ -1493,7 +1497,7 @@ _KEYWORD_LOOKUP = {phrase: kw for kw, phrases in _KEYWORDS.items() for phrase in
 # ("agent de santé"), not "arrêt" ("arrêt de bus"), not "kan": a sentence must not trigger them.
 _KEYWORD_PREFIXES = {"stop": "stop", "menu": "menu", "supprimer": "delete", "effacer": "delete",
                      "unsubscribe": "stop", "mes donnees": "mydata", "langue": "language",
-                     "language": "language", "a dabila": "stop"}
+                     "language": "language", "a dabila": "stop", "ka dabila": "stop"}
 _KEYWORD_POLITE = {"svp", "stp", "merci", "please", "pls", "plz", "s il vous plait",
                    "s il te plait", "sil vous plait", "sil te plait", "i ni ce", "aw ni ce",
                    "bonjour", "bonsoir", "salut", "hello", "allo", "je veux", "je voudrais",
@@ -1504,7 +1508,7 @@ def detect_keyword(text: str | None) -> str | None:
     """Return the global keyword a message is, or None.
 
     Takes the message; returns one of ``"menu"``, ``"help"``, ``"language"``, ``"stop"``,
-    ``"start"``, ``"delete"``, ``"agent"``, ``"mydata"`` or None. Matching is accent- and
+    ``"start"``, ``"delete"``, ``"agent"``, ``"mydata"``, ``"news"`` or None. Matching is accent- and
     case-insensitive and ignores punctuation ("STOP!", "Arrêt.") and politeness around it
     ("stop svp", "bonjour, aide", "i ni ce, a dabila").
 
@@ -1603,7 +1607,10 @@ def detect_command(text: str | None) -> str | None:
 # official alphabet (ɛ ɔ ɲ ŋ), which only Bambara writers type.
 _BAMBARA_MARKERS = ("i ni ce", "aw ni ce", "i ni sogoma", "aw ni sogoma", "i ni tile",
                     "aw ni tile", "i ni wula", "aw ni wula", "i ni su", "aw ni su", "n b a fe",
-                    "n be a fe", "togo seben", "bamanankan", "an ka taa")
+                    "n be a fe", "togo seben", "bamanankan", "an ka taa",
+                    # Bambara keywords typed as a first message (newcomer's test).
+                    "deme", "a deme", "n deme", "a dabila", "ka dabila", "a damine",
+                    "ka damine", "togoseben")
 _BAMBARA_LETTERS = set("ɛɔɲŋƐƆƝŊ")
 
 
@@ -1620,3 +1627,31 @@ def guess_language(text: str | None) -> str | None:
     if any(f" {marker} " in folded for marker in _BAMBARA_MARKERS):
         return "bm"
     return None
+
+
+# Greetings, thanks and goodbyes said on their own (FACTS.md §5 greetings; "k'an bɛn" = see
+# you). Answered politely without counting as a misunderstood answer (newcomer's test).
+_COURTESY: dict[str, set[str]] = {
+    "courtesy_hello": {"bonjour", "bonsoir", "salut", "hello", "allo", "coucou", "salam",
+                       "bonjour monsieur", "bonjour madame", "i ni ce", "aw ni ce",
+                       "i ni sogoma", "aw ni sogoma", "i ni tile", "aw ni tile", "i ni wula",
+                       "aw ni wula", "i ni su", "aw ni su", "i ka kene", "i ka kene wa"},
+    "courtesy_thanks": {"merci", "merci bien", "merci beaucoup", "thanks", "thank you",
+                        "barika", "a ni ce", "ok merci", "d accord merci"},
+    "courtesy_bye": {"au revoir", "aurevoir", "bye", "a bientot", "a plus", "bonne journee",
+                     "bonne nuit", "k an ben", "kan ben", "an ka ben", "ka ben"},
+}
+_COURTESY_LOOKUP = {phrase: kind for kind, phrases in _COURTESY.items() for phrase in phrases}
+
+
+def detect_courtesy(text: str | None) -> str | None:
+    """Return ``"courtesy_hello"``, ``"courtesy_thanks"`` or ``"courtesy_bye"`` when the
+    whole message is a greeting, a thank-you or a goodbye ("Bonjour!", "merci beaucoup",
+    "i ni sɔgɔma", "k'an bɛn"), else None. Accent-, case- and punctuation-insensitive;
+    never raises. The names are dialog message names (dialogs/main.yaml)."""
+    if not isinstance(text, str):
+        return None
+    folded = fold(text[:MAX_INPUT_CHARS])
+    if not folded or len(folded) > 40:
+        return None
+    return _COURTESY_LOOKUP.get(folded)

@@ -241,3 +241,132 @@ def test_helpers():
     assert engine.year_band(1985) == "1980-1989" and engine.year_band(None) is None
     assert render([engine.Reply("%(a)s-%(b)s", {"a": engine.Join(("x", 1)), "b": 2}, raw=True)],
                   "fr") == "x, 1-2"
+
+
+# ------------------------------------------------------------------------------------------
+# Newcomer's test (dialog fixes) and the information menu, with plain data
+# ------------------------------------------------------------------------------------------
+
+def _library():
+    from bot.content import Library, load_catalog
+
+    catalog = load_catalog()
+    return Library.of(catalog.categories, catalog.articles)
+
+
+class InfoPhone(Phone):
+    """A Phone whose engine is given the repository's articles."""
+
+    library = None
+
+    def say(self, text: str, kind: str = "text") -> str:
+        if InfoPhone.library is None:
+            InfoPhone.library = _library()
+        self.now += timedelta(minutes=1)
+        turn = step(self.state, Inbound(text, kind),
+                    Facts(self.language, self.opted_out, "fr", self.channel, self.actor,
+                          self.settings, content=lambda: InfoPhone.library), self.now)
+        self.effects = list(turn.effects)
+        for effect in turn.effects:
+            if effect.kind == "set_language":
+                self.language = effect.value
+            elif effect.kind == "opt_out":
+                self.opted_out = True
+            elif effect.kind == "opt_in":
+                self.opted_out = False
+        self.state = turn.state
+        return render(turn.replies, self.language or "fr")
+
+
+def test_before_the_language_every_message_is_bilingual_or_in_the_guessed_language():
+    phone = Phone()
+    phone.say("Bonjour")
+    both = phone.say("anglais")
+    assert "Je n'ai pas compris." in both and "N ma a faamu." in both
+    assert "START" in Phone().say("STOP") and "A DAMINƐ" in Phone().say("STOP")
+    assert Phone().say("a dabila").startswith("I tɛna")  # guessed Bambara only
+    assert "Mots utiles" in phone.say("AIDE") and "Kumaden nafamaw" in phone.say("AIDE")
+
+
+@pytest.mark.parametrize("word, language", [("fr", "fr"), ("franse", "fr"), ("fransé", "fr"),
+                                             ("faransi", "fr"), ("bm", "bm"), ("bamakan", "bm")])
+def test_language_words(word, language):
+    phone = Phone()
+    phone.say("Bonjour")
+    phone.say(word)
+    assert phone.language == language
+
+
+@pytest.mark.parametrize("greeting", ["bonjour", "merci", "au revoir", "i ni ce", "i ni sogoma",
+                                      "k'an ben"])
+def test_greetings_are_answered_and_are_not_misses(greeting):
+    phone = Phone()
+    phone.run("Bonjour", "1", "1", "1")  # at "Vous inscrivez:"
+    for _ in range(3):
+        out = phone.say(greeting)
+        assert "Vous inscrivez" in out and "pas compris" not in out
+    assert "_misses" not in phone.state.answers
+
+
+def test_start_without_opt_out_just_shows_the_menu():
+    phone = Phone()
+    phone.run("Bonjour", "1")
+    out = phone.say("START")
+    assert out.startswith("Menu:") and "retour" not in out.lower()
+
+
+def test_an_opted_out_person_is_reminded_at_most_once_a_day():
+    phone = Phone()
+    phone.run("Bonjour", "1", "STOP")
+    assert "START" in phone.say("bonjour")
+    assert phone.say("menu") == "" and phone.say("1") == ""
+    phone.now += timedelta(hours=24)
+    assert "START" in phone.say("allo")
+    assert "Menu" in phone.say("ka damine")
+
+
+def test_bambara_names_the_keywords_that_work():
+    phone = Phone()
+    menu = phone.run("I ni ce")
+    assert "A DABILA" in menu and "STOP: ka dabila" not in menu
+    assert "KAN" in phone.say("deme") and "DƐMƐ" in phone.say("deme")
+    assert "A DAMINƐ" in phone.say("ka dabila") and phone.opted_out
+    assert "Menu" in phone.say("ka damine") and not phone.opted_out
+
+
+def test_the_third_miss_opens_a_ticket_within_two_parts():
+    phone = Phone(settings={"office_hours": "mon-fri 08:00-16:00"})
+    phone.run("Bonjour", "1", "1", "1")
+    phone.say("zz")
+    phone.say("zz")
+    third = phone.say("zz")
+    assert sms.analyze(sms.render(third, "sms", "fr")).segments <= 2
+    assert [e.value["reason"] for e in phone.effects if e.kind == "handover"] == ["misses"]
+
+
+def test_information_menu_numbers_back_and_free_questions():
+    phone = InfoPhone()
+    phone.run("Bonjour", "1")
+    categories = phone.say("2")
+    assert "1 Santé et protection sociale" in categories and "\n9 " not in categories
+    assert "RAMU" in phone.say("1")
+    short = phone.say("1")
+    assert short.startswith("RAMU:") and "1 Plus de détails" in short
+    assert "Mise à jour: 2026-02-16." in phone.say("plus")
+    assert "1 RAMU" in phone.say("0")  # back to the topics
+    assert "Informations" in phone.say("0")
+    assert phone.say("0").startswith("Menu:")
+    assert phone.say("c'est quoi l'APEJ").startswith("APEJ")
+    assert "Votre question concerne" in phone.say("assurance")
+    assert "transmettre" in phone.say("je veux un passeport").lower()
+    phone.say("1")
+    assert [e.value for e in phone.effects if e.kind == "handover"] == [
+        {"reason": "no_match", "question": "je veux un passeport"}]
+
+
+def test_voice_note_opens_a_ticket():
+    phone = InfoPhone(language="fr")
+    phone.say("Bonjour")
+    out = phone.say("", kind="audio")
+    assert "nous avons bien reçu votre message" in out
+    assert [e.value["reason"] for e in phone.effects if e.kind == "handover"] == ["media"]

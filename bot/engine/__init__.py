@@ -9,21 +9,31 @@ source) with parameters, rendered by :func:`render` in the contact's language.
 How a message is handled, in order:
 
 1. Global commands, in any state (FACTS.md §3: a command per data right): STOP / ARRÊT /
-   "A DABILA" (opt out), START (opt in), MENU / 0, AIDE / ?, LANGUE, INSCRIPTION /
-   TOGOSEBEN, PROFIL, SUPPRIMER (with confirmation), AGENT (hand over to staff).
+   "A DABILA" (opt out), START / "A DAMINƐ" (opt in), MENU / 0, AIDE / ?, LANGUE,
+   INSCRIPTION / TOGOSEBEN, PROFIL, SUPPRIMER (with confirmation), AGENT (a ticket for
+   staff), ANNONCES. An opted-out person gets no reply but a reminder once a day; a voice
+   note or an image opens a ticket. Before a language is chosen, messages are said in the
+   language guessed from the message, else in both.
 2. First contact: the language is guessed from an obvious Bambara greeting, else asked; what
    the person wanted ("je veux m'inscrire") is remembered for after the choice.
 3. A registration left for more than ``resume_after_days`` asks "continue or restart".
 4. Otherwise the message answers the current node: it is read with bot/understanding.py
    according to the node's ``input``, confirmed when the reading is unsure, stored, and the
-   dialog moves on. Not understood: a short re-prompt that shows the valid answers; after
-   MAX_MISSES in a row, help and the way to reach staff.
+   dialog moves on. A greeting or a thank-you gets a polite word and the question again.
+   Not understood: a short re-prompt that shows the valid answers; after MAX_MISSES in a
+   row, the keywords and a ticket for staff. At the main menu and in the information menu
+   (issue 4: categories → topics → short answer → details, numbered, 0 = back), anything
+   else is searched as a free question (bot.content.search): one match answers, several
+   give a list, none offers a hand-over.
 
 State (``State.answers``, JSON): answers of each dialog under the dialog id (the registration's
 under ``"registration"``, with ``_at``, the time of the last answer, and ``_node``, where it
 stopped), and the engine's own keys, all starting with ``_``: ``_misses``, ``_pending`` (a
 reading awaiting confirmation), ``_queue`` (nodes to ask again when correcting from the
-summary), ``_mode`` (``"profile"`` when a registered person views their data), ``_intent``.
+summary), ``_mode`` (``"profile"`` when a registered person views their data), ``_intent``,
+``_first_question`` (a first message asked before the language), ``_info`` (where the person
+is in the information menu), ``_question`` (a question offered to staff), ``_reminded_at``
+(last "send START" reminder to an opted-out person).
 """
 
 from __future__ import annotations
@@ -32,11 +42,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
+from bot.content import Library, search
 from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, load_dialogs
-from bot.i18n import translate
+from bot.i18n import N_, translate
+from bot.officehours import next_answer
 from bot.understanding import (
-    Option, detect_command, fold, guess_language, match_quartier, parse_choice,
-    parse_multi_choice, parse_name, parse_number, parse_year, parse_yes_no,
+    Option, detect_command, detect_courtesy, fold, guess_language, match_quartier,
+    parse_choice, parse_multi_choice, parse_name, parse_number, parse_year, parse_yes_no,
 )
 
 __all__ = ["State", "Inbound", "Facts", "Reply", "Join", "Effect", "Turn", "step", "render",
@@ -57,6 +69,33 @@ NOT_NAME_WORDS = frozenset({"sais", "sait", "pas", "comprends", "comprend", "pou
                             "comment", "quoi", "faamu", "aide", "help", "svp"})
 #: Longest free-text answer kept (a trade, a quartier outside the commune).
 TEXT_MAX_CHARS = 80
+#: An opted-out person who writes again is reminded how to restart at most this often; any
+#: other message gets no reply (they asked for no messages).
+REMINDER_EVERY = timedelta(hours=24)
+#: Inbound kinds a person cannot type around (many users don't read): they open a ticket.
+HANDOVER_KINDS = frozenset({"audio", "image", "video"})
+#: Texts of the information menu and of hand-overs built in code (dialog texts are in YAML).
+INFO_ARTICLE_OPTIONS = N_("1 Plus de détails, 2 Conditions, 3 Démarches, 4 Où aller, 0 Retour")
+INFO_VERIFIED = N_("Mise à jour: %(verified)s.")
+INFO_LIST = N_("Votre question concerne:")
+INFO_LIST_FOOTER = N_("0 Retour. AGENT: parler à un agent.")
+INFO_BACK = N_("0 Retour")
+WHEN_NOW = N_("aujourd'hui")
+WHEN_TODAY = N_("aujourd'hui à partir de %(time)s")
+WHEN_TOMORROW = N_("demain à partir de %(time)s")
+WHEN_DAY = N_("%(day)s à partir de %(time)s")
+DAY_NAMES = (N_("lundi"), N_("mardi"), N_("mercredi"), N_("jeudi"), N_("vendredi"),
+             N_("samedi"), N_("dimanche"))
+#: Article fields offered after a short answer, by option number (bot.content.Article).
+ARTICLE_FIELDS = {1: "details", 2: "eligibility", 3: "how_to_apply", 4: "where"}
+ARTICLE_FIELD_WORDS = {
+    "details": (("plus", "details", "detail", "plus de details", "more", "en savoir plus"),
+                ("caman", "do were", "kunnafoni were", "a kunnafoniw")),
+    "eligibility": (("conditions", "condition", "qui", "pour qui", "eligibilite"), ("jon",)),
+    "how_to_apply": (("demarches", "demarche", "comment", "comment faire", "dossier"),
+                     ("cogo", "di", "a ke cogo")),
+    "where": (("ou", "ou aller", "adresse", "bureau", "lieu"), ("yoro", "min")),
+}
 
 
 @dataclass(frozen=True)
@@ -90,7 +129,12 @@ class Facts:
     with the registration); actor: the contact's registry entry as a mapping of the fields
     stored by the registration dialog plus ``id``, ``registration_code``, ``consent_at``, or
     None; settings: ``ask_protection`` (bool), ``retention_days`` (int, days),
-    ``resume_after_days`` (int, days).
+    ``resume_after_days`` (int, days), ``office_hours`` (str, "mon-fri 08:00-16:00",
+    bot/officehours.py), ``timezone`` (str, "Africa/Bamako"); content: the information
+    articles (a bot.content.Library) or a function of no argument returning one (called
+    only when needed, so a turn that does not search does not load them), or None;
+    announcements: the latest announcements sent to the contact, newest first, as a list of
+    ``{"at": "YYYY-MM-DD", "text": str}``, or a function returning it.
     """
 
     language: str | None
@@ -99,6 +143,8 @@ class Facts:
     channel: str = "sms"
     actor: Mapping[str, Any] | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    content: Any = None
+    announcements: Any = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +174,8 @@ class Effect:
 
     kind: "set_language" (value "fr" | "bm"), "opt_out", "opt_in", "save_actor" (value: a
     dict of registry fields, see :func:`_actor_fields`), "delete_data" (remove the contact's
-    personal data, keep anonymous counts), "handover" (value: why; staff must answer).
+    personal data, keep anonymous counts), "handover" (value: ``{"reason": "asked" |
+    "no_match" | "misses" | "media", "question": str | None}``; open a ticket for staff).
     """
 
     kind: str
@@ -200,6 +247,8 @@ class _Ctx:
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
         self.language = facts.language
+        self.text = ""
+        self._library: Any = None
 
     # answers of a dialog
     def data(self, dialog: str) -> dict[str, Any]:
@@ -209,7 +258,30 @@ class _Ctx:
         self.replies.append(Reply(msgid, params))
 
     def message(self, name: str, **params: Any) -> None:
-        self.say(self.dialogs.message(name), **params)
+        """Say a dialog message; before a language is chosen, in the language guessed from
+        the message, else in French and Bambara (newcomer test: a person who has not chosen
+        yet must understand every answer)."""
+        msgid = self.dialogs.message(name)
+        if self.language is not None:
+            self.say(msgid, **params)
+            return
+        guessed = guess_language(self.text)
+        if guessed is not None:
+            self.replies.append(Reply(msgid, params, language=guessed))
+        else:
+            self.replies.append(Reply(msgid, params, language="fr"))
+            self.replies.append(Reply(msgid, params, language="bm"))
+
+    def library(self) -> Library | None:
+        """The information articles (Facts.content), loaded on first use in this turn."""
+        if self._library is None:
+            content = self.facts.content
+            self._library = content() if callable(content) else content
+        return self._library
+
+    def lang(self) -> str:
+        """The language to show content in: the contact's, else the deployment's."""
+        return self.language or self.facts.default_language
 
     def effect(self, kind: str, value: Any = None) -> None:
         self.effects.append(Effect(kind, value))
@@ -240,27 +312,45 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
     dialogs = dialogs if dialogs is not None else load_dialogs()
     ctx = _Ctx(dialogs, state, facts, now)
     text = inbound.text
+    ctx.text = text
     command = detect_command(text)
 
     if command == "stop":
+        ctx.answers.pop("_reminded_at", None)
         ctx.message("opted_out")
         ctx.effect("opt_out")
         return ctx.turn()
     if command == "start":
-        ctx.message("opted_in")
-        ctx.effect("opt_in")
+        ctx.answers.pop("_reminded_at", None)
+        if facts.opted_out:
+            # Only someone who had stopped is welcomed back; others just get the menu.
+            ctx.message("opted_in")
+            ctx.effect("opt_in")
         if ctx.language is None:
             _ask_language(ctx)
         else:
             _goto(ctx, MAIN, "menu")
         return ctx.turn()
     if facts.opted_out:
-        ctx.message("still_opted_out")
+        # They asked for no messages: the message is stored, and the way back is said at
+        # most once per REMINDER_EVERY; otherwise no reply at all.
+        last = ctx.answers.get("_reminded_at")
+        try:
+            recent = last is not None and now - datetime.fromisoformat(last) < REMINDER_EVERY
+        except (TypeError, ValueError):
+            recent = False
+        if not recent:
+            ctx.answers["_reminded_at"] = now.isoformat()
+            ctx.message("still_opted_out")
         return ctx.turn()
 
     if inbound.kind != "text" and not text.strip():
-        # A voice note, a picture, a location: say what we can do, then ask again.
-        ctx.message("location_received" if inbound.kind == "location" else "media_received")
+        if inbound.kind in HANDOVER_KINDS:
+            # A voice note or a picture: many users don't read or write; staff listen.
+            ctx.effect("handover", {"reason": "media", "question": None})
+            ctx.message("media_ticket", when=_when(ctx))
+        else:
+            ctx.message("location_received" if inbound.kind == "location" else "media_received")
         if ctx.language is None:
             _ask_language(ctx)
         else:
@@ -273,6 +363,8 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
             # First contact: welcome in the default language, then the bilingual choice.
             if command == "register":
                 ctx.answers["_intent"] = "register"
+            elif command is None and detect_courtesy(text) is None and len(fold(text)) > 3:
+                ctx.answers["_first_question"] = text[:TEXT_MAX_CHARS * 5]
             ctx.replies.append(Reply(dialogs.message("welcome"), language=facts.default_language))
             _ask_language(ctx)
             return ctx.turn()
@@ -280,9 +372,15 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
         ctx.effect("set_language", guessed)
         if command is None:
             ctx.message("welcome")
+            if detect_courtesy(text) is None and _free_question(ctx, text, offer=False):
+                return ctx.turn()
             _goto(ctx, MAIN, "menu")
             return ctx.turn()
 
+    if command == "menu" and text.strip() == "0" and ctx.dialog == MAIN and ctx.node == "info":
+        # 0 inside the information menu goes one level back, not home.
+        _info_back(ctx)
+        return ctx.turn()
     if command is not None and command not in ("stop", "start"):
         _command(ctx, command)
         return ctx.turn()
@@ -299,6 +397,17 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
         ctx.data(REGISTRATION)["_node"] = ctx.node
         _goto(ctx, REGISTRATION, "resume")
         return ctx.turn()
+    courtesy = detect_courtesy(text)
+    if courtesy is not None and ctx.dialog is not None and ctx.node is not None \
+            and ctx.answers.get("_pending") is None:
+        # "bonjour", "merci", "i ni ce": a polite word back and the question again, not a miss.
+        ctx.message(courtesy)
+        node = _current_node(ctx)
+        if node is not None and node.input == "none":
+            _goto(ctx, MAIN, "menu")  # a node that asks nothing: the menu is the question
+        else:
+            _repeat_prompt(ctx)
+        return ctx.turn()
     _answer(ctx, text)
     return ctx.turn()
 
@@ -313,10 +422,16 @@ def _command(ctx: _Ctx, command: str) -> None:
     ctx.answers.pop("_misses", None)
     if command == "menu":
         _leave_queue(ctx)
+        ctx.answers.pop("_info", None)
         _goto(ctx, MAIN, "menu")
     elif command == "help":
         node = _current_node(ctx)
-        if node is not None and node.help:
+        if ctx.language is None:
+            # Before the language choice: the short keyword list in both languages (or the
+            # guessed one), then the choice again; the full help would take 4 SMS parts.
+            ctx.message("help_short")
+            _ask_language(ctx)
+        elif node is not None and node.help:
             # The question's own help, and the keywords in one line (2 SMS parts at most).
             ctx.say(node.help)
             ctx.message("help_short")
@@ -335,8 +450,11 @@ def _command(ctx: _Ctx, command: str) -> None:
         _leave_queue(ctx)
         _goto(ctx, MAIN, "confirm_delete")
     elif command == "agent":
-        ctx.effect("handover", "asked")
+        ctx.answers.pop("_info", None)
+        ctx.effect("handover", {"reason": "asked", "question": None})
         _goto(ctx, MAIN, "handover")
+    elif command == "news":
+        _say_news(ctx)
     else:  # pragma: no cover - detect_command returns only the names above
         raise KeyError(command)
 
@@ -368,7 +486,8 @@ def _repeat_prompt(ctx: _Ctx) -> None:
 # ------------------------------------------------------------------------------------------
 
 def _settings_value(ctx: _Ctx, key: str) -> Any:
-    defaults = {"ask_protection": True, "retention_days": 1825, "resume_after_days": 7}
+    defaults = {"ask_protection": True, "retention_days": 1825, "resume_after_days": 7,
+                "office_hours": "mon-fri 08:00-16:00", "timezone": "Africa/Bamako"}
     return ctx.facts.settings.get(key, defaults.get(key))
 
 
@@ -455,7 +574,7 @@ def _prompt_params(ctx: _Ctx) -> dict[str, Any]:
     else:
         duration = Reply(ctx.dialogs.message("days"), {"n": days})
     code = (ctx.facts.actor or {}).get("registration_code") or ctx.answers.get("_code") or ""
-    return {"duration": duration, "code": code}
+    return {"duration": duration, "code": code, "when": _when(ctx)}
 
 
 def _option_lines(node: NodeSpec) -> list[Reply]:
@@ -476,6 +595,9 @@ def _prompt(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, *,
     """Say the node's question: prompt (or re-prompt), numbered options, footer."""
     if node.input == "summary":
         _say_summary(ctx, dialog, node)
+        return
+    if node.input == "content":
+        _say_info(ctx, node)
         return
     text = node.reprompt if (reprompt and node.reprompt) else _prompt_text(ctx, dialog, node)
     params = _prompt_params(ctx) if text and "%(" in text else {}
@@ -616,7 +738,13 @@ def _answer(ctx: _Ctx, text: str) -> None:
         _goto(ctx, MAIN, "menu", quiet=True)
         _answer(ctx, text)
         return
+    if node.input == "content":
+        _answer_info(ctx, text)
+        return
     reading = _read(ctx, dialog, node, text)
+    if reading.outcome == "miss" and dialog == MAIN and node_id == "menu" \
+            and _free_question(ctx, text):
+        return
     if reading.outcome == "ok":
         _store(ctx, dialog, node_id, node, reading.value, reading.extra)
         _advance(ctx, dialog, node_id, node)
@@ -693,12 +821,20 @@ def _answer_pending(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, text: 
     _say_confirm(ctx, node, pending["value"])
 
 
+def _too_many_misses(ctx: _Ctx) -> None:
+    """The MAX_MISSES-th miss in a row: instead of the re-prompt, the keywords and a ticket
+    for staff, who will read the messages (one message within 2 SMS parts: the newcomer's
+    test found the help pushed behind "9 = suite")."""
+    ctx.answers["_misses"] = 0
+    ctx.effect("handover", {"reason": "misses", "question": None})
+    ctx.message("too_many_misses", when=_when(ctx))
+
+
 def _miss(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
     """Not understood: re-prompt with the valid answers; after MAX_MISSES, help and staff."""
     misses = int(ctx.answers.get("_misses", 0)) + 1
     if misses >= MAX_MISSES:
-        ctx.answers["_misses"] = 0
-        ctx.message("too_many_misses")
+        _too_many_misses(ctx)
         return
     ctx.answers["_misses"] = misses
     ctx.message("not_understood")
@@ -865,7 +1001,7 @@ def _answer_summary(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, text: 
         misses = int(ctx.answers.get("_misses", 0)) + 1
         ctx.answers["_misses"] = 0 if misses >= MAX_MISSES else misses
         if misses >= MAX_MISSES:
-            ctx.message("too_many_misses")
+            _too_many_misses(ctx)
         else:
             ctx.message("not_understood")
             ctx.say(ctx.dialogs.message("profile_footer") if profile else (node.footer or ""))
@@ -921,6 +1057,10 @@ def _action_set_language(ctx: _Ctx) -> bool:
     """Language chosen: go where the person wanted to go at first contact, if anywhere."""
     if ctx.answers.pop("_intent", None) == "register":
         return _open_registration(ctx)
+    question = ctx.answers.pop("_first_question", None)
+    if question:
+        # The first message was a question ("c'est quoi l'APEJ"): answer it now.
+        return _free_question(ctx, question)
     return False
 
 
@@ -983,6 +1123,241 @@ def _action_delete(ctx: _Ctx) -> bool:
     return False
 
 
+# ------------------------------------------------------------------------------------------
+# Information: categories → topics → short answer → details (issue 4), free questions
+# ------------------------------------------------------------------------------------------
+#
+# State: ``_info`` = {"view": "categories" | "topics" | "article" | "list", "cat": category id,
+# "id": article id, "ids": listed article ids, "from": "topics" | "list"}. Numbers are 1-8
+# (never 9: "9 = suite" pages a long reply, bot/conversations.py) and 0 goes back.
+
+def _when(ctx: _Ctx) -> Reply:
+    """When staff can answer, from the office-hours setting (bot/officehours.py)."""
+    spec = str(_settings_value(ctx, "office_hours"))
+    kind, weekday, at = next_answer(ctx.now, spec, str(_settings_value(ctx, "timezone")))
+    if kind == "now":
+        return Reply(WHEN_NOW)
+    if kind == "today":
+        return Reply(WHEN_TODAY, {"time": at})
+    if kind == "tomorrow":
+        return Reply(WHEN_TOMORROW, {"time": at})
+    return Reply(WHEN_DAY, {"day": Reply(DAY_NAMES[weekday]), "time": at})
+
+
+def _info(ctx: _Ctx) -> dict[str, Any]:
+    info = ctx.answers.get("_info")
+    if not isinstance(info, dict):
+        info = ctx.answers["_info"] = {"view": "categories"}
+    return info
+
+
+def _raw(text: str) -> Reply:
+    """Content text (from the database, already in the right language): not translated."""
+    return Reply("%(t)s", {"t": text}, raw=True)
+
+
+def _numbered_lines(header: Reply | None, items: list[str], footer: Reply | None) -> Reply:
+    lines: list[Any] = [header] if header is not None else []
+    lines += [Reply("%(n)s %(label)s", {"n": i, "label": label}, raw=True)
+              for i, label in enumerate(items, start=1)]
+    if footer is not None:
+        lines.append(footer)
+    return Reply("%(t)s", {"t": Join(tuple(lines), "\n")}, raw=True)
+
+
+def _say_info(ctx: _Ctx, node: NodeSpec | None = None) -> None:
+    """Say the current view of the information menu."""
+    library = ctx.library()
+    node = node or ctx.dialogs.node(MAIN, "info")
+    if library is None:
+        ctx.message("info_unavailable")
+        _goto(ctx, MAIN, "menu", quiet=True)
+        return
+    info, language = _info(ctx), ctx.lang()
+    articles = library.by_id()
+    view = info.get("view")
+    if view == "article" and info.get("id") in articles:
+        article = articles[info["id"]]
+        field_name = info.get("field") or "short"
+        parts: list[Any] = [_raw(article.text(field_name, language))]
+        if field_name == "details":
+            parts.append(Reply(INFO_VERIFIED, {"verified": article.verified}))
+        parts.append(Reply(INFO_ARTICLE_OPTIONS))
+        ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(parts), "\n")}, raw=True))
+        return
+    if view == "list" and info.get("ids"):
+        titles = [articles[i].title.get(language) for i in info["ids"] if i in articles]
+        ctx.replies.append(_numbered_lines(Reply(INFO_LIST), titles, Reply(INFO_LIST_FOOTER)))
+        return
+    if view == "topics":
+        category = next((c for c in library.categories if c.id == info.get("cat")), None)
+        if category is not None:
+            titles = [a.title.get(language) for a in library.in_category(category.id)]
+            ctx.replies.append(_numbered_lines(_raw(category.title.get(language) + ":"),
+                                               titles, Reply(INFO_BACK)))
+            return
+    info.clear()
+    info["view"] = "categories"
+    titles = [c.title.get(language) for c in library.categories
+              if library.in_category(c.id)]
+    ctx.replies.append(_numbered_lines(Reply(node.prompt) if isinstance(node.prompt, str)
+                                       else None, titles,
+                                       Reply(node.footer) if node.footer else None))
+
+
+def _show_article(ctx: _Ctx, article_id: str, field_name: str | None = None,
+                  came_from: str = "topics") -> None:
+    info = _info(ctx)
+    info.update(view="article", id=article_id, field=field_name or "short", **{"from": came_from})
+    library = ctx.library()
+    article = library.by_id().get(article_id) if library else None
+    if article is not None:
+        info["cat"] = article.category
+    ctx.dialog, ctx.node = MAIN, "info"
+    ctx.answers.pop("_misses", None)
+    _say_info(ctx)
+
+
+def _info_back(ctx: _Ctx) -> None:
+    """0 in the information menu: article → its list, list or topics → categories,
+    categories → main menu."""
+    info = _info(ctx)
+    view = info.get("view")
+    ctx.answers.pop("_misses", None)
+    if view == "article":
+        info["view"] = "list" if info.get("from") == "list" else "topics"
+        info.pop("field", None)
+        _say_info(ctx)
+    elif view in ("topics", "list"):
+        ctx.answers["_info"] = {"view": "categories"}
+        _say_info(ctx)
+    else:
+        ctx.answers.pop("_info", None)
+        _goto(ctx, MAIN, "menu")
+
+
+def _pick_number(text: str, count: int) -> int | None:
+    """A bare number 1..count (the lists here are numbered; titles are matched by search)."""
+    result = parse_choice(text, [Option(str(i), number=i) for i in range(1, count + 1)],
+                          language="fr")
+    return int(result.key) if result.key is not None and result.sure else None
+
+
+def _answer_info(ctx: _Ctx, text: str) -> None:
+    """An answer inside the information menu: a number of the current list, a wish for
+    more ("plus", "conditions"…) after an article, or else a free question."""
+    library = ctx.library()
+    if library is None:
+        _goto(ctx, MAIN, "menu", quiet=True)
+        _answer(ctx, text)
+        return
+    info = _info(ctx)
+    view = info.get("view")
+    if view == "article":
+        # Only a number or one of the words alone ("plus", "conditions"): a sentence that
+        # contains "comment" or "où" is a new question, searched below.
+        folded = fold(text)
+        wanted = next((name for n, name in ARTICLE_FIELDS.items()
+                       if folded == str(n) or folded in ARTICLE_FIELD_WORDS[name][0]
+                       or folded in ARTICLE_FIELD_WORDS[name][1]), None)
+        if wanted is not None:
+            _show_article(ctx, info["id"], wanted, info.get("from", "topics"))
+            return
+    elif view == "list":
+        number = _pick_number(text, len(info.get("ids") or []))
+        if number is not None:
+            _show_article(ctx, info["ids"][number - 1], came_from="list")
+            return
+    elif view == "topics":
+        topics = library.in_category(info.get("cat") or "")
+        number = _pick_number(text, len(topics))
+        if number is not None:
+            _show_article(ctx, topics[number - 1].id)
+            return
+    else:
+        # Numbers only: words are better used by the search ("formation couture" is a
+        # question about FAFPA, not the training category).
+        categories = [c for c in library.categories if library.in_category(c.id)]
+        number = _pick_number(text, len(categories))
+        if number is not None:
+            ctx.answers["_info"] = {"view": "topics", "cat": categories[number - 1].id}
+            ctx.answers.pop("_misses", None)
+            _say_info(ctx)
+            return
+    if _free_question(ctx, text):
+        return
+    misses = int(ctx.answers.get("_misses", 0)) + 1
+    if misses >= MAX_MISSES:
+        _too_many_misses(ctx)
+        return
+    ctx.answers["_misses"] = misses
+    ctx.message("not_understood")
+    _say_info(ctx)
+
+
+def _free_question(ctx: _Ctx, text: str, offer: bool = True) -> bool:
+    """Answer `text` as a free question (bot.content.search); False when it has no words to
+    look up (then it is an ordinary miss), or when nothing matches and `offer` is False.
+    One clear match: its short answer (or the part
+    asked for); several: a numbered list; none: offer a hand-over to staff."""
+    library = ctx.library()
+    if library is None:
+        return False
+    result = search(text, library.index, language=ctx.lang())
+    if not result.words:
+        return False
+    if result.decision == "one":
+        field_name = result.aspect if result.aspect in ARTICLE_FIELDS.values() else None
+        ctx.answers["_info"] = {"view": "categories"}
+        _show_article(ctx, result.ids[0], field_name, came_from="topics")
+        return True
+    if result.decision == "several":
+        ctx.answers["_info"] = {"view": "list", "ids": result.ids}
+        ctx.dialog, ctx.node = MAIN, "info"
+        ctx.answers.pop("_misses", None)
+        _say_info(ctx)
+        return True
+    if not offer or not any(len(word) >= 4 for word in result.words):
+        # "xq", "ok?": too little to pass to staff as a question; an ordinary miss.
+        return False
+    ctx.answers.pop("_info", None)
+    ctx.answers["_question"] = text[:TEXT_MAX_CHARS * 5]
+    _goto(ctx, MAIN, "offer_handover")
+    return True
+
+
+def _say_news(ctx: _Ctx) -> None:
+    """ANNONCES: the latest announcements sent to this person (Facts.announcements)."""
+    items = ctx.facts.announcements
+    items = items() if callable(items) else (items or [])
+    if not items:
+        ctx.message("no_news")
+    else:
+        lines: list[Any] = [Reply(ctx.dialogs.message("news_header"))]
+        lines += [Reply("%(at)s: %(text)s", {"at": i.get("at", ""), "text": i.get("text", "")},
+                        raw=True) for i in items]
+        ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(lines), "\n")}, raw=True))
+    _goto(ctx, MAIN, "menu", quiet=True)
+
+
+def _action_handover_question(ctx: _Ctx) -> bool:
+    """The person accepted to pass a question the content does not answer to staff."""
+    ctx.effect("handover", {"reason": "no_match", "question": ctx.answers.pop("_question", None)})
+    return False
+
+
+def _action_drop_question(ctx: _Ctx) -> bool:
+    """The person declined the hand-over: forget the question."""
+    ctx.answers.pop("_question", None)
+    return False
+
+
+def _action_open_info(ctx: _Ctx) -> bool:
+    """Menu "Informations": the categories."""
+    ctx.answers["_info"] = {"view": "categories"}
+    return False
+
+
 #: Actions a transition may run (``do: [...]`` in a dialog file). Each takes the turn's
 #: context and returns True when it already moved the conversation elsewhere.
 ACTIONS: dict[str, Callable[[_Ctx], bool]] = {
@@ -994,5 +1369,8 @@ ACTIONS: dict[str, Callable[[_Ctx], bool]] = {
     "finish": _action_finish,
     "delete_data": _action_delete,
     "open_registration": _open_registration,
+    "handover_question": _action_handover_question,
+    "drop_question": _action_drop_question,
+    "open_info": _action_open_info,
 }
 

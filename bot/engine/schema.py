@@ -30,7 +30,7 @@ FORMAT_VERSION = 1
 
 #: How an answer is read. "none" asks nothing: the node says its prompt and goes on.
 InputKind = Literal["choice", "multi_choice", "yes_no", "text", "name", "year", "number",
-                    "quartier", "summary", "none"]
+                    "quartier", "summary", "content", "none"]
 
 #: Keys of a dialog file whose values are user-facing text (gettext msgids), for the Babel
 #: extractor (bot/i18n.py) and the translation check.
@@ -188,6 +188,9 @@ class DialogSpec(_Strict):
                        for i, o in enumerate(node.options, start=1)]
             if len(set(numbers)) != len(numbers):
                 raise ValueError(f"node {name!r}: two options share a number")
+            if 9 in numbers:
+                # "9" asks for the next page of a long reply (bot/conversations.py NEXT_PAGE).
+                raise ValueError(f"node {name!r}: 9 is reserved for '9 = suite'")
         return self
 
     def texts(self) -> Iterator[tuple[str, str]]:
@@ -299,7 +302,8 @@ def _resolve(spec: DialogSpec, target: str) -> tuple[str, str]:
 
 
 #: Nodes the engine enters by itself (keywords, first contact), per dialog id.
-ENGINE_ENTRY_NODES = {"main": ("language", "menu", "confirm_delete", "handover"),
+ENGINE_ENTRY_NODES = {"main": ("language", "menu", "confirm_delete", "handover", "info",
+                               "offer_handover"),
                       "registration": ("resume", "summary")}
 
 

@@ -225,3 +225,5 @@ class Actor(Base):
     def __repr__(self) -> str:  # no name or phone: reprs end up in logs
         return f"<Actor {self.id} {self.registration_code or '-'}>"
 
+
+from bot.models import content as content_models  # noqa: E402,F401  (issue 4 tables)
