@@ -35,6 +35,14 @@ SCRIPTS: dict[str, list[str]] = {
         "I ni sɔgɔma", "kelen", "awɔ", "kelen", "Fanta Koné", "muso", "san 30", "Sogonafin",
         "naani", "jago", "5", "fila", "awɔ",
     ],
+    "information menus and questions, French": [
+        "Bonjour", "1", "2", "1", "1", "1", "9", "0", "0", "2", "1", "c'est quoi l'APEJ",
+        "comment avoir l'assurance maladie", "je suis artisan je veux la retraite", "MENU",
+    ],
+    "information menus and questions, Bambara": [
+        "i ni ce", "fila", "kelen", "kelen", "kelen", "0", "0", "banaw ka furakɛli",
+        "ramu", "inps volontaire", "MENU",
+    ],
     "welcome, French, menu, help, stop, start": [
         "Bonjour", "1", "AIDE", "5", "MENU", "STOP", "START",
     ],
