@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 
 import click
 from flask import current_app
@@ -160,7 +161,8 @@ def actors_export(fmt: str, output: str, include_deleted: bool) -> None:
     Excel file.
 
     One row per actor, columns as EXPORT_COLUMNS; lists are joined with ";", yes/no as
-    oui/non, times in UTC ISO 8601. A progress bar is shown on large exports (stderr).
+    oui/non, times in UTC ISO 8601 (only the month, "2026-11", on anonymised rows). A
+    progress bar is shown on large exports (stderr).
     """
     count = export_actors(current_app._get_current_object(), fmt, output,
                           include_deleted=include_deleted)
@@ -227,6 +229,17 @@ def _cell(value: object) -> object:
     return value
 
 
+def _row_cells(row: Sequence[object]) -> list[object]:
+    """The exported cells of one actor row. An anonymised row (deleted_at set, kept by
+    `--include-deleted`) has its times cut to the month ("2026-11"): exact times next to the
+    counts left (gender, quartier, sector...) could re-identify the person."""
+    from datetime import datetime
+
+    deleted = row[EXPORT_COLUMNS.index("deleted_at")] is not None
+    return [value.strftime("%Y-%m") if deleted and isinstance(value, datetime) else _cell(value)
+            for value in row]
+
+
 def export_actors(app, fmt: str, output: str, *, include_deleted: bool = False) -> int:
     """Write the registry of `app` to `output` as "csv" or "xlsx"; return the rows written.
 
@@ -256,7 +269,7 @@ def export_actors(app, fmt: str, output: str, *, include_deleted: bool = False) 
                 writer = csv.writer(fh)
                 writer.writerow(EXPORT_COLUMNS)
                 for row in rows:
-                    writer.writerow([_cell(v) for v in row])
+                    writer.writerow(_row_cells(row))
                     count += 1
                     if bar is not None:
                         bar.update(1)
@@ -268,7 +281,7 @@ def export_actors(app, fmt: str, output: str, *, include_deleted: bool = False) 
             sheet.append(list(EXPORT_COLUMNS))
             for row in rows:
                 # Excel has no time zone: times are written as UTC text, like the CSV.
-                sheet.append([_cell(v) for v in row])
+                sheet.append(_row_cells(row))
                 count += 1
                 if bar is not None:
                     bar.update(1)
@@ -398,6 +411,17 @@ def translate_compile() -> None:
 
     _pybabel("compile", "-d", str(LOCALES_DIR), "-D", "messages", "--use-fuzzy")
     click.echo("catalogs compiled")
+
+
+def _register_broadcasts() -> None:
+    """Add `essbot broadcast …` and `essbot worker` (bot/broadcasts/cli.py)."""
+    from bot.broadcasts.cli import broadcast_group, worker_command
+
+    main.add_command(broadcast_group)
+    main.add_command(worker_command)
+
+
+_register_broadcasts()
 
 
 if __name__ == "__main__":  # pragma: no cover

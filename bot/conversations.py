@@ -503,6 +503,7 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
     bot.channels.twilio.should_update_status keeps final states final; an error
     code, once known, is kept.
     """
+    from bot.broadcasts.sender import on_message_status
     from bot.channels.twilio import should_update_status
 
     with session_scope(app) as s:
@@ -525,4 +526,5 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
         if error_code and message.error_code is None:
             message.error_code = error_code
             changed = True
+        changed = on_message_status(app, s, message, status, error_code) or changed
         return changed

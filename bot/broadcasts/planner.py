@@ -1,0 +1,738 @@
+"""Plan a broadcast: create it, preview who gets what at which cost, write the outbox, cancel,
+report progress.
+
+Channel and language per recipient (`route`):
+
+- language: the contact's, else their registry entry's, else ESSBOT_DEFAULT_LANGUAGE; a
+  broadcast without Bambara text sends French to Bambara speakers (the preview warns).
+- channel (policy ``auto``): the channel the person last wrote on. On WhatsApp, free text only
+  inside the 24-hour window (TWILIO.md "WhatsApp"); outside it the configured approved template
+  of their language (ESSBOT_WHATSAPP_TEMPLATES), else SMS when they have written by SMS, else
+  skipped as ``whatsapp_window_closed`` — never a silent drop. Policy ``sms`` or ``whatsapp``
+  keeps to one channel. Numbers Twilio refused (21211/21614, `UndeliverableAddress`) are
+  skipped as ``invalid_number``; contacts who never wrote on SMS or WhatsApp as ``no_channel``;
+  opted-out contacts as ``opted_out`` (counted, never written to the outbox).
+
+Texts and costs come from bot/sms.py, the same functions the bot's replies use: `sms.render`
+(GSM-7 folding when ESSBOT_SMS_FOLDING), `sms.analyze` (encoding, parts), `sms.estimate_cost`
+(parts × ESSBOT_PRICE_PER_PART, in ESSBOT_CURRENCY — FCFA). Rendering depends only on
+(language, channel, kind), so a preview renders at most six texts whatever the audience size,
+and counts recipients with one GROUP BY query.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Flask
+
+from bot import sms
+from bot.broadcasts import segments
+from bot.broadcasts.models import (CHANNEL_POLICIES, SKIP_REASONS, Broadcast, BroadcastState,
+                                   InvalidTransition, Outbox, OutboxState, UndeliverableAddress)
+from bot.db import get_engine, transaction
+from bot.models import Contact, utcnow
+
+log = logging.getLogger(__name__)
+
+#: Twilio's limit on one message body, in characters (TWILIO.md "Outbound").
+MAX_BODY_CHARS = 1600
+#: WhatsApp customer service window, in seconds (TWILIO.md "WhatsApp").
+WHATSAPP_WINDOW_S = 24 * 3600
+#: Outbox rows inserted per statement when sending starts.
+INSERT_BATCH = 5000
+
+_SPACES = re.compile(r"\s+")
+
+
+class BroadcastError(ValueError):
+    """Something staff asked cannot be done; the message says why (shown by the CLI as is)."""
+
+
+class BroadcastNotFound(BroadcastError):
+    """No broadcast has this id."""
+
+
+# --- texts -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Texts:
+    """What a broadcast says: ``title`` and the text in French and Bambara (``bm`` may be
+    empty: French is then sent)."""
+
+    title: str
+    fr: str
+    bm: str | None
+
+    @classmethod
+    def of(cls, broadcast: Any) -> "Texts":
+        """From a Broadcast object or any row with ``title``, ``text_fr``, ``text_bm``."""
+        return cls(broadcast.title, broadcast.text_fr, broadcast.text_bm)
+
+    def text(self, language: str) -> str:
+        """The text in `language`, French when there is no Bambara text."""
+        return self.bm if language == "bm" and (self.bm or "").strip() else self.fr
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One text as sent: ``body`` (for a template: the content variables as JSON), ``parts``
+    (SMS parts; 1 per WhatsApp message), ``encoding`` ("GSM-7"/"UCS-2" on SMS, None on
+    WhatsApp), ``characters`` (code points) and ``content_sid`` for templates."""
+
+    channel: str
+    kind: str
+    language: str
+    body: str
+    parts: int
+    encoding: str | None
+    characters: int
+    content_sid: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form for previews."""
+        out: dict[str, Any] = {"parts": self.parts, "characters": self.characters}
+        if self.kind == "template":
+            out["content_sid"] = self.content_sid
+            out["variables"] = json.loads(self.body)
+        else:
+            out["body"] = self.body
+            out["encoding"] = self.encoding
+        return out
+
+
+def templates(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Approved WhatsApp templates by language, from ESSBOT_WHATSAPP_TEMPLATES.
+
+    The setting is JSON (or a dict): ``{"fr": {"content_sid": "HX…", "variables": {"1":
+    "title", "2": "text"}}, "bm": …}``. Variable values ``title`` and ``text`` stand for the
+    broadcast's title and text in the recipient's language; anything else is sent as written.
+    Returns ``{}`` when unset. Raises BroadcastError when the JSON or a content_sid is malformed.
+    """
+    raw = settings.get("ESSBOT_WHATSAPP_TEMPLATES")
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except (ValueError, TypeError) as exc:
+        raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES is not valid JSON: {exc}") from None
+    out = {}
+    for language, spec in data.items():
+        if not isinstance(spec, dict) or not str(spec.get("content_sid", "")).startswith("HX"):
+            raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES[{language!r}] needs a content_sid "
+                                 "starting with HX")
+        variables = spec.get("variables") or {"1": "text"}
+        if not isinstance(variables, dict):
+            raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES[{language!r}].variables must be "
+                                 "an object")
+        out[str(language)] = {"content_sid": spec["content_sid"], "variables": variables}
+    return out
+
+
+def render(texts: Texts, language: str, channel: str, kind: str,
+           settings: Mapping[str, Any]) -> Rendered:
+    """Render the broadcast for one (language, channel, kind).
+
+    SMS: `sms.render` (folded to GSM-7 when ESSBOT_SMS_FOLDING) and `sms.analyze` (encoding,
+    parts). WhatsApp text: `sms.render` without folding, 1 message. WhatsApp template: the
+    language's template (`templates`) with its variables filled in (whitespace collapsed:
+    WhatsApp refuses new lines in template variables). Raises BroadcastError when a template
+    is asked for a language that has none.
+    """
+    text = texts.text(language)
+    if kind == "template":
+        spec = templates(settings).get(language)
+        if spec is None:
+            raise BroadcastError(f"no WhatsApp template configured for {language!r}")
+        fields = {"title": texts.title, "text": text}
+        variables = {str(k): _SPACES.sub(" ", str(fields.get(v, v))).strip()
+                     for k, v in spec["variables"].items()}
+        body = json.dumps(variables, ensure_ascii=False, sort_keys=True)
+        return Rendered("whatsapp", "template", language, body, 1, None, len(text),
+                        spec["content_sid"])
+    if channel == "sms":
+        fold = bool(settings.get("ESSBOT_SMS_FOLDING", True))
+        body = sms.render(text, "sms", language, fold=fold)
+        info = sms.analyze(body)
+        return Rendered("sms", "text", language, body, info.segments, info.encoding,
+                        info.characters)
+    body = sms.render(text, "whatsapp", language)
+    return Rendered("whatsapp", "text", language, body, 1, None, len(body))
+
+
+# --- routing ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reach:
+    """How a contact can be reached now: has written by SMS / WhatsApp, WhatsApp window open,
+    number refused on SMS / WhatsApp (21211/21614 since their last message there), and the
+    channel they last wrote on."""
+
+    has_sms: bool
+    has_wa: bool
+    wa_open: bool
+    sms_invalid: bool
+    wa_invalid: bool
+    last_channel: str | None
+
+
+def route(policy: str, reach: Reach, template_ok: bool) -> tuple[str | None, str]:
+    """Pick the channel for one recipient: ``("sms", "text")``, ``("whatsapp", "text")``,
+    ``("whatsapp", "template")`` or ``(None, skip_reason)`` (see the module docstring).
+
+    `policy` is one of CHANNEL_POLICIES; `template_ok` says whether the recipient's language
+    has an approved template. Pure; the planner, the preview and the 63016 fallback all use it.
+    """
+    sms_ok = reach.has_sms and not reach.sms_invalid
+    wa_ok = reach.has_wa and not reach.wa_invalid
+    if policy == "sms":
+        if sms_ok:
+            return "sms", "text"
+        return None, "invalid_number" if reach.has_sms else "no_channel"
+    if policy == "whatsapp" and not wa_ok:
+        return None, "invalid_number" if reach.has_wa else "no_channel"
+    if wa_ok and (policy == "whatsapp" or reach.last_channel == "whatsapp" or not sms_ok):
+        if reach.wa_open:
+            return "whatsapp", "text"
+        if template_ok:
+            return "whatsapp", "template"
+        if sms_ok and policy != "whatsapp":
+            return "sms", "text"
+        return None, "whatsapp_window_closed"
+    if sms_ok:
+        return "sms", "text"
+    if reach.has_sms or reach.has_wa:
+        return None, "invalid_number"
+    return None, "no_channel"
+
+
+def fallback_route(reach: Reach, template_ok: bool, policy: str) -> tuple[str | None, str]:
+    """Where to send instead after WhatsApp free text failed or would fail (window closed,
+    63016): the template, else SMS (unless the policy is WhatsApp only), else skipped."""
+    closed = Reach(reach.has_sms, reach.has_wa, False, reach.sms_invalid, reach.wa_invalid,
+                   "whatsapp")
+    return route(policy, closed, template_ok)
+
+
+def _reach_columns(now: datetime, default_language: str) -> tuple[list[Any], sa.FromClause]:
+    """Columns (language, last channel, reach flags as 0/1, opted out) and the FROM clause
+    the planner and the preview read."""
+    c = Contact.__table__
+    u = UndeliverableAddress.__table__
+    us, uw = u.alias("u_sms"), u.alias("u_wa")
+    cutoff = now - timedelta(seconds=WHATSAPP_WINDOW_S)
+
+    def flag(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.case((cond, 1), else_=0)
+
+    def invalid(alias: sa.Alias, last: sa.Column) -> sa.ColumnElement[int]:
+        # The flag counts only until the person writes again on that channel.
+        return flag(sa.and_(alias.c.id.is_not(None),
+                            sa.or_(last.is_(None), alias.c.created_at > last)))
+
+    columns = [
+        segments.effective_language(default_language).label("language"),
+        c.c.last_channel.label("last_channel"),
+        flag(c.c.last_inbound_sms_at.is_not(None)).label("has_sms"),
+        flag(c.c.last_inbound_whatsapp_at.is_not(None)).label("has_wa"),
+        flag(c.c.last_inbound_whatsapp_at > cutoff).label("wa_open"),
+        invalid(us, c.c.last_inbound_sms_at).label("sms_invalid"),
+        invalid(uw, c.c.last_inbound_whatsapp_at).label("wa_invalid"),
+        flag(c.c.opted_out).label("opted_out"),
+    ]
+    source = (segments.base_from()
+              .outerjoin(us, sa.and_(us.c.contact_id == c.c.id, us.c.channel == "sms"))
+              .outerjoin(uw, sa.and_(uw.c.contact_id == c.c.id, uw.c.channel == "whatsapp")))
+    return columns, source
+
+
+def _reach_of(row: Any) -> Reach:
+    return Reach(bool(row.has_sms), bool(row.has_wa), bool(row.wa_open), bool(row.sms_invalid),
+                 bool(row.wa_invalid), row.last_channel)
+
+
+class _Plan:
+    """Counts of a plan (preview or outbox), filled group by group."""
+
+    def __init__(self, texts: Texts, policy: str, settings: Mapping[str, Any]):
+        self.texts, self.policy, self.settings = texts, policy, settings
+        self.templates = templates(settings)
+        self.rendered: dict[tuple[str, str, str], Rendered] = {}
+        self.by_route: Counter[str] = Counter()
+        self.by_language: Counter[str] = Counter()
+        self.by_route_language: dict[str, Counter[str]] = {}
+        self.skipped: Counter[str] = Counter({r: 0 for r in SKIP_REASONS})
+        self.sms_parts = 0
+        self.whatsapp_messages = 0
+        self.bambara_in_french = 0
+
+    def text(self, language: str, channel: str, kind: str) -> Rendered:
+        """The rendered text for (language, channel, kind), rendered once."""
+        key = (language, channel, kind)
+        if key not in self.rendered:
+            self.rendered[key] = render(self.texts, language, channel, kind, self.settings)
+        return self.rendered[key]
+
+    def decide(self, language: str, reach: Reach, opted_out: bool) -> tuple[str | None, str]:
+        """`route` for one recipient, opted-out contacts first."""
+        if opted_out:
+            return None, "opted_out"
+        return route(self.policy, reach, language in self.templates)
+
+    def add(self, language: str, decision: tuple[str | None, str], n: int) -> Rendered | None:
+        """Count `n` recipients with this decision; return their text (None when skipped)."""
+        channel, kind = decision
+        if channel is None:
+            self.skipped[kind] += n
+            return None
+        rendered = self.text(language, channel, kind)
+        name = channel if kind == "text" else f"{channel}_{kind}"
+        self.by_route[name] += n
+        self.by_language[language] += n
+        self.by_route_language.setdefault(name, Counter())[language] += n
+        if channel == "sms":
+            self.sms_parts += rendered.parts * n
+        else:
+            self.whatsapp_messages += n
+        if language == "bm" and not (self.texts.bm or "").strip():
+            self.bambara_in_french += n
+        return rendered
+
+    def summary(self) -> dict[str, Any]:
+        """The plan as JSON-ready data (see `preview`); costs in ESSBOT_CURRENCY."""
+        price = float(self.settings.get("ESSBOT_PRICE_PER_PART") or 0)
+        wa_price = float(self.settings.get("ESSBOT_PRICE_PER_WHATSAPP") or 0)
+        sms_cost = sms.estimate_cost(self.sms_parts, price)
+        wa_cost = sms.estimate_cost(self.whatsapp_messages, wa_price)
+        texts: dict[str, dict[str, Any]] = {}
+        for language in ("fr", "bm"):
+            shown = {"sms": self.text(language, "sms", "text").as_dict(),
+                     "whatsapp": self.text(language, "whatsapp", "text").as_dict()}
+            if language in self.templates:
+                shown["whatsapp_template"] = self.text(language, "whatsapp", "template").as_dict()
+            texts[language] = shown
+        warnings = []
+        if self.bambara_in_french:
+            warnings.append(f"no Bambara text: {self.bambara_in_french} Bambara speakers will "
+                            "get the French text")
+        for language, shown in texts.items():
+            if shown["sms"].get("encoding") == sms.UCS2:
+                warnings.append(f"the {language} SMS text is UCS-2 (about 2.3 times the cost): "
+                                "see `essbot sms segments`")
+        return {
+            "recipients": sum(self.by_route.values()),
+            "by_channel": dict(sorted(self.by_route.items())),
+            "by_language": dict(sorted(self.by_language.items())),
+            "by_channel_language": {k: dict(sorted(v.items()))
+                                    for k, v in sorted(self.by_route_language.items())},
+            "texts": texts,
+            "parts": {"sms": self.sms_parts, "whatsapp": self.whatsapp_messages},
+            "cost": {"sms": round(sms_cost, 2), "whatsapp": round(wa_cost, 2),
+                     "total": round(sms_cost + wa_cost, 2),
+                     "currency": self.settings.get("ESSBOT_CURRENCY") or "FCFA",
+                     "price_per_part": price, "price_per_whatsapp": wa_price},
+            "skipped": dict(self.skipped),
+            "warnings": warnings,
+        }
+
+
+# --- create, preview, start ------------------------------------------------------------------
+
+def parse_local_time(text: str, timezone: str = "Africa/Bamako") -> datetime:
+    """Read ``"YYYY-MM-DD HH:MM"`` as a time in `timezone` (ESSBOT_TIMEZONE) and return it as
+    an aware UTC datetime — whatever the server's own time zone (TZ is never consulted).
+    Raises BroadcastError on another format or an unknown zone."""
+    try:
+        naive = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise BroadcastError(f"--at {text!r}: write \"YYYY-MM-DD HH:MM\" ({timezone} time)"
+                             ) from None
+    try:
+        zone = ZoneInfo(timezone)
+    except Exception:  # noqa: BLE001 — ZoneInfoNotFoundError or a malformed key
+        raise BroadcastError(f"unknown time zone {timezone!r} (ESSBOT_TIMEZONE)") from None
+    from datetime import timezone as tz
+
+    return naive.replace(tzinfo=zone).astimezone(tz.utc)
+
+
+def local_time(value: datetime | None, timezone: str = "Africa/Bamako") -> str | None:
+    """`value` (aware) shown as ``"YYYY-MM-DD HH:MM"`` in `timezone`; None stays None."""
+    if value is None:
+        return None
+    return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def create(app: Flask, *, title: str, text_fr: str, text_bm: str | None = None,
+           segment: Mapping[str, Any] | None = None, at: datetime | None = None,
+           channel_policy: str = "auto", author: str | None = None,
+           now: datetime | None = None) -> int:
+    """Create a broadcast (``draft``, or ``scheduled`` when `at` is given) and return its id.
+
+    `at` is an aware datetime (see `parse_local_time`) in the future. Texts are checked as
+    they will be sent: each rendered SMS body must fit Twilio's 1,600 characters. Raises
+    BroadcastError (or segments.SegmentError) on empty texts, a title over 120 characters, a
+    time in the past, an unknown channel policy or a bad segment.
+    """
+    now = now or utcnow()
+    title, text_fr = (title or "").strip(), (text_fr or "").strip()
+    text_bm = (text_bm or "").strip()
+    if not title or len(title) > 120:
+        raise BroadcastError("the title must be 1 to 120 characters")
+    if not text_fr:
+        raise BroadcastError("the French text is required")
+    if channel_policy not in CHANNEL_POLICIES:
+        raise BroadcastError(f"channel policy must be one of {', '.join(CHANNEL_POLICIES)}")
+    if at is not None:
+        if at.tzinfo is None:
+            raise BroadcastError("the schedule time must carry its time zone")
+        if at <= now:
+            raise BroadcastError("the schedule time is in the past")
+    texts = Texts(title, text_fr, text_bm or None)
+    for language in ("fr", "bm"):
+        for channel in ("sms", "whatsapp"):
+            body = render(texts, language, channel, "text", app.config).body
+            if len(body) > MAX_BODY_CHARS:
+                raise BroadcastError(f"the {language} text is {len(body)} characters on "
+                                     f"{channel}; Twilio accepts {MAX_BODY_CHARS}")
+    definition = segments.normalize(segment or {})
+    state = BroadcastState.SCHEDULED if at else BroadcastState.DRAFT
+    with transaction(app) as conn:
+        broadcast_id = conn.execute(sa.insert(Broadcast.__table__).values(
+            title=title, text_fr=text_fr, text_bm=text_bm or None, segment=definition,
+            channel_policy=channel_policy, state=state, scheduled_at=at, author=author,
+            created_at=now, updated_at=now).returning(Broadcast.__table__.c.id)).scalar_one()
+    log.info("broadcast %s created (%s, segment fields %s)", broadcast_id, state,
+             ",".join(definition) or "all")
+    return broadcast_id
+
+
+def get(app: Flask, broadcast_id: int) -> Any:
+    """The broadcast row (Core row: id, title, texts, segment, state, times…); raises
+    BroadcastNotFound."""
+    with get_engine(app).connect() as conn:
+        row = conn.execute(sa.select(Broadcast.__table__).where(
+            Broadcast.__table__.c.id == broadcast_id)).first()
+    if row is None:
+        raise BroadcastNotFound(f"no broadcast {broadcast_id}")
+    return row
+
+
+def preview(app: Flask, broadcast_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """What sending would do now: recipients by channel and language, the rendered text per
+    language (body, encoding, parts), parts and estimated cost (ESSBOT_CURRENCY), skipped
+    recipients by reason, warnings. One GROUP BY query; at most six renders.
+
+    A broadcast that already started returns its plan (the counts taken when the outbox was
+    written, ``"snapshot": true``). Raises BroadcastNotFound.
+    """
+    now = now or utcnow()
+    row = get(app, broadcast_id)
+    head = _head(app, row)
+    if row.state not in (BroadcastState.DRAFT, BroadcastState.SCHEDULED) and row.plan:
+        return {**head, **row.plan, "snapshot": True}
+    settings = app.config
+    columns, source = _reach_columns(now, settings["ESSBOT_DEFAULT_LANGUAGE"])
+    where = segments.conditions(row.segment or {},
+                                default_language=settings["ESSBOT_DEFAULT_LANGUAGE"],
+                                now=now, timezone=settings["ESSBOT_TIMEZONE"])
+    plan = _Plan(Texts.of(row), row.channel_policy, settings)
+    query = (sa.select(*columns, sa.func.count().label("n")).select_from(source).where(*where)
+             .group_by(*columns))
+    with get_engine(app).connect() as conn:
+        for group in conn.execute(query):
+            plan.add(group.language, plan.decide(group.language, _reach_of(group),
+                                                 bool(group.opted_out)), group.n)
+    return {**head, **plan.summary(), "snapshot": False}
+
+
+def _head(app: Flask, row: Any) -> dict[str, Any]:
+    zone = app.config["ESSBOT_TIMEZONE"]
+    return {"id": row.id, "title": row.title, "state": row.state, "segment": row.segment,
+            "channel_policy": row.channel_policy,
+            "scheduled_at": local_time(row.scheduled_at, zone),
+            "timezone": zone}
+
+
+def check_sender(settings: Mapping[str, Any], channels: Iterable[str]) -> None:
+    """Raise BroadcastError unless Twilio credentials and a sender exist for every channel in
+    `channels` ("sms": TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID; "whatsapp":
+    TWILIO_WHATSAPP_FROM) — checked before any outbox row is written."""
+    missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+               if not settings.get(name)]
+    channels = set(channels)
+    if "sms" in channels and not (settings.get("TWILIO_SMS_FROM")
+                                  or settings.get("TWILIO_MESSAGING_SERVICE_SID")):
+        missing.append("TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID")
+    if "whatsapp" in channels and not settings.get("TWILIO_WHATSAPP_FROM"):
+        missing.append("TWILIO_WHATSAPP_FROM")
+    if missing:
+        raise BroadcastError("cannot send: set " + ", ".join(missing))
+
+
+def start(app: Flask, broadcast_id: int, now: datetime | None = None,
+          event: str = "start") -> dict[str, Any]:
+    """Start sending: write the outbox and move the broadcast to ``sending``, in ONE transaction.
+
+    The segment is read once (a snapshot): one row per contact (the unique pair broadcast/
+    contact makes a second row impossible), opted-out contacts left out, unsendable ones
+    written as ``skipped`` with their reason, the others ``pending`` with the rendered text
+    and its parts. The plan (same counts as `preview`) is stored on the broadcast. Rows are
+    kept as small tuples sharing their texts (tens of MB for 100,000 contacts) and written
+    with `_bulk_insert`. Returns the plan with ``"pending"`` (rows to send).
+
+    Raises BroadcastNotFound, InvalidTransition (already started, cancelled…) and
+    BroadcastError when no Twilio sender is configured for a channel the plan needs (nothing
+    is written then).
+    """
+    now = now or utcnow()
+    settings = app.config
+    b, c = Broadcast.__table__, Contact.__table__
+    with transaction(app) as conn:
+        row = conn.execute(sa.select(b).where(b.c.id == broadcast_id).with_for_update()).first()
+        if row is None:
+            raise BroadcastNotFound(f"no broadcast {broadcast_id}")
+        target = BroadcastState.target(row.state, event)
+        columns, source = _reach_columns(now, settings["ESSBOT_DEFAULT_LANGUAGE"])
+        where = segments.conditions(row.segment or {},
+                                    default_language=settings["ESSBOT_DEFAULT_LANGUAGE"],
+                                    now=now, timezone=settings["ESSBOT_TIMEZONE"])
+        recipients = conn.execute(sa.select(c.c.id, *columns).select_from(source).where(*where)
+                                  .order_by(c.c.id))
+        plan = _Plan(Texts.of(row), row.channel_policy, settings)
+        # Contacts differ in a handful of reach flags only: decide once per distinct
+        # (language, last channel, flags) and reuse the decision and the rendered text.
+        decided: dict[tuple, tuple[tuple[str | None, str], Rendered | None]] = {}
+        counts: Counter[tuple] = Counter()
+        values: list[tuple] = []
+        for contact_id, *fields in recipients:
+            key = tuple(fields)
+            hit = decided.get(key)
+            if hit is None:
+                group = _Group(*key)
+                decision = plan.decide(group.language, _reach_of(group), bool(group.opted_out))
+                rendered = plan.text(group.language, *decision) if decision[0] else None
+                hit = decided[key] = (decision, rendered)
+            counts[key] += 1
+            decision, rendered = hit
+            if decision[1] != "opted_out":
+                values.append(_outbox_row(broadcast_id, contact_id, key[0], rendered, now,
+                                          decision[1]))
+        for key, n in counts.items():
+            plan.add(key[0], decided[key][0], n)
+        check_sender(settings, {d[0][0] for d in decided.values() if d[0][0]})
+        pending = sum(1 for v in values if v[_STATE] == OutboxState.PENDING)
+        _bulk_insert(conn, values)
+        del values
+        summary = plan.summary()
+        done = conn.execute(sa.update(b).where(b.c.id == broadcast_id, b.c.state == row.state)
+                            .values(state=target, started_at=now, updated_at=now, plan=summary))
+        if done.rowcount != 1:  # pragma: no cover — the row lock makes this a bug, not a race
+            raise InvalidTransition(f"broadcast {broadcast_id} changed while starting")
+    log.info("broadcast %s started: %d to send, skipped %s", broadcast_id, pending,
+             {k: v for k, v in summary["skipped"].items() if v})
+    return {**summary, "pending": pending}
+
+
+#: Outbox columns written when sending starts, in the order of `_outbox_row` tuples.
+OUTBOX_COLUMNS = ("broadcast_id", "contact_id", "channel", "kind", "language", "body",
+                  "content_sid", "parts", "encoding", "state", "skip_reason", "attempts",
+                  "next_attempt_at", "queued_at", "created_at")
+_STATE = OUTBOX_COLUMNS.index("state")
+
+
+class _Group:
+    """One recipient's routing inputs, as read by `_reach_columns` (without the contact id)."""
+
+    __slots__ = ("language", "last_channel", "has_sms", "has_wa", "wa_open", "sms_invalid",
+                 "wa_invalid", "opted_out")
+
+    def __init__(self, *values: Any):
+        for name, value in zip(self.__slots__, values, strict=True):
+            setattr(self, name, value)
+
+
+def _outbox_row(broadcast_id: int, contact_id: int, language: str, rendered: Rendered | None,
+                now: datetime, skip_reason: str) -> tuple:
+    if rendered is None:
+        return (broadcast_id, contact_id, "none", "text", language, "", None, 0, None,
+                OutboxState.SKIPPED, skip_reason, 0, None, None, now)
+    # queued_at is set now: the rows are enqueued right after the commit; a crash in between
+    # is caught by the tick (bot/broadcasts/tasks.py, "orphans").
+    return (broadcast_id, contact_id, rendered.channel, rendered.kind, language, rendered.body,
+            rendered.content_sid, rendered.parts, rendered.encoding, OutboxState.PENDING, None,
+            0, now, now, now)
+
+
+def _bulk_insert(conn: sa.Connection, rows: list[tuple]) -> None:
+    """Insert outbox rows inside the caller's transaction: PostgreSQL's COPY through psycopg
+    (executemany took 6 s for 100,000 rows, COPY well under one), executemany in batches of
+    INSERT_BATCH on SQLite (already fast there)."""
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        columns = ", ".join(OUTBOX_COLUMNS)
+        with driver.cursor() as cursor:
+            with cursor.copy(f"COPY outbox ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    table = Outbox.__table__
+    for i in range(0, len(rows), INSERT_BATCH):
+        conn.execute(sa.insert(table), [dict(zip(OUTBOX_COLUMNS, row, strict=True))
+                                        for row in rows[i:i + INSERT_BATCH]])
+
+
+def pending_ids(app: Flask, broadcast_id: int) -> list[int]:
+    """Ids of the broadcast's ``pending`` outbox rows, in id order (what to enqueue)."""
+    o = Outbox.__table__
+    with get_engine(app).connect() as conn:
+        return list(conn.execute(sa.select(o.c.id).where(
+            o.c.broadcast_id == broadcast_id, o.c.state == OutboxState.PENDING)
+            .order_by(o.c.id)).scalars())
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+def transition(conn: sa.Connection, broadcast_id: int, event: str, now: datetime,
+               **values: Any) -> str:
+    """Apply `event` to the broadcast inside the caller's transaction; return the new state.
+
+    The row is locked (FOR UPDATE on PostgreSQL; SQLite transactions are already exclusive),
+    the move checked by BroadcastState and written with a guarded UPDATE. Raises
+    BroadcastNotFound or InvalidTransition.
+    """
+    b = Broadcast.__table__
+    current = conn.execute(sa.select(b.c.state).where(b.c.id == broadcast_id)
+                           .with_for_update()).scalar()
+    if current is None:
+        raise BroadcastNotFound(f"no broadcast {broadcast_id}")
+    target = BroadcastState.target(current, event)
+    done = conn.execute(sa.update(b).where(b.c.id == broadcast_id, b.c.state == current)
+                        .values(state=target, updated_at=now, **values))
+    if done.rowcount != 1:  # pragma: no cover
+        raise InvalidTransition(f"broadcast {broadcast_id} changed meanwhile")
+    return target
+
+
+def schedule(app: Flask, broadcast_id: int, at: datetime | None,
+             now: datetime | None = None) -> str:
+    """Set (or clear, with None) the send time of a draft or scheduled broadcast; returns the
+    new state. Raises BroadcastError for a time in the past, InvalidTransition otherwise."""
+    now = now or utcnow()
+    if at is not None and at <= now:
+        raise BroadcastError("the schedule time is in the past")
+    with transaction(app) as conn:
+        return transition(conn, broadcast_id, "schedule" if at else "unschedule", now,
+                          scheduled_at=at)
+
+
+def cancel(app: Flask, broadcast_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """Cancel a broadcast: rows not yet handed to Twilio (``pending``) become ``cancelled`` in
+    the same transaction, so no worker claims them afterwards. Rows in flight (``sending``,
+    ``unknown``) finish or are reconciled: a message Twilio already accepted cannot be called
+    back (TWILIO.md: Twilio queues per sender — which is why the rate limit is applied here,
+    before Twilio). Returns ``{"state", "cancelled", "in_flight"}``; raises InvalidTransition
+    for a broadcast already sent, failed or cancelled.
+    """
+    now = now or utcnow()
+    o = Outbox.__table__
+    with transaction(app) as conn:
+        state = transition(conn, broadcast_id, "cancel", now, finished_at=now)
+        cancelled = conn.execute(sa.update(o).where(
+            o.c.broadcast_id == broadcast_id, o.c.state == OutboxState.PENDING)
+            .values(state=OutboxState.CANCELLED)).rowcount
+        in_flight = conn.execute(sa.select(sa.func.count()).select_from(o).where(
+            o.c.broadcast_id == broadcast_id,
+            o.c.state.in_([OutboxState.SENDING, OutboxState.UNKNOWN]))).scalar_one()
+    log.info("broadcast %s cancelled: %d rows cancelled, %d in flight", broadcast_id, cancelled,
+             in_flight)
+    return {"id": broadcast_id, "state": state, "cancelled": cancelled, "in_flight": in_flight}
+
+
+def finish_if_done(app: Flask, broadcast_id: int, now: datetime | None = None) -> str | None:
+    """Close a ``sending`` broadcast whose outbox rows are all final: ``sent``, or ``failed``
+    when not one message was accepted and some failed. Returns the new state, or None when
+    rows are still open or the broadcast is not sending."""
+    now = now or utcnow()
+    b, o = Broadcast.__table__, Outbox.__table__
+    with get_engine(app).connect() as conn:  # cheap check without the write lock
+        open_row = conn.execute(sa.select(o.c.id).where(
+            o.c.broadcast_id == broadcast_id, o.c.state.in_(OutboxState.OPEN)).limit(1)).first()
+        state = conn.execute(sa.select(b.c.state).where(b.c.id == broadcast_id)).scalar()
+    if open_row is not None or state != BroadcastState.SENDING:
+        return None
+    with transaction(app) as conn:
+        # Lock the broadcast BEFORE counting: a status callback turning a row back to pending
+        # (a late 63016) holds this lock while it does, so the count below sees its change.
+        state = conn.execute(sa.select(b.c.state).where(b.c.id == broadcast_id)
+                             .with_for_update()).scalar()
+        if state != BroadcastState.SENDING:
+            return None
+        counts = dict(conn.execute(sa.select(o.c.state, sa.func.count()).where(
+            o.c.broadcast_id == broadcast_id).group_by(o.c.state)).all())
+        if any(counts.get(s) for s in OutboxState.OPEN):
+            return None
+        event = "fail" if not counts.get(OutboxState.SENT) and counts.get(OutboxState.FAILED) \
+            else "finish"
+        try:
+            new = transition(conn, broadcast_id, event, now, finished_at=now,
+                             error="no message was accepted" if event == "fail" else None)
+        except InvalidTransition:
+            return None  # another worker closed it first
+    log.info("broadcast %s %s", broadcast_id, new)
+    return new
+
+
+def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
+    """Progress and delivery report: outbox rows by state, by channel and state, by Twilio
+    status, failures by error code, skipped by reason (opted-out from the plan), SMS parts
+    accepted by Twilio and their estimated cost. Raises BroadcastNotFound."""
+    row = get(app, broadcast_id)
+    o = Outbox.__table__
+    with get_engine(app).connect() as conn:
+        by = conn.execute(sa.select(o.c.channel, o.c.kind, o.c.state, o.c.status, o.c.error_code,
+                                    o.c.skip_reason, sa.func.count(), sa.func.sum(o.c.parts))
+                          .where(o.c.broadcast_id == broadcast_id)
+                          .group_by(o.c.channel, o.c.kind, o.c.state, o.c.status, o.c.error_code,
+                                    o.c.skip_reason)).all()
+    by_state: Counter[str] = Counter({s: 0 for s in OutboxState.ALL})
+    by_channel: dict[str, Counter[str]] = {}
+    by_status: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    skipped: Counter[str] = Counter({r: 0 for r in SKIP_REASONS})
+    sms_parts = 0
+    for channel, kind, state, st, code, reason, n, parts in by:
+        by_state[state] += n
+        if state == OutboxState.SKIPPED:
+            skipped[reason or "other"] += n
+            continue
+        name = channel if kind == "text" else f"{channel}_{kind}"
+        by_channel.setdefault(name, Counter())[state] += n
+        if st:
+            by_status[st] += n
+        if code:
+            errors[str(code)] += n
+        if state == OutboxState.SENT and channel == "sms":
+            sms_parts += int(parts or 0)
+    if row.plan:
+        skipped["opted_out"] = row.plan.get("skipped", {}).get("opted_out", 0)
+    price = float(app.config.get("ESSBOT_PRICE_PER_PART") or 0)
+    return {**_head(app, row), "error": row.error,
+            "started_at": local_time(row.started_at, app.config["ESSBOT_TIMEZONE"]),
+            "finished_at": local_time(row.finished_at, app.config["ESSBOT_TIMEZONE"]),
+            "recipients": sum(by_state.values()) - by_state[OutboxState.SKIPPED],
+            "by_state": dict(by_state),
+            "by_channel": {k: dict(v) for k, v in sorted(by_channel.items())},
+            "by_status": dict(sorted(by_status.items())),
+            "errors": dict(sorted(errors.items())), "skipped": dict(skipped),
+            "sms_parts_sent": sms_parts,
+            "cost_sent": {"amount": round(sms.estimate_cost(sms_parts, price), 2),
+                          "currency": app.config.get("ESSBOT_CURRENCY") or "FCFA"}}
