@@ -43,12 +43,18 @@ def db_upgrade(revision: str) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="Worker processes.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker.")
+@click.option("--queue-worker/--no-queue-worker", default=True, show_default=True,
+              help="Also run `essbot worker` (broadcasts, schedules) beside the web app.")
 @with_appcontext
-def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Run the web app under gunicorn (production WSGI server) on the settings in use.
+def serve(host: str, port: int, workers: int, threads: int, queue_worker: bool) -> None:
+    """Run the web app under gunicorn (production WSGI server) and the task-queue worker.
 
-    An SQLite database is upgraded first, so the embedded defaults need no other step.
+    An SQLite database is upgraded first, so the embedded defaults need no other step. With
+    several web machines, run the queue worker where you like (`--no-queue-worker` here,
+    `essbot worker` there).
     """
+    import subprocess
+
     from bot.server import run
 
     url = current_app.config["DATABASE_URL"]
@@ -59,7 +65,19 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     if not current_app.config.get("TWILIO_AUTH_TOKEN"):
         click.echo("note: TWILIO_AUTH_TOKEN is not set; the Twilio webhooks answer 503 "
                    "until it is (try the bot with `essbot chat`).", err=True)
-    run(host=host, port=port, workers=workers, threads=threads)
+    child = None
+    if queue_worker:
+        # A separate process: the queue consumer must not share gunicorn's forked workers.
+        child = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"])
+    try:
+        run(host=host, port=port, workers=workers, threads=threads)
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 @main.command()

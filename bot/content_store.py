@@ -310,7 +310,7 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
     result: dict[str, Any] = {"ticket": ticket_id, "channel": channel, "message_id": message_id,
                               "status": "not_sendable", "error": None}
     if channel == "none":
-        log.info("ticket %s answered but not sendable (no open channel)", ticket_id)
+        log.info("ticket %s reply recorded but not sent (no open channel)", ticket_id)
         return result
     callback = None
     if app.config.get("ESSBOT_PUBLIC_URL"):
@@ -333,6 +333,9 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
             # Not delivered to Twilio: the ticket stays open so staff can try again.
             conn.execute(sa.update(t).where(t.c.id == ticket_id).values(
                 status="open", closed_at=None, updated_at=utcnow()))
-    log.info("ticket %s answered on %s to %s: %s", ticket_id, channel, mask(phone),
-             result["status"])
+    if result["status"] == "sent":
+        log.info("ticket %s answered on %s: reply accepted by Twilio", ticket_id, channel)
+    else:
+        log.info("ticket %s reply recorded but not sent on %s (error %s): the ticket stays open",
+                 ticket_id, channel, result["error"])
     return result

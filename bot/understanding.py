@@ -48,6 +48,10 @@ __all__ = [
     "parse_name",
     "detect_keyword",
     "detect_command",
+    "detect_doubt",
+    "agent_request",
+    "is_acknowledgement",
+    "is_number_only",
     "guess_language",
     "match_quartier",
     "load_places",
@@ -317,6 +321,61 @@ def _french_compound(tokens: Sequence[str]) -> tuple[int, int, int] | None:
     return None
 
 
+# Bambara tens (from general knowledge of Bambara numerals, not in FACTS.md §5: to be checked
+# with a native speaker): "bi" + a unit 2-9 is that many tens ("bi fila" 20, "bi saba" 30,
+# "bi naani" 40, "bi duuru" 50, "bi wɔɔrɔ" 60), also typed glued ("binaani"); "ni" adds units
+# ("bi saba ni duuru" 35, "tan ni fila" 12). "bi" alone means "today": only before a unit.
+_BAMBARA_UNITS = {"kelen": 1, "fila": 2, "saba": 3, "nani": 4, "duru": 5, "woro": 6,
+                  "wolonwula": 7, "segin": 8, "kononton": 9}
+
+
+def _bambara_tens(token: str, following: str | None) -> tuple[int, int] | None:
+    """(tens value, tokens used) of "bi" + unit or a glued "biunit" at `token`, else None."""
+    tok = _collapse(token)
+    if tok == "tan":
+        return 10, 1
+    if tok == "bi" and following is not None:
+        unit = _BAMBARA_UNITS.get(_collapse(following), 0)
+        return (unit * 10, 2) if unit >= 2 else None
+    if tok.startswith("bi") and _BAMBARA_UNITS.get(tok[2:], 0) >= 2:
+        return _BAMBARA_UNITS[tok[2:]] * 10, 1
+    return None
+
+
+def _bambara_compound(tokens: Sequence[str]) -> tuple[int, int, int] | None:
+    """Find the first Bambara number of tens (20-99, or "tan ni X" 11-19) and return
+    (value, start, end): "bi naani" → 40, "binaani" → 40, "bi saba ni duuru" → 35."""
+    for i, token in enumerate(tokens):
+        tens = _bambara_tens(token, tokens[i + 1] if i + 1 < len(tokens) else None)
+        if tens is None:
+            continue
+        value, end = tens[0], i + tens[1]
+        if end + 1 < len(tokens) and tokens[end] == "ni" \
+                and _collapse(tokens[end + 1]) in _BAMBARA_UNITS:
+            value += _BAMBARA_UNITS[_collapse(tokens[end + 1])]
+            end += 2
+        if value == 10 and end == i + 1:
+            continue  # "tan" alone is an ordinary number word (10)
+        return value, i, end
+    return None
+
+
+# Approximate counts ("une trentaine de membres"): French -aine nouns, read as the round number.
+_APPROXIMATE = {"dizaine": 10, "douzaine": 12, "quinzaine": 15, "vingtaine": 20,
+                "trentaine": 30, "quarantaine": 40, "cinquantaine": 50, "soixantaine": 60,
+                "centaine": 100}
+
+
+def is_number_only(text: str | None) -> bool:
+    """True when the message is only numbers, in digits or words ("2", "fila", "deux",
+    "trente cinq", "le 2"): not a free-text answer such as a trade. Never raises."""
+    tokens = [t for t in _tokens(fold(text if isinstance(text, str) else "")[:MAX_INPUT_CHARS])
+              if t not in {"le", "la", "l", "n", "no", "numero", "et", "ni"}]
+    return bool(tokens) and all(
+        t.isdigit() or _word_number(t) is not None or _collapse(t) in _FRENCH_TENS
+        or _bambara_tens(t, None) is not None for t in tokens)
+
+
 @dataclass(frozen=True)
 class NumberResult:
     """Result of :func:`parse_number`.
@@ -371,7 +430,9 @@ def parse_number(text: str | None) -> NumberResult:
     comma as thousands separators ("12", "1 200", "1.200", "10 000 FCFA") — a group of three
     digits after the separator is read as thousands, so "1,200" is 1200 and "2,5" is
     ``not_integer`` —, extra words ("j'ai 3 enfants"), French number words up to 99
-    ("trente-cinq") and French/Bambara words 0-10 (FACTS.md §5: kelen … tan, fu = 0). Signs are
+    ("trente-cinq"), approximate counts ("une trentaine" → 30, "une centaine" → 100), Bambara
+    tens ("bi naani" / "binaani" → 40, "bi saba ni duuru" → 35; general knowledge, see
+    _bambara_compound) and French/Bambara words 0-10 (FACTS.md §5: kelen … tan, fu = 0). Signs are
     ignored (counts are never negative). Two different numbers ("2 ou 3") give ``ambiguous``.
     """
     if not isinstance(text, str) or not text.strip():
@@ -385,7 +446,11 @@ def parse_number(text: str | None) -> NumberResult:
         values.extend(got)
     if not values:
         tokens = _tokens(fold(raw))
-        compound = _french_compound(tokens)
+        approximate = [_APPROXIMATE[t] for t in tokens if t in _APPROXIMATE]
+        if approximate:
+            tokens = [t for t in tokens if t not in _APPROXIMATE and t not in _ARTICLE_NUMBERS]
+            values.extend(approximate)
+        compound = _french_compound(tokens) or _bambara_compound(tokens)
         if compound:
             values.append(compound[0])
             tokens = list(tokens[:compound[1]]) + list(tokens[compound[2]:])
@@ -497,8 +562,9 @@ class ChoiceResult:
     ``key``: the chosen option's key, or None. ``number``: the number the person typed, if any
     (also when out of range). ``score``: 0-100 confidence. ``sure``: True when the dialog can go
     on without confirming. ``candidates``: keys of the options in play when ambiguous (or of a
-    fuzzy match). ``reason``: None, ``"empty"``, ``"no_match"``, ``"out_of_range"`` or
-    ``"ambiguous"``. ``via``: ``"number"``, ``"word"`` or ``"fuzzy"``.
+    fuzzy match). ``reason``: None, ``"empty"``, ``"no_match"``, ``"out_of_range"``,
+    ``"ambiguous"`` or ``"sentence"`` (strict mode: a number inside a longer
+    sentence). ``via``: ``"number"``, ``"word"`` or ``"fuzzy"``.
     """
 
     key: str | None
@@ -535,6 +601,12 @@ _CHOICE_FILLERS = {
     "ma", "ca", "sa", "plait", "vous", "te", "il", "s", "b", "be", "a", "fe", "ye", "don", "de",
     "i", "ni", "et", "ou", "bon", "alors", "euh", "voila", "the", "number",
 }
+
+
+# More words that may surround a menu number in strict mode ("le numéro 2 s'il vous plaît",
+# "2 merci beaucoup", "je choisis le 2 svp").
+_STRICT_FILLERS = {"s", "il", "plait", "beaucoup", "please", "pls", "numero", "nº", "bien",
+                   "oui", "voudrai", "veut", "aimerais", "donc"}
 
 
 def _meaningful(tokens: Sequence[str]) -> list[str]:
@@ -586,7 +658,7 @@ def _decide_labels(scored, *, minimum: float) -> tuple[list, bool]:
 
 
 def parse_choice(text: str | None, options: Sequence[Option], *,
-                 language: str = "fr") -> ChoiceResult:
+                 language: str = "fr", strict: bool = False) -> ChoiceResult:
     """Read which one option of a numbered menu a person chose.
 
     Takes the message, the menu's :class:`Option` list and the conversation language (``"fr"``
@@ -602,6 +674,12 @@ def parse_choice(text: str | None, options: Sequence[Option], *,
     CHOICE_FUZZY_MIN); (5) a number word inside other words. Digits and exact words that point
     to different options, or two different numbers, give ``reason="ambiguous"``. "un"/"une"
     count as 1 only when the message is nothing else, since they are also articles.
+
+    With ``strict=True`` (menus where any other text is searched as a question), a number is
+    a choice only when the message is essentially nothing else: the number plus filler words
+    ("2", "n°2", "c'est le 2", "option 2", "fila") or option words; a sentence with other
+    words ("c'est où la mairie de la commune 3", "j'ai 1 question sur l'AMO") gives
+    ``reason="sentence"`` and no key, and a number word lost among other words is not guessed.
     """
     table = _numbered(options)
     folded = fold(text)
@@ -638,6 +716,14 @@ def parse_choice(text: str | None, options: Sequence[Option], *,
             return ChoiceResult(None, value, 0.0, False, keys, "ambiguous", via)
         return ChoiceResult(opt.key, value, 100.0, True, (opt.key,), via=via)
 
+    if strict and nums:
+        covered = {i for e in exact for i in range(e[1], e[2])}
+        number_at = {n.index for n in nums}
+        extra = [t for i, t in enumerate(q_raw) if i not in covered and i not in number_at
+                 and t not in _CHOICE_FILLERS and t not in _STRICT_FILLERS]
+        if extra:
+            return ChoiceResult(None, reason="sentence")
+
     if digits:
         return by_number(digits, "number")
 
@@ -657,7 +743,7 @@ def parse_choice(text: str | None, options: Sequence[Option], *,
         return ChoiceResult(None, None, float(fuzzy[0][0]), False, keys, "ambiguous", "fuzzy")
 
     weak = list(dict.fromkeys(n.value for n in nums if n.kind == "word"))
-    if weak:
+    if weak and not strict:
         result = by_number(weak, "number")
         # A number word lost among other words is a guess: confirm it.
         return ChoiceResult(result.key, result.number, 80.0 if result.key else 0.0, False,
@@ -1213,8 +1299,9 @@ def parse_year(text: str | None, *, now_year: int, min_age: int = 10,
     Takes the message, the current year and the plausible age range; returns a
     :class:`YearResult` (never raises). Accepts "1985", "né en 1985", "née le 3 mars 1985",
     "03/03/1985", "3.3.85", "en 85", "85", "05", "35 ans", "j'ai 35 ans", "35", "trente-cinq
-    ans", Bambara "san 35" and "n si ye san 35 ye" (unverified vocabulary: si = age, san =
-    year). An age becomes ``now_year - age`` (the birthday is unknown, so ±1 year).
+    ans", Bambara "san 35", "n si ye san 35 ye" (unverified vocabulary: si = age, san =
+    year) and Bambara tens ("san bi naani", "binaani", "bi saba ni duuru", see
+    _bambara_compound). An age becomes ``now_year - age`` (the birthday is unknown, so ±1 year).
 
     Two-digit numbers have up to three readings (an age, 19xx, 20xx); only plausible ones are
     kept (age in [min_age, max_age], year not in the future). One left: ``sure``. Several: a
@@ -1249,7 +1336,7 @@ def parse_year(text: str | None, *, now_year: int, min_age: int = 10,
 
     # Number words for ages ("trente-cinq ans", "j'ai vingt ans"): French 11-99 words.
     if not nums:
-        compound = _french_compound(tokens)
+        compound = _french_compound(tokens) or _bambara_compound(tokens)
         if compound is not None:
             value, start, end = compound
             tokens = list(tokens[:start]) + [str(value)] + list(tokens[end:])
@@ -1401,7 +1488,7 @@ def _case_word(word: str, first: bool, all_caps: bool) -> str:
     return "".join(out)
 
 
-def parse_name(text: str | None) -> NameResult:
+def parse_name(text: str | None, *, keep_case: bool = False) -> NameResult:
     """Clean a person's or an organisation's name.
 
     Takes the message; returns a :class:`NameResult`. Drops introductions ("je m'appelle",
@@ -1410,6 +1497,8 @@ def parse_name(text: str | None) -> NameResult:
     ("N'Diaye"). Capitalises each word, keeps particles lower-case inside the name ("de",
     "des", "ag", "ould") and keeps acronyms upper-case ("GIE", "ONG"). Refuses an empty answer,
     one without letters ("12345"), a single letter and more than NAME_MAX_CHARS characters.
+    With ``keep_case=True`` (organisation names: "Musow ka jɛkulu Benkadi") a name typed in
+    mixed case keeps the case it was typed in (all lower- or upper-case text is still cased).
     """
     if not isinstance(text, str):
         return NameResult(None, "empty")
@@ -1452,8 +1541,11 @@ def parse_name(text: str | None) -> NameResult:
         return NameResult(None, "no_letters")
     letters = [ch for w in words for ch in w if ch.isalpha()]
     all_caps = all(ch.isupper() for ch in letters)
-    cased = [_case_word(w, i == 0, all_caps) if any(c.isalpha() for c in w) else w
-             for i, w in enumerate(words)]
+    # An organisation name typed with capitals is kept as typed; all lower or upper case
+    # ("gie benkadi") is still cased.
+    keep_case = keep_case and not all_caps and any(ch.isupper() for ch in letters)
+    cased = [w if keep_case or not any(c.isalpha() for c in w)
+             else _case_word(w, i == 0, all_caps) for i, w in enumerate(words)]
     name = " ".join(cased)
     if len(letters) < 2:
         return NameResult(None, "too_short")
@@ -1482,7 +1574,9 @@ _KEYWORDS: dict[str, set[str]] = {
     "language": {"langue", "language", "kan", "langue kan", "changer de langue",
                  "changer langue"},
     "delete": {"supprimer", "effacer", "supprime", "efface", "delete", "supprimer mes donnees",
-               "effacer mes donnees", "supprimer mon compte", "supprimer mon inscription"},
+               "effacer mes donnees", "supprimer mon compte", "supprimer mon inscription",
+               # Bambara "jɔsi" = wipe (used by the Bambara texts; unverified, ours)
+               "josi", "a josi", "ka josi", "u josi", "k u josi", "n ka kunnafoniw josi"},
     "agent": {"agent", "un agent", "parler a un agent", "je veux parler a un agent",
               "parler avec un agent", "parler a quelqu un", "conseiller", "operateur"},
     # ANNONCES: the latest announcements (issue 4). "kibaru" = news (unverified).
@@ -1610,7 +1704,7 @@ _BAMBARA_MARKERS = ("i ni ce", "aw ni ce", "i ni sogoma", "aw ni sogoma", "i ni 
                     "n be a fe", "togo seben", "bamanankan", "an ka taa",
                     # Bambara keywords typed as a first message (newcomer's test).
                     "deme", "a deme", "n deme", "a dabila", "ka dabila", "a damine",
-                    "ka damine", "togoseben")
+                    "ka damine", "togoseben", "josi", "a josi")
 _BAMBARA_LETTERS = set("ɛɔɲŋƐƆƝŊ")
 
 
@@ -1627,6 +1721,73 @@ def guess_language(text: str | None) -> str | None:
     if any(f" {marker} " in folded for marker in _BAMBARA_MARKERS):
         return "bm"
     return None
+
+
+# "AGENT: <question>" (newcomer's test): the keyword, a separator, then the question. Without
+# a separator only the upper-case keyword counts ("AGENT je veux savoir…"): "agent de santé"
+# is a trade, not a request.
+_AGENT_WITH_TEXT = re.compile(
+    r"^\s*(?:(?i:agent|parler (?:à|a) un agent|un agent))\s*[:\-–—,]\s*(?P<q>.+)$|"
+    r"^\s*AGENT\s+(?P<q2>.+)$", re.S)
+
+
+def agent_request(text: str | None) -> str | None:
+    """The question of an "AGENT: je veux savoir pour le crédit" message (keyword, then ":",
+    "-" or ","; or "AGENT" in capitals and the question), stripped; None when the message is
+    not such a request or the rest has fewer than 2 letters. Never raises."""
+    if not isinstance(text, str):
+        return None
+    match = _AGENT_WITH_TEXT.match(text[:MAX_INPUT_CHARS * 3])
+    if match is None:
+        return None
+    rest = " ".join((match.group("q") or match.group("q2") or "").split())
+    return rest if sum(ch.isalpha() for ch in rest) >= 2 else None
+
+
+# Acknowledgements said on their own at a menu ("ok", "d'accord", "👍"): a friendly word back.
+_ACKNOWLEDGE = {"ok", "okay", "oki", "oky", "okey", "ok ok", "d accord", "daccord", "dacord",
+                "dac", "dak", "ok d accord", "d accord ok", "bien", "tres bien", "ok bien",
+                "super", "cool", "parfait", "compris", "bien compris", "c est compris",
+                "entendu", "c est note", "note", "ok c est note", "ayiwa", "o", "oui", "awo",
+                "owo", "ok merci bien"}
+_ACKNOWLEDGE_KEYS = _collapsed_set(_ACKNOWLEDGE)
+
+
+def is_acknowledgement(text: str | None) -> bool:
+    """True when the whole message is an acknowledgement ("ok", "d'accord", "très bien",
+    Bambara "ayiwa") or only emoji and symbols ("👍", "👌🏾"), not a menu answer. Never
+    raises."""
+    if not isinstance(text, str) or not text.strip():
+        return False
+    folded = fold(text[:MAX_INPUT_CHARS])
+    if not folded:
+        return any(unicodedata.category(ch) == "So" for ch in text[:MAX_INPUT_CHARS])
+    return " ".join(_collapse(w) for w in folded.split()) in _ACKNOWLEDGE_KEYS
+
+
+# "I don't know" said on its own. French; Bambara "n t'a dɔn" / "n tɛ a dɔn" (I don't know it)
+# and "n m'a dɔn" are ours (general knowledge, not in FACTS.md §5: unverified).
+_DOUBT = {"je sais pas", "je ne sais pas", "sais pas", "j sais pas", "je sai pas", "jsp",
+          "chais pas", "je c pas", "je ne sait pas", "je sait pas", "aucune idee", "aucun idee",
+          "pas d idee", "j en sais rien", "je n en sais rien", "sais pas trop", "je sais plus",
+          "je ne sais plus", "je ne connais pas", "je connais pas", "connais pas",
+          "je ne me souviens pas", "je me souviens pas", "je ne sais vraiment pas",
+          "n t a don", "n te a don", "n m a don", "n ma a don", "n t a lon", "n te a lon",
+          "idk", "je ne sais", "pas su", "ne sais pas"}
+
+
+def detect_doubt(text: str | None) -> bool:
+    """True when the whole message says "I don't know" ("je sais pas", "je ne connais pas",
+    "aucune idée", Bambara "n t'a dɔn"), politeness around it ignored. Never raises. Such an
+    answer must not be read as "none" or "no" (newcomer's test: "je sais pas" was stored as
+    "Aucune" protection)."""
+    if not isinstance(text, str):
+        return False
+    words = [w for w in fold(text[:MAX_INPUT_CHARS]).split() if w not in _POLITE]
+    while words and words[0] in {"non", "euh", "ah", "ben", "mais", "vraiment", "ayi"}:
+        words = words[1:]
+    phrase = " ".join(words)
+    return phrase in _DOUBT or " ".join(_collapse(w) for w in words) in _DOUBT
 
 
 # Greetings, thanks and goodbyes said on their own (FACTS.md §5 greetings; "k'an bɛn" = see

@@ -168,6 +168,7 @@ def test_agent_hands_over_to_staff():
     phone = Phone(language="fr")
     out = phone.say("AGENT")
     assert "agent" in out and [e.kind for e in phone.effects] == ["handover"]
+    assert out.startswith("Quelle est votre question?")
 
 
 def test_three_misses_give_help_and_staff_then_count_again():

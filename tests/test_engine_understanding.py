@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.understanding import detect_command, guess_language, parse_yes_no
+from bot.understanding import detect_command, detect_doubt, guess_language, parse_yes_no
 
 COMMANDS = [
     ("INSCRIPTION", "register"), ("inscription svp", "register"),
@@ -47,3 +47,16 @@ def test_guess_language(text, expected):
 @pytest.mark.parametrize("text,expected", DOUBT)
 def test_not_understanding_is_not_a_no(text, expected):
     assert parse_yes_no(text, numbered=True) is expected
+
+
+DOUBT_WHOLE = [
+    ("je sais pas", True), ("je ne sais pas", True), ("aucune idée", True),
+    ("Je ne connais pas", True), ("n t'a dɔn", True), ("n ta don", False), ("jsp", True),
+    ("non", False), ("aucune", False), ("je sais pas comment faire le dossier", False),
+    ("", False),
+]
+
+
+@pytest.mark.parametrize("text,expected", DOUBT_WHOLE)
+def test_detect_doubt(text, expected):
+    assert detect_doubt(text) is expected

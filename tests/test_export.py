@@ -137,6 +137,13 @@ def test_deletion_keeps_only_anonymous_counts_and_redacts_messages(app, signed_p
     assert len(out.read_text(encoding="utf-8-sig").splitlines()) == 1  # header only
     cli_env.invoke(main, ["actors", "export", "--output", str(out), "--include-deleted"])
     assert "Sogonafing" in out.read_text(encoding="utf-8-sig")
+    # Anonymised rows: times only to the month (re-identification risk).
+    import csv
+
+    [row] = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    month = actor.deleted_at.strftime("%Y-%m")
+    assert row["deleted_at"] == month and row["created_at"] == month
+    assert row["updated_at"] == month
 
     # The same phone writing again starts afresh.
     [again] = bodies(signed_post(MESSAGES_URL, inbound_params("Bonjour", phone=PHONE)))

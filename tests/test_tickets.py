@@ -48,14 +48,27 @@ def test_agent_opens_one_ticket_with_the_last_messages(app):
     say(app, "Bonjour")
     say(app, "1")
     replies = say(app, "parler à un agent")
-    assert "vous répondra ici" in replies[0]
+    assert "Quelle est votre question?" in replies[0]
     [(ticket_id, status, reason, _q, snapshot)] = tickets(app)
     assert (status, reason) == ("open", "asked")
     assert [m["body"] for m in snapshot if m["direction"] == "in"] == [
         "Bonjour", "1", "parler à un agent"]
+    # The next message is the question, added to the same ticket (newcomer's test).
+    assert "vous répondra ici" in say(app, "mon dossier APEJ est bloqué")[0]
+    [(_id, _status, reason, question, snapshot)] = tickets(app)
+    assert (reason, question) == ("asked", "mon dossier APEJ est bloqué")
+    assert snapshot[-1]["body"] == "mon dossier APEJ est bloqué"
     say(app, "AGENT")  # asking again refreshes the same open ticket
     assert len(tickets(app)) == 1
     assert "Menu" in say(app, "MENU")[0]  # and the menus still work
+
+
+def test_agent_with_its_question_stores_it_directly(app):
+    say(app, "Bonjour")
+    say(app, "1")
+    assert "vous répondra ici" in say(app, "agent: je veux savoir pour le crédit")[0]
+    [(_id, _s, reason, question, _snap)] = tickets(app)
+    assert (reason, question) == ("asked", "je veux savoir pour le crédit")
 
 
 def test_a_question_without_answer_is_passed_on_with_its_text(app):
@@ -143,6 +156,22 @@ def test_reply_goes_by_sms_when_the_window_is_closed(app):
         result = reply_ticket(app, 1, "Bonjour, le service ESS vous répond.")
         assert result["channel"] == "sms"
         assert fake.requests[0]["form"]["To"] == PHONE
+
+
+def test_a_failed_reply_is_logged_as_not_sent_without_the_phone(app, caplog):
+    import logging
+
+    from bot.content_store import reply_ticket
+
+    say(app, "Bonjour")
+    say(app, "AGENT")
+    app.config.update(TWILIO_SMS_FROM="", TWILIO_ACCOUNT_SID="")  # no sender: sending fails
+    with caplog.at_level(logging.INFO, logger="bot"):
+        result = reply_ticket(app, 1, "Bonjour, le service ESS vous répond.")
+    assert result["status"] == "failed"
+    logged = "\n".join(r.getMessage() for r in caplog.records if "ticket 1" in r.getMessage())
+    assert "not sent" in logged and "answered" not in logged
+    assert PHONE not in caplog.text and PHONE[-4:] not in caplog.text
 
 
 def test_reply_is_not_sendable_outside_the_window_without_sms(app, cli):

@@ -41,7 +41,8 @@ def _run(case: dict):
     if kind == "fold":
         return u.fold(text)
     if kind == "choice":
-        return u.parse_choice(text, OPTION_SETS[case["options"]], language=language)
+        return u.parse_choice(text, OPTION_SETS[case["options"]], language=language,
+                              strict=case.get("strict", False))
     if kind == "multi":
         return u.parse_multi_choice(text, OPTION_SETS[case["options"]], language=language)
     if kind == "yes_no":
@@ -53,7 +54,7 @@ def _run(case: dict):
     if kind == "number":
         return u.parse_number(text)
     if kind == "name":
-        return u.parse_name(text)
+        return u.parse_name(text, keep_case=case.get("keep_case", False))
     if kind == "keyword":
         return u.detect_keyword(text)
     raise AssertionError(f"unknown kind {kind!r}")
@@ -190,7 +191,13 @@ def _check_parsers(text: str) -> None:
     assert (name.name is None) != (name.error is None)
     assert name.name is None or len(name.name) <= u.NAME_MAX_CHARS
     assert u.detect_keyword(text) in (None, "menu", "help", "language", "stop", "start",
-                                      "delete", "agent", "mydata")
+                                      "delete", "agent", "mydata", "news")
+    assert isinstance(u.parse_choice(text, options, strict=True), u.ChoiceResult)
+    assert u.detect_doubt(text) in (True, False)
+    assert isinstance(u.parse_name(text, keep_case=True), u.NameResult)
+    assert u.agent_request(text) is None or isinstance(u.agent_request(text), str)
+    assert u.is_acknowledgement(text) in (True, False)
+    assert u.is_number_only(text) in (True, False)
     place = u.match_quartier(text, PLACES)
     assert place.kind in ("quartier", "outside", "ambiguous", "none")
     assert place.kind != "quartier" or place.name in PLACES.names()

@@ -23,8 +23,12 @@ How a message is handled, in order:
    Not understood: a short re-prompt that shows the valid answers; after MAX_MISSES in a
    row, the keywords and a ticket for staff. At the main menu and in the information menu
    (issue 4: categories → topics → short answer → details, numbered, 0 = back), anything
-   else is searched as a free question (bot.content.search): one match answers, several
-   give a list, none offers a hand-over.
+   else is searched as a free question (bot.content.search): one match (or a single article
+   offered) answers, several give a list, none offers a hand-over. There a number is a
+   choice only when the message is essentially that number ("2", "le 2", "fila";
+   parse_choice strict): "la mairie de la commune 3" is a question.
+5. AGENT opens a ticket and asks for the question, which is added to the ticket ("AGENT:
+   question" gives it at once).
 
 State (``State.answers``, JSON): answers of each dialog under the dialog id (the registration's
 under ``"registration"``, with ``_at``, the time of the last answer, and ``_node``, where it
@@ -42,12 +46,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
+from bot import sms
 from bot.content import Library, search
 from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, load_dialogs
 from bot.i18n import N_, translate
 from bot.officehours import next_answer
 from bot.understanding import (
-    Option, detect_command, detect_courtesy, fold, guess_language, match_quartier,
+    Option, agent_request, detect_command, detect_courtesy, detect_doubt, fold,
+    is_acknowledgement, is_number_only, guess_language, match_quartier,
     parse_choice, parse_multi_choice, parse_name, parse_number, parse_year, parse_yes_no,
 )
 
@@ -77,6 +83,10 @@ HANDOVER_KINDS = frozenset({"audio", "image", "video"})
 #: Texts of the information menu and of hand-overs built in code (dialog texts are in YAML).
 INFO_ARTICLE_OPTIONS = N_("1 Plus de détails, 2 Conditions, 3 Démarches, 4 Où aller, 0 Retour")
 INFO_VERIFIED = N_("Mise à jour: %(verified)s.")
+#: Shorter endings of a "Plus de détails" answer, used on SMS when the full one would push the
+#: date and the options alone onto a second page (newcomer's test: "9 = suite" for a date).
+INFO_DETAILS_OPTIONS = N_("2 Conditions, 3 Démarches, 4 Où aller, 0 Retour")
+INFO_VERIFIED_SHORT = N_("(màj %(verified)s)")
 INFO_LIST = N_("Votre question concerne:")
 INFO_LIST_FOOTER = N_("0 Retour. AGENT: parler à un agent.")
 INFO_BACK = N_("0 Retour")
@@ -130,7 +140,8 @@ class Facts:
     stored by the registration dialog plus ``id``, ``registration_code``, ``consent_at``, or
     None; settings: ``ask_protection`` (bool), ``retention_days`` (int, days),
     ``resume_after_days`` (int, days), ``office_hours`` (str, "mon-fri 08:00-16:00",
-    bot/officehours.py), ``timezone`` (str, "Africa/Bamako"); content: the information
+    bot/officehours.py), ``timezone`` (str, "Africa/Bamako"), ``sms_max_segments`` (int,
+    parts per SMS page, default 2); content: the information
     articles (a bot.content.Library) or a function of no argument returning one (called
     only when needed, so a turn that does not search does not load them), or None;
     announcements: the latest announcements sent to the contact, newest first, as a list of
@@ -349,6 +360,10 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
             # A voice note or a picture: many users don't read or write; staff listen.
             ctx.effect("handover", {"reason": "media", "question": None})
             ctx.message("media_ticket", when=_when(ctx))
+            if ctx.node == "agent_question":
+                # A voice note as the question asked after AGENT: it is the question.
+                _goto(ctx, MAIN, "menu", quiet=True)
+                return ctx.turn()
         else:
             ctx.message("location_received" if inbound.kind == "location" else "media_received")
         if ctx.language is None:
@@ -357,6 +372,13 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
             _repeat_prompt(ctx)
         return ctx.turn()
 
+    if ctx.language is None and command in ("mydata", "delete") and facts.actor is None \
+            and not ctx.answers.get(REGISTRATION):
+        # PROFIL or SUPPRIMER from a contact with nothing stored (e.g. right after SUPPRIMER,
+        # which starts the phone afresh): say so, not the first-contact welcome.
+        ctx.message("no_data")
+        _ask_language(ctx)
+        return ctx.turn()
     if ctx.language is None and not (ctx.dialog == MAIN and ctx.node == "language"):
         guessed = guess_language(text)
         if guessed is None:
@@ -384,6 +406,15 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
     if command is not None and command not in ("stop", "start"):
         _command(ctx, command)
         return ctx.turn()
+    question = agent_request(text) if command is None else None
+    if question is not None:
+        # "AGENT: je veux savoir pour le crédit": the ticket carries the question at once.
+        _leave_queue(ctx)
+        ctx.answers.pop("_pending", None)
+        ctx.answers.pop("_info", None)
+        ctx.effect("handover", {"reason": "asked", "question": question})
+        _goto(ctx, MAIN, "handover")
+        return ctx.turn()
 
     if ctx.dialog is None or ctx.node is None:
         _goto(ctx, MAIN, "menu")
@@ -407,6 +438,13 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
             _goto(ctx, MAIN, "menu")  # a node that asks nothing: the menu is the question
         else:
             _repeat_prompt(ctx)
+        return ctx.turn()
+    if ctx.dialog == MAIN and ctx.node == "menu" and ctx.answers.get("_pending") is None \
+            and is_acknowledgement(text):
+        # "ok", "d'accord", "👍" at the menu: a friendly word and the menu, not a miss.
+        ctx.answers.pop("_misses", None)
+        ctx.message("courtesy_ok")
+        _repeat_prompt(ctx)
         return ctx.turn()
     _answer(ctx, text)
     return ctx.turn()
@@ -451,8 +489,9 @@ def _command(ctx: _Ctx, command: str) -> None:
         _goto(ctx, MAIN, "confirm_delete")
     elif command == "agent":
         ctx.answers.pop("_info", None)
+        _leave_queue(ctx)
         ctx.effect("handover", {"reason": "asked", "question": None})
-        _goto(ctx, MAIN, "handover")
+        _goto(ctx, MAIN, "agent_question")
     elif command == "news":
         _say_news(ctx)
     else:  # pragma: no cover - detect_command returns only the names above
@@ -487,6 +526,7 @@ def _repeat_prompt(ctx: _Ctx) -> None:
 
 def _settings_value(ctx: _Ctx, key: str) -> Any:
     defaults = {"ask_protection": True, "retention_days": 1825, "resume_after_days": 7,
+                "sms_max_segments": 2,
                 "office_hours": "mon-fri 08:00-16:00", "timezone": "Africa/Bamako"}
     return ctx.facts.settings.get(key, defaults.get(key))
 
@@ -497,11 +537,27 @@ def _holds(ctx: _Ctx, dialog: str, condition: Mapping[str, Any] | None) -> bool:
         return True
     data = ctx.answers.get(dialog, {})
     for key, expected in condition.items():
-        value = _settings_value(ctx, key[8:]) if key.startswith("setting.") else data.get(key)
+        if key.startswith("setting."):
+            value = _settings_value(ctx, key[8:])
+        elif key.startswith("contact."):
+            value = _contact_fact(ctx, key[8:])
+        else:
+            value = data.get(key)
         allowed = expected if isinstance(expected, list) else [expected]
         if value not in allowed:
             return False
     return True
+
+
+def _contact_fact(ctx: _Ctx, name: str) -> bool:
+    """``contact.registered`` / ``contact.registering`` of a dialog condition."""
+    if name == "registered":
+        return _registered(ctx)
+    if name == "registering":
+        data = ctx.answers.get(REGISTRATION) or {}
+        return (not _registered(ctx) and ctx.answers.get("_mode") != "profile"
+                and bool(data.get("consent_at")) and bool(data.get("_node")))
+    return False
 
 
 def _split_target(dialog: str, target: str) -> tuple[str, str]:
@@ -577,10 +633,19 @@ def _prompt_params(ctx: _Ctx) -> dict[str, Any]:
     return {"duration": duration, "code": code, "when": _when(ctx)}
 
 
-def _option_lines(node: NodeSpec) -> list[Reply]:
+def _option_label(ctx: _Ctx, dialog: str, option: Any) -> str:
+    """The option's label for this contact: the first of ``labels`` whose condition holds,
+    else ``label``."""
+    return next((v.text for v in option.labels if _holds(ctx, dialog, v.when)), option.label)
+
+
+def _option_lines(node: NodeSpec, ctx: _Ctx | None = None, dialog: str = MAIN) -> list[Reply]:
+    """The numbered option lines of `node` (labels chosen for the contact when `ctx` is
+    given, else the default labels)."""
     lines = []
     for number, option in _numbered(node):
-        label = Reply(option.label) if option.translate else Reply(option.label, raw=True)
+        text = _option_label(ctx, dialog, option) if ctx is not None else option.label
+        label = Reply(text) if option.translate else Reply(text, raw=True)
         lines.append(Reply("%(n)s %(label)s", {"n": number, "label": label}, raw=True))
     return lines
 
@@ -603,7 +668,7 @@ def _prompt(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, *,
     params = _prompt_params(ctx) if text and "%(" in text else {}
     parts: list[Reply] = [Reply(text, params)] if text else []
     if node.input in ("choice", "multi_choice") and node.list_options:
-        parts += _option_lines(node)
+        parts += _option_lines(node, ctx, dialog)
     if node.footer:
         parts.append(Reply(node.footer))
     if parts:
@@ -628,8 +693,9 @@ class _Reading:
 def _options(node: NodeSpec) -> list[Option]:
     out = []
     for number, o in _numbered(node):
-        bm = [translate(o.label, "bm")] if o.translate else []
-        out.append(Option(o.key, number=number, fr=(o.label, *o.words),
+        labels = [o.label, *(v.text for v in o.labels)]
+        bm = [translate(label, "bm") for label in labels] if o.translate else []
+        out.append(Option(o.key, number=number, fr=(*labels, *o.words),
                           bm=(*bm, *o.words_bm)))
     return out
 
@@ -646,8 +712,15 @@ def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
     """Read `text` as an answer to `node` (bot/understanding.py does the reading)."""
     language = ctx.language or ctx.facts.default_language
     kind = node.input
+    if node.unknown_ok and detect_doubt(text):
+        # "je sais pas", "n t'a dɔn" on an optional question: no answer, not "none" (a
+        # newcomer's "je sais pas" was stored as "Aucune" protection).
+        return _Reading("ok", None)
     if kind == "choice":
-        result = parse_choice(text, _options(node), language=language)
+        # At the main menu any other text is searched as a question: a number inside a
+        # sentence ("la mairie de la commune 3") is not a choice there.
+        strict = dialog == MAIN and ctx.node == "menu"
+        result = parse_choice(text, _options(node), language=language, strict=strict)
         if result.key is None:
             return _Reading("miss")
         if result.sure:
@@ -673,13 +746,14 @@ def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
         words = fold(text).split()
         if (len(words) <= 2 and parse_yes_no(text) is not None) or NOT_NAME_WORDS & set(words):
             return _Reading("miss")
-        result = parse_name(text)
+        result = parse_name(text, keep_case=node.keep_case)
         return _Reading("ok", result.name) if result.ok else _Reading("miss")
     if kind == "text":
         cleaned = " ".join(text.split())
         letters = sum(ch.isalpha() for ch in cleaned)
         limit = node.max or TEXT_MAX_CHARS
-        if letters < 2 or len(cleaned) > limit * 3:
+        if letters < 2 or len(cleaned) > limit * 3 or is_number_only(cleaned):
+            # "fila", "deux": a menu number typed at a free-text question, not a trade.
             return _Reading("miss")
         return _Reading("ok", cleaned[:limit])
     if kind == "number":
@@ -687,6 +761,9 @@ def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
         low, high = node.min if node.min is not None else 0, node.max
         if not result.ok or result.value < low or (high is not None and result.value > high):
             return _Reading("miss")
+        if node.confirm_below is not None and result.value < node.confirm_below:
+            # "1" member for an organisation is likely a slip: confirm it.
+            return _Reading("confirm", result.value, result.value)
         return _Reading("ok", result.value)
     if kind == "year":
         result = parse_year(text, now_year=ctx.now.year)
@@ -953,6 +1030,8 @@ def _shown(ctx: _Ctx, dialog: str, field_name: str) -> Any:
     if node.input == "yes_no":
         key = "yes" if value else "no"
         return _label_of(node, key) if node.options else Reply(ctx.dialogs.message(f"answer_{key}"))
+    if node.shown_one and value == 1:
+        return Reply(node.shown_one, {"value": value})
     if node.shown:
         return Reply(node.shown, {"value": value})
     return _cut(str(value))
@@ -1179,11 +1258,12 @@ def _say_info(ctx: _Ctx, node: NodeSpec | None = None) -> None:
     if view == "article" and info.get("id") in articles:
         article = articles[info["id"]]
         field_name = info.get("field") or "short"
-        parts: list[Any] = [_raw(article.text(field_name, language))]
+        body = _raw(article.text(field_name, language))
         if field_name == "details":
-            parts.append(Reply(INFO_VERIFIED, {"verified": article.verified}))
-        parts.append(Reply(INFO_ARTICLE_OPTIONS))
-        ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(parts), "\n")}, raw=True))
+            ctx.replies.append(_details_reply(ctx, body, article.verified, language))
+            return
+        ctx.replies.append(Reply("%(t)s", {"t": Join((body, Reply(INFO_ARTICLE_OPTIONS)), "\n")},
+                                 raw=True))
         return
     if view == "list" and info.get("ids"):
         titles = [articles[i].title.get(language) for i in info["ids"] if i in articles]
@@ -1203,6 +1283,35 @@ def _say_info(ctx: _Ctx, node: NodeSpec | None = None) -> None:
     ctx.replies.append(_numbered_lines(Reply(node.prompt) if isinstance(node.prompt, str)
                                        else None, titles,
                                        Reply(node.footer) if node.footer else None))
+
+
+def _details_reply(ctx: _Ctx, body: Reply, verified: Any, language: str) -> Reply:
+    """The "Plus de détails" answer: the details, the date they were checked and the options.
+
+    On SMS, the first of these layouts that fits ``sms_max_segments`` parts (default 2) is
+    used, so that a body fitting 2 parts is not followed by a page holding only the date and
+    the options: date and all options on their own lines; date, then the options without
+    "1 Plus de détails" (already shown); date inline, then "0 Retour" (2-4 still work);
+    "(màj 2018)" inline, then "0 Retour". Otherwise the full layout, paged.
+    """
+    def lines(*items: Any) -> Reply:
+        return Reply("%(t)s", {"t": Join(tuple(items), "\n")}, raw=True)
+
+    def inline(date: Reply) -> Reply:
+        return Reply("%(t)s", {"t": Join((body, date), " ")}, raw=True)
+
+    date = Reply(INFO_VERIFIED, {"verified": verified})
+    full = lines(body, date, Reply(INFO_ARTICLE_OPTIONS))
+    if ctx.facts.channel != "sms":
+        return full
+    budget = int(_settings_value(ctx, "sms_max_segments"))
+    layouts = [full, lines(body, date, Reply(INFO_DETAILS_OPTIONS)),
+               lines(inline(date), Reply(INFO_BACK)),
+               lines(inline(Reply(INFO_VERIFIED_SHORT, {"verified": verified})), Reply(INFO_BACK))]
+    for layout in layouts:
+        if sms.analyze(sms.render(render([layout], language), "sms", language)).segments <= budget:
+            return layout
+    return full
 
 
 def _show_article(ctx: _Ctx, article_id: str, field_name: str | None = None,
@@ -1239,7 +1348,7 @@ def _info_back(ctx: _Ctx) -> None:
 def _pick_number(text: str, count: int) -> int | None:
     """A bare number 1..count (the lists here are numbered; titles are matched by search)."""
     result = parse_choice(text, [Option(str(i), number=i) for i in range(1, count + 1)],
-                          language="fr")
+                          language="fr", strict=True)
     return int(result.key) if result.key is not None and result.sure else None
 
 
@@ -1298,15 +1407,16 @@ def _answer_info(ctx: _Ctx, text: str) -> None:
 def _free_question(ctx: _Ctx, text: str, offer: bool = True) -> bool:
     """Answer `text` as a free question (bot.content.search); False when it has no words to
     look up (then it is an ordinary miss), or when nothing matches and `offer` is False.
-    One clear match: its short answer (or the part
-    asked for); several: a numbered list; none: offer a hand-over to staff."""
+    One clear match, or a single article offered: its short answer (or the part asked for);
+    several: a numbered list; none: offer a hand-over to staff."""
     library = ctx.library()
     if library is None:
         return False
     result = search(text, library.index, language=ctx.lang())
     if not result.words:
         return False
-    if result.decision == "one":
+    if result.decision == "one" or (result.decision == "several" and len(result.ids) == 1):
+        # A "did you mean" list of one article: answer it directly (newcomer's test).
         field_name = result.aspect if result.aspect in ARTICLE_FIELDS.values() else None
         ctx.answers["_info"] = {"view": "categories"}
         _show_article(ctx, result.ids[0], field_name, came_from="topics")
@@ -1346,6 +1456,13 @@ def _action_handover_question(ctx: _Ctx) -> bool:
     return False
 
 
+def _action_agent_question(ctx: _Ctx) -> bool:
+    """The question typed after AGENT: added to the ticket opened by AGENT."""
+    question = ctx.answers.get(MAIN, {}).pop("_agent_question", None)
+    ctx.effect("handover", {"reason": "asked", "question": question})
+    return False
+
+
 def _action_drop_question(ctx: _Ctx) -> bool:
     """The person declined the hand-over: forget the question."""
     ctx.answers.pop("_question", None)
@@ -1371,6 +1488,7 @@ ACTIONS: dict[str, Callable[[_Ctx], bool]] = {
     "open_registration": _open_registration,
     "handover_question": _action_handover_question,
     "drop_question": _action_drop_question,
+    "agent_question": _action_agent_question,
     "open_info": _action_open_info,
 }
 

@@ -35,10 +35,12 @@ InputKind = Literal["choice", "multi_choice", "yes_no", "text", "name", "year", 
 #: Keys of a dialog file whose values are user-facing text (gettext msgids), for the Babel
 #: extractor (bot/i18n.py) and the translation check.
 TEXT_KEYS = ("prompt", "reprompt", "help", "label", "short", "confirm", "footer", "text",
-             "shown")
+             "shown", "shown_one")
 
 #: A condition: every key must hold one of the given values. Keys are answer fields of the
-#: dialog ("kind") or settings ("setting.ask_protection"); a list means "any of".
+#: dialog ("kind"), settings ("setting.ask_protection") or facts about the contact
+#: ("contact.registered": has a registry code; "contact.registering": a registration was
+#: started and not finished); a list means "any of".
 Condition = dict[str, Any]
 
 
@@ -67,6 +69,9 @@ class OptionSpec(_Strict):
     number: int | None = None
     #: Shown labels are translated unless False (language names stay in their own language).
     translate: bool = True
+    #: Other labels, each shown instead of ``label`` when its condition holds (the first that
+    #: does), e.g. "Mon profil" for a registered person (``contact.registered: true``).
+    labels: list[Variant] = []
 
 
 class Transition(_Strict):
@@ -96,7 +101,10 @@ class NodeSpec(_Strict):
     ``exclusive`` options of a multi-choice cannot be combined with others (the last of them
     typed wins), ``skip`` is the option key meaning "I prefer not to answer" (stores None),
     ``on_outside`` is where a quartier answer that only says "elsewhere" goes, ``shown`` formats
-    the answer in a summary (``%(value)s``)."""
+    the answer in a summary (``%(value)s``) and ``shown_one`` does when the value is 1 ("1
+    membre"), ``unknown_ok`` accepts "I don't know" (bot.understanding.detect_doubt) as no
+    answer (stores None) on an optional question, and a number below ``confirm_below`` is
+    confirmed with ``confirm`` before it is stored."""
 
     prompt: str | list[Variant] | None = None
     input: InputKind = "none"
@@ -109,6 +117,11 @@ class NodeSpec(_Strict):
     confirm: str | None = None
     footer: str | None = None
     shown: str | None = None
+    shown_one: str | None = None
+    unknown_ok: bool = False
+    #: A name kept in the case it was typed in (organisation names), not capitalised.
+    keep_case: bool = False
+    confirm_below: int | None = None
     only_if: Condition | None = None
     min: int | None = None
     max: int | None = None
@@ -135,7 +148,8 @@ class NodeSpec(_Strict):
         elif self.prompt:
             for variant in self.prompt:
                 yield variant.text
-        for text in (self.reprompt, self.help, self.confirm, self.footer, self.shown):
+        for text in (self.reprompt, self.help, self.confirm, self.footer, self.shown,
+                     self.shown_one):
             if text:
                 yield text
         for option in self.options:
@@ -303,7 +317,7 @@ def _resolve(spec: DialogSpec, target: str) -> tuple[str, str]:
 
 #: Nodes the engine enters by itself (keywords, first contact), per dialog id.
 ENGINE_ENTRY_NODES = {"main": ("language", "menu", "confirm_delete", "handover", "info",
-                               "offer_handover"),
+                               "offer_handover", "agent_question"),
                       "registration": ("resume", "summary")}
 
 
