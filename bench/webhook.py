@@ -285,7 +285,7 @@ def bench_backend(name: str, args, workdir: Path) -> tuple[dict, dict]:
                        check=True, capture_output=True)
     try:
         reqs = make_requests(args.requests, f"http://127.0.0.1:{bot_port}", 0)
-        serve = [sys.executable, "-m", "bot.cli", "serve", "--port", str(bot_port),
+        serve = [sys.executable, "-m", "bot.cli", "serve", "--no-queue-worker", "--port", str(bot_port),
                  "--workers", str(args.workers), "--threads", str(args.threads)]
         bot = measure(serve, env, bot_port, reqs, args, workdir, env["ESSBOT_PUBLIC_URL"])
         bare_cmd = [sys.executable, str(ROOT / "bench" / "bare_app.py"), str(bare_port),
