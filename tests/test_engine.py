@@ -23,11 +23,12 @@ class Phone:
         self.actor, self.opted_out, self.now = None, False, T0
         self.effects: list[engine.Effect] = []
 
+    def facts(self) -> Facts:
+        return Facts(self.language, self.opted_out, "fr", self.channel, self.actor, self.settings)
+
     def say(self, text: str, kind: str = "text") -> str:
         self.now += timedelta(minutes=1)
-        turn = step(self.state, Inbound(text, kind),
-                    Facts(self.language, self.opted_out, "fr", self.channel, self.actor,
-                          self.settings), self.now)
+        turn = step(self.state, Inbound(text, kind), self.facts(), self.now)
         self.effects = list(turn.effects)
         for effect in turn.effects:
             if effect.kind == "set_language":
@@ -260,23 +261,11 @@ class InfoPhone(Phone):
 
     library = None
 
-    def say(self, text: str, kind: str = "text") -> str:
+    def facts(self) -> Facts:
         if InfoPhone.library is None:
             InfoPhone.library = _library()
-        self.now += timedelta(minutes=1)
-        turn = step(self.state, Inbound(text, kind),
-                    Facts(self.language, self.opted_out, "fr", self.channel, self.actor,
-                          self.settings, content=lambda: InfoPhone.library), self.now)
-        self.effects = list(turn.effects)
-        for effect in turn.effects:
-            if effect.kind == "set_language":
-                self.language = effect.value
-            elif effect.kind == "opt_out":
-                self.opted_out = True
-            elif effect.kind == "opt_in":
-                self.opted_out = False
-        self.state = turn.state
-        return render(turn.replies, self.language or "fr")
+        return Facts(self.language, self.opted_out, "fr", self.channel, self.actor,
+                     self.settings, content=lambda: InfoPhone.library)
 
 
 def test_before_the_language_every_message_is_bilingual_or_in_the_guessed_language():

@@ -907,15 +907,22 @@ def _too_many_misses(ctx: _Ctx) -> None:
     ctx.message("too_many_misses", when=_when(ctx))
 
 
-def _miss(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
-    """Not understood: re-prompt with the valid answers; after MAX_MISSES, help and staff."""
+def _count_miss(ctx: _Ctx) -> bool:
+    """Count a misunderstood answer and say so; after MAX_MISSES in a row, give help and the
+    way to reach staff instead. Returns True when the caller should re-ask its question."""
     misses = int(ctx.answers.get("_misses", 0)) + 1
     if misses >= MAX_MISSES:
         _too_many_misses(ctx)
-        return
+        return False
     ctx.answers["_misses"] = misses
     ctx.message("not_understood")
-    _prompt(ctx, dialog, node_id, node, reprompt=True)
+    return True
+
+
+def _miss(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
+    """Not understood: re-prompt with the valid answers; after MAX_MISSES, help and staff."""
+    if _count_miss(ctx):
+        _prompt(ctx, dialog, node_id, node, reprompt=True)
 
 
 def _store(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, value: Any,
@@ -1395,13 +1402,8 @@ def _answer_info(ctx: _Ctx, text: str) -> None:
             return
     if _free_question(ctx, text):
         return
-    misses = int(ctx.answers.get("_misses", 0)) + 1
-    if misses >= MAX_MISSES:
-        _too_many_misses(ctx)
-        return
-    ctx.answers["_misses"] = misses
-    ctx.message("not_understood")
-    _say_info(ctx)
+    if _count_miss(ctx):
+        _say_info(ctx)
 
 
 def _free_question(ctx: _Ctx, text: str, offer: bool = True) -> bool:
