@@ -921,8 +921,9 @@ def parse_yes_no(text: str | None, *, numbered: bool = False) -> bool | None:
     "awo", "owo", "aw"; "ayiwa" = OK; "ayi", "ayi de"), with politeness or extra words ("oui
     merci", "non je ne veux pas"). A message holding both a yes and a no ("oui mais non"), doubt
     ("je ne sais pas", "peut-être") or neither gives None. "pas" alone, or negating the
-    sentence ("je ne suis pas intéressé"), is a no. Digits "1" (yes) and "2" (no) are read only
-    with ``numbered=True``, for prompts that say "1 = oui, 2 = non".
+    sentence ("je ne suis pas intéressé"), is a no. Digits "1" (yes) and "2" (no), and the number
+    words alone ("un", "kelen"; "deux", "fila"), are read only with ``numbered=True``, for
+    prompts that say "1 = oui, 2 = non".
     """
     folded = fold(text)
     if not folded:
@@ -933,6 +934,10 @@ def parse_yes_no(text: str | None, *, numbered: bool = False) -> bool | None:
         if numbered and len(digits) == 1 and digits[0] in {"1", "2"} and tokens[0] == digits[0]:
             return digits[0] == "1"
         return None
+    if numbered and len(tokens) == 1 and _word_number(tokens[0]) in (1, 2):
+        # "kelen", "fila", "un", "deux" answer a "1 Oui / 2 Non" prompt like the digits do
+        # (Bambara numbers: FACTS.md §5).
+        return _word_number(tokens[0]) == 1
     if any(t in _UNSURE for t in tokens) or "peut etre" in " ".join(tokens) or "ptet" in tokens:
         return None
     while len(tokens) > 1 and tokens[-1] in _POLITE - {"bon", "bien", "alors"}:

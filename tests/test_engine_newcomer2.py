@@ -195,3 +195,25 @@ def test_details_that_fit_two_parts_need_no_second_page(article, language):
     assert sms.analyze(sms.render(body, "sms", language)).segments <= 2
     assert InfoPhone.library.by_id()[article].verified in out and "0 " in out
     assert sms.analyze(sms.render(out, "sms", language)).segments <= 2, out
+
+
+# A third newcomer's test.
+
+@pytest.mark.parametrize("answer", ["kelen", "un"])
+def test_consent_accepts_number_words(answer):
+    phone = Phone()
+    phone.run("Bonjour", "1", "1")
+    assert phone.state.node == "consent"
+    phone.say(answer)
+    assert phone.state.node == "kind"  # consent given, next question
+
+
+@pytest.mark.parametrize("sentence", ["j'ai 2 enfants et je veux l'AMO",
+                                      "j'ai 1 question sur l'AMO"])
+def test_a_number_inside_a_sentence_does_not_choose_the_language(sentence):
+    phone = InfoPhone()
+    phone.say("bonjour")
+    phone.say(sentence)
+    assert phone.language is None and phone.state.node == "language"
+    out = phone.say("1")  # French: the kept question is answered now
+    assert phone.language == "fr" and "AMO" in out, out

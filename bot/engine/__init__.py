@@ -719,9 +719,13 @@ def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
     if kind == "choice":
         # At the main menu any other text is searched as a question: a number inside a
         # sentence ("la mairie de la commune 3") is not a choice there.
-        strict = dialog == MAIN and ctx.node == "menu"
+        # The language question too: "j'ai 2 enfants et je veux l'AMO" must not pick Bambara.
+        strict = dialog == MAIN and ctx.node in ("menu", "language")
         result = parse_choice(text, _options(node), language=language, strict=strict)
         if result.key is None:
+            if result.reason == "sentence" and ctx.node == "language":
+                # Kept, and answered once the language is chosen (as a first message is).
+                ctx.answers["_first_question"] = text[:TEXT_MAX_CHARS * 5]
             return _Reading("miss")
         if result.sure:
             return _Reading("ok", result.key)
