@@ -41,6 +41,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
 
+    from bot import admin
+
+    admin.init_app(app)
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         # Plain text with the reason; 403 says nothing more (DESIGN.md contract).

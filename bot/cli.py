@@ -388,6 +388,39 @@ def tickets_reply(ticket_id: int, text: str) -> None:
 
 
 @main.group()
+def staff() -> None:
+    """Staff accounts of the web interface at /admin."""
+
+
+@staff.command("create")
+@click.option("--email", required=True, help="Login e-mail (unique).")
+@click.option("--role", type=click.Choice(["viewer", "agent", "admin"]), default="admin",
+              show_default=True, help="viewer reads; agent also edits, exports, answers and "
+                                      "broadcasts; admin also manages accounts.")
+@click.option("--name", default="", help="Name shown in the interface.")
+@click.option("--phone", default=None, help="The staff member's own phone (for DIFFUSER by SMS).")
+@click.option("--password", default=None,
+              help="At least 10 characters; asked (hidden) when not given. ESSBOT_STAFF_PASSWORD "
+                   "is read too, for scripts.", envvar="ESSBOT_STAFF_PASSWORD")
+@with_appcontext
+def staff_create(email: str, role: str, name: str, phone: str | None,
+                 password: str | None) -> None:
+    """Create a staff account (the first admin, typically) and print its id."""
+    from bot.admin import record_audit
+    from bot.admin.staff import StaffError, create_staff
+
+    if not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user_id = create_staff(current_app, email, role, password, name, phone)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from None
+    record_audit(current_app, "staff_create", f"staff:{user_id}", staff_id=None,
+                 staff_email="cli", detail={"role": role})
+    click.echo(f"staff account {user_id} created: {email.strip().lower()} ({role})")
+
+
+@main.group()
 def translate() -> None:
     """Translations: pybabel extract, update and compile on locales/ (French is the source)."""
 

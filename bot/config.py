@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     "ESSBOT_WORKER_THREADS": 8,  # threads per `essbot worker` process
     "ESSBOT_QUEUE_NAME": "essbot",  # huey queue name (Redis key prefix)
     "ESSBOT_QUEUE_PATH": None,  # SqliteHuey file → <instance>/queue.db
+    # Staff interface (issue 6, bot/admin/): login attempts allowed per e-mail and address
+    # (Flask-Limiter syntax; empty disables the throttle).
+    "ESSBOT_LOGIN_RATE": "5 per minute;20 per hour",
 }
 
 _BOOL_TRUE = {"1", "true", "yes", "on", "oui"}

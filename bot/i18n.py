@@ -144,3 +144,28 @@ def extract_dialogs(fileobj, keywords, comment_tags, options):
     for name, node in mapping(top.get("nodes")).items():
         for line, text, _ in texts(node, name):
             yield line, None, text, [f"dialog:{dialog} node:{name}"]
+
+
+@lru_cache(maxsize=None)
+def _admin_catalog() -> gettext.NullTranslations:
+    """The staff interface's catalog (domain ``admin``, French only: the staff work in
+    French, so it is the identity unless a wording is changed in the .po file)."""
+    po_path = LOCALES_DIR / "fr" / "LC_MESSAGES" / "admin.po"
+    if not po_path.exists():
+        return gettext.NullTranslations()
+    with po_path.open("rb") as fh:
+        cat = read_po(fh, locale="fr")
+    buf = io.BytesIO()
+    write_mo(buf, cat, use_fuzzy=False)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+def admin_gettext(msgid: str) -> str:
+    """Translate one staff-interface string (domain ``admin``); French is the source."""
+    return _admin_catalog().gettext(msgid)
+
+
+def admin_ngettext(singular: str, plural: str, n: int) -> str:
+    """Plural form of a staff-interface string (domain ``admin``) for count `n`."""
+    return _admin_catalog().ngettext(singular, plural, n)

@@ -228,3 +228,4 @@ class Actor(Base):
 
 from bot.models import content as content_models  # noqa: E402,F401  (issue 4 tables)
 from bot.broadcasts import models as broadcast_models  # noqa: E402,F401  (issue 7 tables)
+from bot.models import staff as staff_models  # noqa: E402,F401  (issue 6 tables)

@@ -1,0 +1,245 @@
+"""Staff web interface at ``/admin`` (issue 6): server-rendered Jinja pages in French.
+
+One blueprint, ``admin``, with a module per area (auth, staff accounts, dashboard, registry,
+inbox, content, simulator, broadcasts). Shared rules live here:
+
+- **Accounts**: Flask-Login sessions over :class:`bot.models.staff.StaffUser`; every view is
+  behind :func:`require_role` (``viewer`` < ``agent`` < ``admin``), checked in a
+  ``before_request`` hook so no route can forget it (only the login page and static files are
+  public).
+- **CSRF**: Flask-WTF's CSRFProtect, checked on every non-GET request of the blueprint (the
+  Twilio webhooks, signed by Twilio, are outside it).
+- **Throttling**: Flask-Limiter on the login form (``ESSBOT_LOGIN_RATE``), stored in Redis when
+  ``REDIS_URL`` is set (shared by every process), else in memory (per process).
+- **Headers**: a strict Content-Security-Policy (everything from the app itself: no CDN, no
+  inline script), no framing, no MIME sniffing, no referrer, no caching of personal pages;
+  session cookie HttpOnly, SameSite=Lax, Secure when ``ESSBOT_PUBLIC_URL`` is https.
+- **Audit**: :func:`audit` records who viewed, exported, edited or sent what
+  (:class:`bot.models.staff.AuditEvent`).
+- **Language**: strings go through Babel's gettext (``_``), French being the source; the
+  ``admin`` catalog (``locales/fr/LC_MESSAGES/admin.po``) is extracted with
+  ``essbot translate extract``.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import wraps
+from typing import Any, Callable
+
+from flask import Blueprint, Flask, abort, current_app, g, redirect, request, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFProtect
+
+from bot.db import session_scope
+from bot.i18n import N_
+from bot.models import utcnow
+from bot.models.staff import ROLES, AuditEvent, StaffUser
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], strategy="fixed-window")
+
+#: Endpoints reachable without logging in.
+PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
+
+#: Minimum role of each endpoint that is not read-only for a viewer. Views register here
+#: with :func:`require_role`; anything not listed needs "viewer" (any logged-in account).
+_ENDPOINT_ROLES: dict[str, str] = {}
+
+#: Content-Security-Policy of every admin page: only the app's own files, no inline script.
+#: ``style-src 'unsafe-inline'`` is for pygal's SVG, which carries its own <style>.
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+       "script-src 'self'; media-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+       "base-uri 'none'; form-action 'self'")
+
+
+def _(text: str, **params: Any) -> str:
+    """Translate a staff-interface string (French source) with the ``admin`` catalog and
+    substitute ``%(name)s`` `params`. Marks `text` for extraction."""
+    from bot.i18n import admin_gettext
+
+    out = admin_gettext(text)
+    return out % params if params else out
+
+
+def require_role(role: str) -> Callable:
+    """Decorator: the view needs at least `role` ("viewer", "agent" or "admin").
+
+    The check itself runs in the blueprint's ``before_request`` (:func:`_guard`), so an
+    anonymous request is redirected to the login page and a logged-in account without the
+    role gets 403. Raises ValueError for an unknown role at import time.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+
+    def decorate(view: Callable) -> Callable:
+        view._essbot_role = role  # read by register_roles() when the blueprint is registered
+
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):
+            return view(*args, **kwargs)
+
+        wrapper._essbot_role = role
+        return wrapper
+
+    return decorate
+
+
+def endpoint_role(endpoint: str | None) -> str:
+    """The minimum role needed for `endpoint` (an ``admin.*`` endpoint name)."""
+    if endpoint is None:
+        return "admin"
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "_essbot_role", "viewer")
+
+
+@bp.before_request
+def _guard():
+    """Log in first; then the role; then CSRF on every state-changing request."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            csrf.protect()
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if not current_user.can(endpoint_role(request.endpoint)):
+        abort(403, _("Votre rôle ne permet pas cette action."))
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+    return None
+
+
+@bp.after_request
+def _headers(response):
+    """Security headers on every admin response (OWASP secure headers project)."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if request.endpoint != "admin.static":
+        # Pages show personal data: never keep them in a shared browser's cache.
+        response.headers["Cache-Control"] = "no-store"
+    if request.is_secure or str(current_app.config.get("ESSBOT_PUBLIC_URL") or "").startswith(
+            "https://"):
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    return response
+
+
+@bp.app_context_processor
+def _template_globals() -> dict[str, Any]:
+    return {"can": lambda role: current_user.is_authenticated and current_user.can(role),
+            "nav": NAV}
+
+
+@bp.app_template_filter("bamako")
+def bamako_time(value: Any, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    """Format an aware UTC datetime in ESSBOT_TIMEZONE (Africa/Bamako, UTC+0 all year) as
+    ``29/11/2026 10:15``; None gives an empty string."""
+    if value is None:
+        return ""
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo(current_app.config["ESSBOT_TIMEZONE"])).strftime(fmt)
+
+
+#: The menu: (endpoint, label, minimum role). Labels are translated in the template.
+NAV = (
+    ("admin.dashboard", N_("Tableau de bord"), "viewer"),
+    ("admin.registry", N_("Registre"), "viewer"),
+    ("admin.inbox", N_("Boîte de réception"), "viewer"),
+    ("admin.content", N_("Contenus"), "viewer"),
+    ("admin.broadcasts", N_("Annonces"), "viewer"),
+    ("admin.simulator", N_("Simulateur"), "agent"),
+    ("admin.staff", N_("Comptes"), "admin"),
+    ("admin.audit", N_("Journal"), "admin"),
+)
+
+
+def audit(action: str, target: str | None = None, *, session: Any = None, **detail: Any) -> None:
+    """Record that the logged-in staff member did `action` on `target` (e.g. ``"actor:12"``),
+    with `detail` (JSON-serialisable; never phones or message bodies).
+
+    Pass the ORM `session` of the change being audited to record both in one transaction
+    (required inside a ``session_scope``: on SQLite a second transaction would wait for the
+    write lock the first one holds). Without it the event is committed at once on its own.
+    """
+    staff = current_user if current_user and current_user.is_authenticated else None
+    event = AuditEvent(action=action, target=target, staff_id=staff.id if staff else None,
+                       staff_email=staff.email if staff else None,
+                       ip=request.remote_addr if request else None, detail=detail, at=utcnow())
+    if session is not None:
+        session.add(event)
+        return
+    with session_scope() as own:
+        own.add(event)
+
+
+def record_audit(app: Flask, action: str, target: str | None, *, staff_id: int | None,
+                 staff_email: str | None, ip: str | None = None,
+                 detail: dict[str, Any] | None = None) -> None:
+    """Store one AuditEvent outside a request (the CLI passes ``staff_email="cli"``)."""
+    with session_scope(app) as session:
+        session.add(AuditEvent(action=action, target=target, staff_id=staff_id,
+                               staff_email=staff_email, ip=ip, detail=detail or {},
+                               at=utcnow()))
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> StaffUser | None:
+    try:
+        key = int(user_id)
+    except (TypeError, ValueError):
+        return None
+    with session_scope() as session:
+        user = session.get(StaffUser, key)
+        if user is not None:
+            session.expunge(user)
+    g.staff = user
+    return user
+
+
+def _unauthorized():
+    if request.method == "GET":
+        return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+    abort(401, _("Connectez-vous d'abord."))
+
+
+def init_app(app: Flask) -> None:
+    """Register the staff interface on `app`: the blueprint, Flask-Login, CSRF (checked
+    only inside the blueprint), the login throttle, cookie settings and Jinja's gettext."""
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked in _guard, admin only
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's life
+    secure = str(app.config.get("ESSBOT_PUBLIC_URL") or "").startswith("https://")
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_HTTPONLY=True,
+                      REMEMBER_COOKIE_SECURE=secure, SESSION_COOKIE_NAME="essbot_session",
+                      PERMANENT_SESSION_LIFETIME=8 * 3600)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "essbot-login")
+    app.config.setdefault("RATELIMIT_ENABLED", bool(app.config.get("ESSBOT_LOGIN_RATE")))
+    login_manager.login_view = "admin.login"
+    login_manager.session_protection = "strong"
+    login_manager.unauthorized_handler(_unauthorized)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from bot.i18n import admin_gettext, admin_ngettext
+
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(admin_gettext, admin_ngettext, newstyle=True)
+
+    # The view modules add their routes to `bp`; import them before registering it.
+    from bot.admin import (auth, broadcasts, content, dashboard, inbox,  # noqa: F401
+                           registry, simulator, staff)
+
+    app.register_blueprint(bp)

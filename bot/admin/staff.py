@@ -1,0 +1,163 @@
+"""Staff accounts (admin only) and the audit log, plus the functions the CLI shares
+(``essbot staff create``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from bot.admin import _, audit, bp, require_role
+from bot.db import session_scope
+from bot.models.staff import MIN_PASSWORD_LENGTH, ROLES, AuditEvent, StaffUser
+from bot.phones import InvalidPhone, to_e164
+
+ROLE_LABELS = {"viewer": "Lecture seule", "agent": "Agent", "admin": "Administrateur"}
+
+
+class StaffError(ValueError):
+    """An account that cannot be created or changed; the message is for the staff member."""
+
+
+def _phone_or_none(phone: str | None, country: str) -> str | None:
+    if not phone or not phone.strip():
+        return None
+    try:
+        return to_e164(phone, country)
+    except InvalidPhone:
+        raise StaffError(_("Numéro de téléphone invalide : %(phone)s", phone=phone)) from None
+
+
+def create_staff(app: Flask, email: str, role: str, password: str, name: str = "",
+                 phone: str | None = None) -> int:
+    """Create an active staff account and return its id.
+
+    `email` is stored in lower case and must be unique; `role` is one of ROLES; `password`
+    has at least MIN_PASSWORD_LENGTH characters; `phone` (any Mali or E.164 form, optional)
+    is the staff member's own phone. Raises StaffError with a French message otherwise.
+    """
+    email = (email or "").strip().lower()
+    if "@" not in email or len(email) > 200:
+        raise StaffError(_("Adresse e-mail invalide."))
+    if role not in ROLES:
+        raise StaffError(_("Rôle inconnu : %(role)s", role=role))
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise StaffError(_("Le mot de passe doit avoir au moins %(n)s caractères.",
+                           n=MIN_PASSWORD_LENGTH))
+    e164 = _phone_or_none(phone, app.config["ESSBOT_COUNTRY"])
+    with session_scope(app) as session:
+        if session.scalars(sa.select(StaffUser.id).where(StaffUser.email == email)).first():
+            raise StaffError(_("Un compte existe déjà pour %(email)s.", email=email))
+        if e164 and session.scalars(sa.select(StaffUser.id).where(StaffUser.phone == e164)).first():
+            raise StaffError(_("Ce numéro est déjà celui d'un autre compte."))
+        user = StaffUser(email=email, role=role, name=(name or "").strip()[:120], phone=e164)
+        user.set_password(password)
+        session.add(user)
+        session.flush()
+        return user.id
+
+
+class NewStaffForm(FlaskForm):
+    """Fields of a new account."""
+
+    email = EmailField("Adresse e-mail", validators=[DataRequired(), Length(max=200)])
+    name = StringField("Nom", validators=[Optional(), Length(max=120)])
+    role = SelectField("Rôle", choices=[(r, ROLE_LABELS[r]) for r in ROLES])
+    phone = StringField("Téléphone (pour DIFFUSER par SMS)", validators=[Optional(),
+                                                                         Length(max=32)])
+    password = PasswordField("Mot de passe", validators=[DataRequired(),
+                                                         Length(min=MIN_PASSWORD_LENGTH,
+                                                                max=200)])
+
+
+class EditStaffForm(FlaskForm):
+    """Role, phone, active flag and an optional new password of an existing account."""
+
+    role = SelectField("Rôle", choices=[(r, ROLE_LABELS[r]) for r in ROLES])
+    phone = StringField("Téléphone", validators=[Optional(), Length(max=32)])
+    active = BooleanField("Compte actif")
+    password = PasswordField("Nouveau mot de passe (laisser vide pour garder l'actuel)",
+                             validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200)])
+
+
+@bp.route("/staff", methods=["GET", "POST"])
+@require_role("admin")
+def staff():
+    """List the accounts and create one."""
+    from flask import current_app
+
+    form = NewStaffForm()
+    if form.validate_on_submit():
+        try:
+            new_id = create_staff(current_app, form.email.data, form.role.data,
+                                  form.password.data, form.name.data, form.phone.data)
+        except StaffError as exc:
+            flash(str(exc), "error")
+        else:
+            audit("staff_create", f"staff:{new_id}", role=form.role.data)
+            flash(_("Compte créé."), "info")
+            return redirect(url_for("admin.staff"))
+    with session_scope() as session:
+        users = session.scalars(sa.select(StaffUser).order_by(StaffUser.email)).all()
+    return render_template("admin/staff.html", users=users, form=form, labels=ROLE_LABELS)
+
+
+@bp.route("/staff/<int:user_id>", methods=["GET", "POST"])
+@require_role("admin")
+def staff_edit(user_id: int):
+    """Change an account's role, phone, active flag or password."""
+    from flask import abort, current_app
+
+    with session_scope() as session:
+        user = session.get(StaffUser, user_id)
+        if user is None:
+            abort(404, _("Ce compte n'existe pas."))
+        form = EditStaffForm(obj=user) if request.method == "GET" else EditStaffForm()
+        if form.validate_on_submit():
+            changes: dict[str, Any] = {}
+            try:
+                phone = _phone_or_none(form.phone.data, current_app.config["ESSBOT_COUNTRY"])
+            except StaffError as exc:
+                flash(str(exc), "error")
+                return render_template("admin/staff_edit.html", user=user, form=form)
+            if user.id == current_user.id and (form.role.data != "admin" or not form.active.data):
+                flash(_("Vous ne pouvez pas retirer vos propres droits d'administrateur."),
+                      "error")
+                return render_template("admin/staff_edit.html", user=user, form=form)
+            for field, value in (("role", form.role.data), ("phone", phone),
+                                 ("active", bool(form.active.data))):
+                if getattr(user, field) != value:
+                    changes[field] = True
+                    setattr(user, field, value)
+            if form.password.data:
+                user.set_password(form.password.data)
+                changes["password"] = True
+            try:
+                session.flush()
+            except sa.exc.IntegrityError:
+                session.rollback()
+                flash(_("Ce numéro est déjà celui d'un autre compte."), "error")
+                return redirect(url_for("admin.staff_edit", user_id=user_id))
+            audit("staff_edit", f"staff:{user_id}", session=session, fields=sorted(changes))
+            flash(_("Compte mis à jour."), "info")
+            return redirect(url_for("admin.staff"))
+        return render_template("admin/staff_edit.html", user=user, form=form)
+
+
+@bp.get("/audit", endpoint="audit")
+@require_role("admin")
+def audit_log():
+    """The last 500 audit events, newest first (optionally of one `action`)."""
+    query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(500)
+    action = request.args.get("action")
+    if action:
+        query = query.where(AuditEvent.action == action)
+    with session_scope() as session:
+        events = session.scalars(query).all()
+    return render_template("admin/audit.html", events=events, action=action)
+

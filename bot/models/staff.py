@@ -1,0 +1,105 @@
+"""Staff accounts and the audit log of the staff interface (issue 6).
+
+`StaffUser` is one member of the mairie's ESS service who logs in to ``/admin``. Roles
+(:data:`ROLES`) are cumulative: a *viewer* reads the dashboard, registry and inbox; an *agent*
+also answers tickets, edits the registry and content, exports, imports and broadcasts; an
+*admin* also manages accounts. `phone` (E.164, optional) is the staff member's own phone: a
+message from it may start a broadcast by SMS/WhatsApp ("DIFFUSER …", issue 7).
+
+`AuditEvent` is one line of "who viewed, exported, edited, sent what" (Loi 2013-015 on personal
+data: the controller must be able to show who accessed the registry). It stores the staff
+member's id and e-mail (kept if the account is later removed), an action, a target such as
+``actor:12`` and a small JSON detail — never a phone number or a message body.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm as so
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from bot.models import Base, utcnow
+
+#: Roles from least to most trusted; each includes the rights of those before it.
+ROLES = ("viewer", "agent", "admin")
+
+#: Password hashing method (werkzeug's scrypt: memory-hard, OWASP-recommended parameters).
+PASSWORD_METHOD = "scrypt"
+
+#: Shortest password accepted, in characters (NIST SP 800-63B: at least 8).
+MIN_PASSWORD_LENGTH = 10
+
+
+class StaffUser(Base):
+    """One staff account: `email` (unique, lower case), `name`, `role` in :data:`ROLES`,
+    `password_hash` (werkzeug scrypt), `active` (a deactivated account cannot log in),
+    `phone` (E.164 or None). Flask-Login uses :meth:`get_id` and :attr:`is_active`."""
+
+    __tablename__ = "staff_user"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(200), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(120), default="")
+    role: so.Mapped[str] = so.mapped_column(sa.String(16), default="viewer")
+    password_hash: so.Mapped[str] = so.mapped_column(sa.String(256))
+    phone: so.Mapped[str | None] = so.mapped_column(sa.String(32), unique=True)
+    active: so.Mapped[bool] = so.mapped_column(default=True, server_default=sa.true())
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    last_login_at: so.Mapped[datetime | None]
+
+    # Flask-Login's user protocol.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the account may log in (Flask-Login refuses inactive users)."""
+        return bool(self.active)
+
+    def get_id(self) -> str:
+        """The id Flask-Login stores in the session, as a string."""
+        return str(self.id)
+
+    def set_password(self, password: str) -> None:
+        """Hash and store `password`. Raises ValueError if it is shorter than
+        :data:`MIN_PASSWORD_LENGTH` characters."""
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        self.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
+
+    def check_password(self, password: str) -> bool:
+        """Whether `password` matches the stored hash (constant-time compare)."""
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    def can(self, role: str) -> bool:
+        """Whether this account has at least the rights of `role` (one of :data:`ROLES`)."""
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+    def __repr__(self) -> str:
+        return f"<StaffUser {self.id} {self.role}>"
+
+
+class AuditEvent(Base):
+    """One audited action of the staff interface or CLI: `action` (``login``,
+    ``login_failed``, ``view``, ``export``, ``import``, ``edit``, ``delete``, ``reply``,
+    ``send``, ``staff``…), `target` (``actor:12``, ``ticket:3``, ``registry``…), `detail`
+    (small JSON: filters used, fields changed — never phones or message bodies), the staff
+    member (`staff_id`, `staff_email`), the client address `ip`, and `at` (UTC)."""
+
+    __tablename__ = "audit_event"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    at: so.Mapped[datetime] = so.mapped_column(default=utcnow, index=True)
+    staff_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("staff_user.id", ondelete="SET NULL"), index=True)
+    staff_email: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    action: so.Mapped[str] = so.mapped_column(sa.String(32))
+    target: so.Mapped[str | None] = so.mapped_column(sa.String(80))
+    detail: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    ip: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.id} {self.action} {self.target}>"

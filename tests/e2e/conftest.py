@@ -1,0 +1,102 @@
+"""Browser tests of the staff interface: Playwright driving Debian's Chromium.
+
+Chromium comes from Debian (``apt-get install chromium``, /usr/bin/chromium; ``.ci/run``
+installs it); Playwright's own browser download is never used. Without Chromium or the
+playwright package these tests are skipped with the reason. ``ESSBOT_CHROMIUM`` points at
+another binary.
+
+Fixtures: `site` (the app served on loopback with one staff account per role, see
+tests/admin_helpers.py), `page` (a fresh 1366×768 browser tab in French), `login_as(page,
+role)`, and `screenshot(page, name)` which writes docs/screenshots/<name>.png for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.admin_helpers import EMAILS, PASSWORD, make_staff
+
+CHROMIUM = os.environ.get("ESSBOT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+#: Flags for a headless Chromium on a closed network (no background calls to Google).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole run (skipped without one, unless
+    ESSBOT_REQUIRE_BROWSER is set, as in CI: then a missing browser fails)."""
+    required = bool(os.environ.get("ESSBOT_REQUIRE_BROWSER"))
+    try:
+        from playwright import sync_api
+    except ImportError:
+        if required:
+            raise
+        pytest.skip("playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        if required:
+            pytest.fail(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(app, live_server):
+    """Base URL of the app on loopback, with an admin, an agent and a viewer account."""
+    app.config["ESSBOT_LOGIN_RATE"] = ""
+    make_staff(app)
+    return live_server
+
+
+@pytest.fixture
+def page(browser, site):
+    """A fresh tab (own cookies) at 1366×768, French locale; `page.base` is the site URL."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="fr-FR",
+                                  accept_downloads=True)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    tab.base = site
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.js_errors = errors
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def login_as():
+    """``login_as(page, role)``: log in through the form; the dashboard is then shown."""
+
+    def do(tab, role: str = "admin"):
+        tab.goto(f"{tab.base}/admin/login")
+        tab.fill("#email", EMAILS[role])
+        tab.fill("#password", PASSWORD)
+        tab.click("button[type=submit]")
+        tab.wait_for_url(f"{tab.base}/admin/**")
+        assert "/admin/login" not in tab.url
+        return tab
+
+    return do
+
+
+@pytest.fixture
+def screenshot():
+    """``screenshot(page, name)``: save docs/screenshots/<name>.png (full page)."""
+
+    def take(tab, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        tab.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
