@@ -121,9 +121,11 @@ def test_tabs_filter_assigned_mine_and_closed(app, staff):
     theirs = ask_agent(app, phone=OTHER, question="mon dossier APEJ est bloqué")
     agent, admin = as_role(app, "agent"), as_role(app, "admin")
     page = f"/admin/inbox/{mine}"
-    assert post(agent, f"/admin/inbox/{mine}/status", {"action": "assign"}, page).status_code == 302
+    assign = post(agent, f"/admin/inbox/{mine}/status", {"action": "assign"}, page)
+    assert assign.status_code == 302
     page = f"/admin/inbox/{theirs}"
-    assert post(admin, f"/admin/inbox/{theirs}/status", {"action": "close"}, page).status_code == 302
+    close = post(admin, f"/admin/inbox/{theirs}/status", {"action": "close"}, page)
+    assert close.status_code == 302
     html = page_text(agent.get("/admin/inbox?tab=mine"))
     assert "pour le crédit" in html and "APEJ" not in html
     assert "pour le crédit" not in page_text(admin.get("/admin/inbox?tab=mine"))

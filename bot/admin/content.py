@@ -28,14 +28,13 @@ import datetime as dt
 from typing import Any, Mapping
 
 import sqlalchemy as sa
-from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Flask, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from pydantic import ValidationError
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from bot import sms
 from bot.admin import _, audit, bp, parts, require_role
 from bot.content import (DETAILS_MAX_PARTS, FIELD_MAX_PARTS, LANGUAGES, SHORT_MAX_PARTS,
                          TITLE_MAX_CHARS, UNCERTAIN_MARKERS, load_catalog)

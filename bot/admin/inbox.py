@@ -59,6 +59,10 @@ CHANNELS = {"sms": N_("SMS"), "whatsapp": N_("WhatsApp"), "console": N_("Simulat
 LANGUAGES = {"fr": N_("français"), "bm": N_("bambara")}
 #: Kinds of registry entries in the staff's words (the dialog's labels speak to the person).
 KINDS = {"individu": N_("Personne"), "organisation": N_("Organisation")}
+#: Twilio message statuses of outbound messages (bot/channels/twilio.py) in the staff's words.
+DELIVERY = {"queued": N_("en attente"), "accepted": N_("en attente"), "sending": N_("en cours"),
+            "sent": N_("envoyé"), "delivered": N_("remis"), "read": N_("lu"),
+            "failed": N_("échec"), "undelivered": N_("non remis"), "canceled": N_("annulé")}
 #: Tickets per page of the list.
 PER_PAGE = 50
 #: Characters of the question shown in the list.
@@ -468,7 +472,7 @@ def _render_ticket(view: TicketView, text: str = "", check: dict[str, Any] | Non
         view.ticket.get("language") or current_app.config["ESSBOT_DEFAULT_LANGUAGE"]
     return render_template("admin/inbox_ticket.html", v=view, t=view.ticket, text=text,
                            check=check, language=language, reasons=REASONS, statuses=STATUSES,
-                           channels=CHANNELS, languages=LANGUAGES,
+                           channels=CHANNELS, languages=LANGUAGES, delivery=DELIVERY,
                            max_chars=sms.TWILIO_BODY_LIMIT), status
 
 
