@@ -233,3 +233,15 @@ def test_the_verified_date_check_matches_the_content_rules():
     assert check_verified("2026", today) is None and check_verified("2026-11-29", today) is None
     assert check_verified("2026-11-30", today) and check_verified("2026-12", today)
     assert check_verified("2026-02-30", today) and check_verified("26", today)
+
+
+def test_browser_line_ends_are_stored_as_the_bot_sends_them(app, staff):
+    agent = as_role(app, "agent")
+    typed = "L'APEJ aide les jeunes de 15 a 40 ans.\r\nDemandez au service ESS de la mairie."
+    assert agent.post("/admin/content/apej",
+                      data=form_data(app, agent, details_fr=typed)).status_code == 302
+    assert row(app).details_fr == typed.replace("\r\n", "\n")
+    # The same text sent back by a browser (CRLF again) is not a change.
+    again = agent.post("/admin/content/apej", data=form_data(app, agent, details_fr=typed))
+    assert "Aucune modification." in text_of(agent.get(again.headers["Location"]))
+    assert [d["fields"] for _t, d, _w in audits(app, "content_edit")] == [["details_fr"]]

@@ -272,10 +272,13 @@ def _form_values(form: ArticleForm, row: Any) -> dict[str, Any]:
     values: dict[str, Any] = {"slug": row.slug, "category": row.category}
     for name in ARTICLE_TEXT_FIELDS:
         for language in LANGUAGES:
-            values[f"{name}_{language}"] = (form[f"{name}_{language}"].data or "").strip()
+            # Browsers send textarea line ends as CRLF; the stored texts use LF.
+            text = (form[f"{name}_{language}"].data or "").replace("\r\n", "\n")
+            values[f"{name}_{language}"] = text.replace("\r", "\n").strip()
     values["source"] = " ".join((form.source.data or "").split())
     values["verified"] = (form.verified.data or "").strip()
-    values["verified_note"] = (form.verified_note.data or "").strip() or None
+    values["verified_note"] = (form.verified_note.data or "").replace("\r\n", "\n").strip() \
+        or None
     values["bm_review"] = bool(form.bm_review.data)
     values["uncertain"] = bool(form.uncertain.data)
     values["keywords"] = {lang: terms_of(form[f"keywords_{lang}"].data) for lang in LANGUAGES}
