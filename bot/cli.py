@@ -439,7 +439,9 @@ def translate_extract() -> None:
     os.chdir(ROOT_DIR)
     _pybabel("extract", "-F", "babel.cfg", "-k", "N_", "--add-comments=TRANSLATORS:",
              "--sort-by-file", "--project=essbot", "-o", str(LOCALES_DIR / "messages.pot"), ".")
-    click.echo("locales/messages.pot extracted")
+    _pybabel("extract", "-F", "babel_admin.cfg", "-k", "N_", "--sort-by-file",
+             "--project=essbot-admin", "-o", str(LOCALES_DIR / "admin.pot"), ".")
+    click.echo("locales/messages.pot (bot) and locales/admin.pot (staff interface) extracted")
 
 
 @translate.command("update")
@@ -451,6 +453,15 @@ def translate_update() -> None:
     _pybabel("update", "-i", str(LOCALES_DIR / "messages.pot"), "-d", str(LOCALES_DIR),
              "-D", "messages", "--no-fuzzy-matching", "--ignore-obsolete")
     fill_identity("fr")
+    # The staff interface is in French only: its catalog is the identity, kept complete.
+    admin_po = LOCALES_DIR / "fr" / "LC_MESSAGES" / "admin.po"
+    if admin_po.exists():
+        _pybabel("update", "-i", str(LOCALES_DIR / "admin.pot"), "-d", str(LOCALES_DIR),
+                 "-D", "admin", "-l", "fr", "--no-fuzzy-matching", "--ignore-obsolete")
+    else:
+        _pybabel("init", "-i", str(LOCALES_DIR / "admin.pot"), "-d", str(LOCALES_DIR),
+                 "-D", "admin", "-l", "fr")
+    fill_identity("fr", domain="admin")
     click.echo("catalogs updated; translate the empty Bambara entries in "
                "locales/bm/LC_MESSAGES/messages.po")
 
@@ -461,6 +472,7 @@ def translate_compile() -> None:
     from bot.i18n import LOCALES_DIR
 
     _pybabel("compile", "-d", str(LOCALES_DIR), "-D", "messages", "--use-fuzzy")
+    _pybabel("compile", "-d", str(LOCALES_DIR), "-D", "admin", "-l", "fr")
     click.echo("catalogs compiled")
 
 
