@@ -270,7 +270,6 @@ def export_actors(app, fmt: str, output: str, *, include_deleted: bool = False) 
 
     from bot.db import get_engine
     from bot.models import Actor
-
     from bot.phones import exclude_test_phones
 
     table = Actor.__table__

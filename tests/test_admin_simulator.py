@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from bot import simulator, sms
 from bot.broadcasts import planner, segments
-from bot.content_store import reply_ticket
 from bot.cli import main
+from bot.content_store import reply_ticket
 from bot.db import get_engine, session_scope
 from bot.models import Actor, Contact, Message
 from bot.models.content import Ticket
@@ -300,3 +300,15 @@ def test_staff_answer_to_a_simulated_ticket_reaches_the_page_not_twilio(app, age
     assert result["status"] == "sent" and result["channel"] == "whatsapp"
     page = agent.get("/admin/simulator?channel=whatsapp").get_data(as_text=True)
     assert "Bonjour, ici le service ESS." in page and "Service ESS ·" in page
+
+
+def test_running_cost_in_parts_and_currency(app, agent):
+    page = agent.get("/admin/simulator").get_data(as_text=True)
+    assert "<strong>0</strong> parties SMS" in page and "Prix non configuré" in page
+    app.config.update(ESSBOT_PRICE_PER_PART=27.5, ESSBOT_CURRENCY="FCFA")
+    first = say(agent, "Bonjour")
+    second = say(agent, "1")
+    parts = sum(sms.analyze(body).segments for body in first["replies"] + second["replies"])
+    assert f"<strong>{parts}</strong> parties SMS" in second["side"]
+    amount = f"{parts * 27.5:.2f}".rstrip("0").rstrip(".")
+    assert f"Soit environ {amount} FCFA" in second["side"]

@@ -9,8 +9,7 @@ sends with ``fetch`` and appends the bubbles without reloading. Agents and admin
 
 from __future__ import annotations
 
-from flask import (current_app, flash, jsonify, redirect, render_template, request, session,
-                   url_for)
+from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from bot import simulator
