@@ -262,7 +262,7 @@ def export_actors(app, fmt: str, output: str, *, include_deleted: bool = False) 
     """Write the registry of `app` to `output` as "csv" or "xlsx"; return the rows written.
 
     Rows are read in id order in batches (server-side on PostgreSQL), so memory stays flat on
-    large registries. Raises OSError when the file cannot be written.
+    large registries. Entries of the staff simulator's test contacts are left out. Raises OSError when the file cannot be written.
     """
     import csv
 
@@ -270,9 +270,13 @@ def export_actors(app, fmt: str, output: str, *, include_deleted: bool = False) 
 
     from bot.db import get_engine
     from bot.models import Actor
+    from bot.phones import exclude_test_phones
 
     table = Actor.__table__
-    where = [] if include_deleted else [table.c.deleted_at.is_(None)]
+    # The staff simulator's test contacts are not part of the registry (bot.phones).
+    where = [exclude_test_phones(table.c.phone)]
+    if not include_deleted:
+        where.append(table.c.deleted_at.is_(None))
     query = sa.select(*[table.c[name] for name in EXPORT_COLUMNS]).where(*where).order_by(
         table.c.id)
     engine = get_engine(app)
