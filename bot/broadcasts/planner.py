@@ -463,14 +463,22 @@ def _head(app: Flask, row: Any) -> dict[str, Any]:
 
 
 def check_sender(settings: Mapping[str, Any], channels: Iterable[str]) -> None:
-    """Raise BroadcastError unless Twilio credentials and a sender exist for every channel in
-    `channels` ("sms": TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID; "whatsapp":
-    TWILIO_WHATSAPP_FROM) — checked before any outbox row is written."""
-    missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
-               if not settings.get(name)]
+    """Raise BroadcastError unless a sender exists for every channel in `channels` — checked
+    before any outbox row is written. "whatsapp": Twilio credentials and TWILIO_WHATSAPP_FROM;
+    "sms": Twilio credentials and TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID, or with
+    ESSBOT_SMS_PROVIDER=smsgate the gateway's SMSGATE_URL, SMSGATE_USERNAME and
+    SMSGATE_PASSWORD (bot/channels/smsgate.py)."""
     channels = set(channels)
-    if "sms" in channels and not (settings.get("TWILIO_SMS_FROM")
-                                  or settings.get("TWILIO_MESSAGING_SERVICE_SID")):
+    gateway = str(settings.get("ESSBOT_SMS_PROVIDER") or "twilio") == "smsgate"
+    missing: list[str] = []
+    if "whatsapp" in channels or ("sms" in channels and not gateway):
+        missing += [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+                    if not settings.get(name)]
+    if "sms" in channels and gateway:
+        missing += [name for name in ("SMSGATE_URL", "SMSGATE_USERNAME", "SMSGATE_PASSWORD")
+                    if not settings.get(name)]
+    elif "sms" in channels and not (settings.get("TWILIO_SMS_FROM")
+                                    or settings.get("TWILIO_MESSAGING_SERVICE_SID")):
         missing.append("TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID")
     if "whatsapp" in channels and not settings.get("TWILIO_WHATSAPP_FROM"):
         missing.append("TWILIO_WHATSAPP_FROM")
