@@ -119,6 +119,12 @@ class MessageState:
     error: str | None = None
 
 
+def _now() -> float:
+    """The current Unix time in seconds (a function so that tests replaying recorded requests
+    can set the clock)."""
+    return time.time()
+
+
 def provider_enabled(settings: Mapping[str, Any]) -> bool:
     """Whether SMS sent by the bot go through the gateway (ESSBOT_SMS_PROVIDER=smsgate)."""
     return str(settings.get("ESSBOT_SMS_PROVIDER") or "twilio").lower() == "smsgate"
@@ -145,7 +151,7 @@ def verify_signature(key: str, body: bytes, timestamp: str | None, signature: st
         stamp = int(timestamp.strip())
     except ValueError:
         raise SignatureError("X-Timestamp is not Unix seconds") from None
-    now = time.time() if now is None else now
+    now = _now() if now is None else now
     if abs(now - stamp) > MAX_SKEW_S:
         raise SignatureError(f"X-Timestamp is {now - stamp:+.0f} s off")
     expected = signature_for(key, body, timestamp.strip()).encode()
