@@ -62,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
     "SMSGATE_RATE_PER_MINUTE": 10.0,  # SMS parts per minute the phone is asked to send
     "SMSGATE_SIM_NUMBER": 0,  # SIM slot to send from (1, 2…); 0 = the phone's default
     "SMSGATE_HTTP_TIMEOUT": 10.0,  # seconds, for calls to the gateway's API
+    # CA certificate (PEM file) that signed the phone's own certificate in local mode; unset →
+    # the system's CAs (cloud mode, a private server with a public certificate).
+    "SMSGATE_CA_BUNDLE": None,
 }
 
 #: Who may carry SMS (ESSBOT_SMS_PROVIDER).

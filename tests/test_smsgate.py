@@ -408,3 +408,15 @@ def test_settings_are_checked(tmp_path):
         load_settings(tmp_path, {"ESSBOT_SMS_PROVIDER": "orange"})
     with pytest.raises(ValueError, match="SMSGATE_RATE_PER_MINUTE"):
         load_settings(tmp_path, {"SMSGATE_RATE_PER_MINUTE": "vite"})
+
+
+def test_client_settings(tmp_path):
+    with pytest.raises(ValueError, match="SMSGATE_URL, SMSGATE_PASSWORD"):
+        sg.Client.from_settings({"SMSGATE_USERNAME": "u"})
+    ca = tmp_path / "phone-ca.pem"
+    client = sg.Client.from_settings({"SMSGATE_URL": "https://192.168.1.20:8080/",
+                                      "SMSGATE_USERNAME": "u", "SMSGATE_PASSWORD": "p",
+                                      "SMSGATE_CA_BUNDLE": str(ca), "SMSGATE_SIM_NUMBER": 2})
+    assert client.base_url == "https://192.168.1.20:8080"
+    assert client.session.verify == str(ca) and client.session.auth == ("u", "p")
+    assert client.sim_number == 2

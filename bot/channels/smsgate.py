@@ -286,23 +286,28 @@ class Client:
 
     Takes the API base URL (``https://api.sms-gate.app/3rdparty/v1``, or
     ``https://<phone-ip>:8080`` in local mode), user, password, a timeout in seconds for each
-    request, the SIM slot (0: the phone's default) and optionally a requests.Session. Not
-    shared between threads (a requests session is not thread-safe).
+    request, the SIM slot (0: the phone's default), optionally a requests.Session and the path
+    of a CA certificate to trust (local mode's own CA). Not shared between threads (a requests
+    session is not thread-safe).
     """
 
     def __init__(self, base_url: str, username: str, password: str, timeout: float = 10.0,
-                 sim_number: int = 0, session: requests.Session | None = None):
+                 sim_number: int = 0, session: requests.Session | None = None,
+                 ca_bundle: str | None = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.sim_number = sim_number
         self.session = session or requests.Session()
         self.session.auth = (username, password)
+        if ca_bundle:
+            # Local mode: the phone's certificate is signed by a CA of its own, not a public one.
+            self.session.verify = ca_bundle
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "Client":
         """A client from SMSGATE_URL, SMSGATE_USERNAME, SMSGATE_PASSWORD,
-        SMSGATE_HTTP_TIMEOUT and SMSGATE_SIM_NUMBER. Raises ValueError when one of the first
-        three is unset."""
+        SMSGATE_HTTP_TIMEOUT, SMSGATE_SIM_NUMBER and SMSGATE_CA_BUNDLE. Raises ValueError when
+        one of the first three is unset."""
         missing = [name for name in ("SMSGATE_URL", "SMSGATE_USERNAME", "SMSGATE_PASSWORD")
                    if not settings.get(name)]
         if missing:
@@ -310,7 +315,8 @@ class Client:
         return cls(settings["SMSGATE_URL"], settings["SMSGATE_USERNAME"],
                    settings["SMSGATE_PASSWORD"],
                    timeout=float(settings.get("SMSGATE_HTTP_TIMEOUT") or 10),
-                   sim_number=int(settings.get("SMSGATE_SIM_NUMBER") or 0))
+                   sim_number=int(settings.get("SMSGATE_SIM_NUMBER") or 0),
+                   ca_bundle=settings.get("SMSGATE_CA_BUNDLE") or None)
 
     def _raise_for(self, response: requests.Response) -> None:
         if response.status_code < 400:
