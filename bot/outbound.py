@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from bot.broadcasts.ratelimit import RateLimiter, acquire
-from bot.broadcasts.sender import backoff, classify, sender_key
+from bot.broadcasts.sender import backoff, classify, gateway_key
 from bot.channels import smsgate as sg
 from bot.db import get_engine, transaction
 from bot.models import Contact, Message, utcnow
@@ -126,7 +126,7 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
     where = f"reply {message_id} (sms to {mask(row.phone)} through the gateway)"
     try:
         gateway = client()
-        key, rate = sender_key(settings, "sms")
+        key, rate = gateway_key(settings)
         acquire(limiter, key, row.segments or 1, rate, sleep)
         state = gateway.send(row.phone, row.body, idempotency_id)
     except Exception as exc:  # noqa: BLE001 — every error is sorted and recorded

@@ -209,6 +209,14 @@ def test_reply_goes_from_the_queue_through_the_gateway_once(gate_app, client, fa
     assert replies[0].segments == 1 and replies[0].encoding == "GSM-7"
 
 
+def test_a_reply_goes_back_through_the_gateway_whatever_the_provider_setting(gate_app, client,
+                                                                           fake):
+    gate_app.config["ESSBOT_SMS_PROVIDER"] = "twilio"  # broadcasts on Twilio, say
+    post(client, received_event("+22370000101", "Bonjour"))
+    run_queue(gate_app)
+    assert fake.per_recipient() == {"+22370000101": 1}
+
+
 def test_a_failed_send_is_retried_with_backoff_and_never_sent_twice(gate_app, client, fake):
     fake.refuse(1, 503)  # not stored
     fake.throttle(1)  # 429

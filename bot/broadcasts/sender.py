@@ -177,13 +177,19 @@ def sender_key(settings: Mapping[str, Any], channel: str) -> tuple[str, float]:
     sends a limited number of SMS per hour, SMS_GATEWAY.md), shared with conversation replies
     (bot/outbound.py)."""
     if channel == "sms" and sg.provider_enabled(settings):
-        return (f"smsgate:{settings.get('SMSGATE_URL')}",
-                float(settings.get("SMSGATE_RATE_PER_MINUTE") or 0) / 60.0)
+        return gateway_key(settings)
     if channel == "whatsapp":
         return (f"whatsapp:{settings.get('TWILIO_WHATSAPP_FROM')}",
                 float(settings.get("ESSBOT_SEND_RATE_WHATSAPP") or 0))
     sender = settings.get("TWILIO_MESSAGING_SERVICE_SID") or settings.get("TWILIO_SMS_FROM")
     return f"sms:{sender}", float(settings.get("ESSBOT_SEND_RATE_PARTS") or 0)
+
+
+def gateway_key(settings: Mapping[str, Any]) -> tuple[str, float]:
+    """The rate-limit key of the SMS gateway's phone and its rate in parts per second
+    (SMSGATE_RATE_PER_MINUTE / 60; 0 means no pacing): one SIM for broadcasts and replies."""
+    return (f"smsgate:{settings.get('SMSGATE_URL')}",
+            float(settings.get("SMSGATE_RATE_PER_MINUTE") or 0) / 60.0)
 
 
 def lease_seconds(settings: Mapping[str, Any]) -> float:
