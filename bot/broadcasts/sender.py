@@ -1,4 +1,5 @@
-"""Send one outbox row through Twilio, exactly once, and follow what becomes of it.
+"""Send one outbox row through Twilio (or, for SMS with ESSBOT_SMS_PROVIDER=smsgate, through
+the Android SMS gateway), exactly once, and follow what becomes of it.
 
 The send of one row (`Sender.process`), each step its own short transaction:
 
@@ -37,6 +38,13 @@ whose sid none of our rows already owns. Found → ``sent`` with that sid and st
 request has ended by then). Lookup failed → stay ``unknown``, ask again later. Status
 callbacks reconcile too: a callback carrying our ``mid`` proves Twilio has the message, and
 `on_message_status` marks the row ``sent`` whatever it was doing.
+
+**Through the SMS gateway** (bot/channels/smsgate.py, SMS_GATEWAY.md) the same steps apply,
+with three differences: the pace is the phone's (SMSGATE_RATE_PER_MINUTE parts a minute,
+`gateway_key`); the request carries the history message's id as the gateway's idempotency
+``id``, so a resend never sends twice; reconciliation asks ``GET /messages/{id}`` (404: absent).
+Gateway errors sort by HTTP status (`classify`); its ``sms:*`` events are status callbacks
+(bot/webhooks_smsgate.py → bot.conversations.update_status → `on_message_status`).
 """
 
 from __future__ import annotations
@@ -280,11 +288,12 @@ def _mark_opted_out(conn: sa.Connection, contact_id: int, now: datetime) -> None
 
 
 class Sender:
-    """Sends outbox rows of one app (its settings and database) through Twilio.
+    """Sends outbox rows of one app (its settings and database) through Twilio or the SMS
+    gateway (`via_gateway`).
 
     `limiter` paces sends per sender (parts/s); `clock` returns the current aware UTC time and
     `sleep` waits (both injectable for tests). Thread-safe: each thread gets its own Twilio
-    REST client (requests sessions are not shared between threads).
+    REST client and gateway client (requests sessions are not shared between threads).
     """
 
     def __init__(self, app: Flask, limiter: RateLimiter,
