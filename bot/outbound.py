@@ -119,9 +119,9 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
     max_attempts = int(settings.get("ESSBOT_SEND_MAX_ATTEMPTS") or 8)
     idempotency_id = sg.gateway_id(message_id)
     # Recorded before the request (DESIGN.md: stored before sent): a crash leaves a trace.
-    if not _update_attributes(app, message_id, {"provider": "smsgate", "attempts": attempt,
-                                                "tried_at": _iso(now), "retry_at": None,
-                                                "gateway_id": idempotency_id}):
+    attempt_info = {"provider": "smsgate", "attempts": attempt, "tried_at": _iso(now),
+                    "retry_at": None, "gateway_id": idempotency_id}
+    if not _update_attributes(app, message_id, attempt_info):
         return Delivery("done")
     where = f"reply {message_id} (sms to {mask(row.phone)} through the gateway)"
     try:
@@ -148,8 +148,12 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
         return Delivery("failed")
     with transaction(app) as conn:
         # Guarded: a status webhook that arrived first already recorded the id and a status.
+        values: dict[str, Any] = {"provider_sid": state.id, "status": state.status,
+                                  "status_at": utcnow()}
+        if state.error:  # the phone already failed it (state Failed, with the recipient's error)
+            values["attributes"] = {**attributes, **attempt_info, "error_reason": state.error}
         conn.execute(sa.update(m).where(m.c.id == message_id, m.c.provider_sid.is_(None))
-                     .values(provider_sid=state.id, status=state.status, status_at=utcnow()))
+                     .values(**values))
     log.info("%s accepted by the gateway (%s)", where, state.state)
     return Delivery("sent")
 

@@ -254,6 +254,16 @@ def test_a_refused_send_fails_with_the_gateways_reason(gate_app, client, fake):
     assert fake.sends() == []
 
 
+def test_a_reply_the_phone_fails_at_once_keeps_its_reason(gate_app, client):
+    with FakeSMSGate(failing={"+22370000101": "RESULT_ERROR_RADIO_OFF"}) as server:
+        gate_app.config.update(settings_for(server))
+        post(client, received_event("+22370000101", "Bonjour"))
+        run_queue(gate_app)
+    reply = messages(gate_app, direction="out")[0]
+    assert reply.status == "failed" and reply.provider_sid == f"essbot-{reply.id}"
+    assert reply.attributes["error_reason"] == "RESULT_ERROR_RADIO_OFF"
+
+
 def test_out_of_attempts_the_reply_fails(gate_app, client):
     gate_app.config["ESSBOT_SEND_MAX_ATTEMPTS"] = 3  # SMSGATE_URL: nobody listens
     post(client, received_event("+22370000101", "Bonjour"))
