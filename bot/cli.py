@@ -388,6 +388,10 @@ def tickets_reply(ticket_id: int, text: str) -> None:
         click.echo(f"ticket {ticket_id}: sending on {result['channel']} failed "
                    f"({result['error']})", err=True)
         raise SystemExit(1)
+    if result["status"] == "queued":
+        click.echo(f"ticket {ticket_id}: the SMS gateway did not answer; the reply is queued "
+                   "and retried by `essbot worker`")
+        return
     click.echo(f"ticket {ticket_id}: reply sent on {result['channel']}")
 
 
