@@ -438,3 +438,17 @@ def test_client_settings(tmp_path):
     assert client.base_url == "https://192.168.1.20:8080"
     assert client.session.verify == str(ca) and client.session.auth == ("u", "p")
     assert client.sim_number == 2
+
+
+def test_a_simulator_test_phone_is_never_sent_to_the_gateway():
+    """Staff answering a ticket opened from the simulator must not make the phone text a
+    fictitious number (bot.phones.is_test_phone)."""
+    from bot.channels.smsgate import Client
+
+    class Refuse:
+        def post(self, *args, **kwargs):
+            raise AssertionError("the gateway was called for a test phone")
+
+    client = Client("http://127.0.0.1:9", "u", "p", session=Refuse())
+    state = client.send("+447700900001", "Bonjour", "essbot-1")
+    assert state.status == "sent"
