@@ -163,9 +163,9 @@ def check_article(values: Mapping[str, Any], settings: Mapping[str, Any]
         try:  # the same validation as the bot and `essbot content seed`, as a last check
             record_of(dict(values))
         except ValidationError as exc:
-            errors["_article"] = [_("Règle du contenu non respectée : %(what)s",
-                                    what=f"{'.'.join(map(str, e['loc']))}: {e['msg']}")
-                                  for e in exc.errors()]
+            found = [".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors()]
+            errors["_article"] = [_("Règle du contenu non respectée : %(what)s", what=what)
+                                  for what in found]
     return errors, warnings, reports
 
 

@@ -325,11 +325,15 @@ def move_ticket(app: Flask, ticket_id: int, action: str, staff_email: str,
 
 def outcome_message(result: Mapping[str, Any]) -> tuple[str, str]:
     """The flash ``(category, French text)`` for a :func:`bot.content_store.reply_ticket`
-    result (statuses "sent", "failed", "not_sendable"; Twilio error codes from TWILIO.md)."""
+    result (statuses "sent", "queued" (SMS gateway retrying), "failed", "not_sendable"; the
+    error is a Twilio code, explained from TWILIO.md, or a reason as text)."""
     channel = _(CHANNELS.get(result.get("channel"), str(result.get("channel"))))
     status = result.get("status")
     if status == "sent":
         return "info", _("Réponse envoyée par %(channel)s. Le ticket est fermé.", channel=channel)
+    if status == "queued":  # the SMS gateway will retry (bot.content_store)
+        return "warning", _("Réponse enregistrée : la passerelle SMS n'a pas pu l'envoyer tout "
+                            "de suite et réessaiera automatiquement. Le ticket est fermé.")
     if status == "not_sendable":
         return "error", _("Réponse non envoyée : aucun canal ouvert vers cette personne. "
                           "Le ticket est fermé.")
@@ -338,7 +342,7 @@ def outcome_message(result: Mapping[str, Any]) -> tuple[str, str]:
         meaning = TWILIO_ERRORS.get(error)
         detail = _("erreur Twilio %(code)s", code=error) + (f" : {_(meaning)}" if meaning else "")
     elif error:
-        detail = _("configuration d'envoi incomplète (%(what)s)", what=str(error)[:200])
+        detail = _("motif : %(what)s", what=str(error)[:200])
     else:
         detail = _("raison inconnue")
     return "error", _("Échec de l'envoi par %(channel)s — %(detail)s. Le ticket reste ouvert : "
@@ -525,7 +529,7 @@ def reply(ticket_id: int):
           message_id=result.get("message_id"))
     category, message = outcome_message(result)
     flash(message, category)
-    if result.get("status") == "sent":
+    if result.get("status") in ("sent", "queued"):
         return redirect(url_for("admin.inbox_ticket", ticket_id=ticket_id))
     # Failed or not sendable: keep the text in the box so nothing typed is lost.
     return _render_ticket(load_ticket(app, ticket_id) or view, text, check)
