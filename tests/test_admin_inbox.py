@@ -508,3 +508,20 @@ def test_the_part_count_endpoint_flags_limits_and_refuses_bad_input(app, staff):
     assert agent.post("/admin/sms/parts", data={"text": "x" * 6000},
                       headers=headers).status_code == 400
     assert app.test_client().post("/admin/sms/parts", data={"text": "x"}).status_code in (400, 401)
+
+
+@pytest.mark.parametrize("result,category,words", [
+    ({"status": "sent", "channel": "whatsapp"}, "info", "envoyée par WhatsApp"),
+    ({"status": "queued", "channel": "sms"}, "warning", "réessaiera automatiquement"),
+    ({"status": "not_sendable", "channel": "none"}, "error", "aucun canal ouvert"),
+    ({"status": "failed", "channel": "whatsapp", "error": 63016}, "error",
+     "63016 : hors de la fenêtre WhatsApp de 24 heures"),
+    ({"status": "failed", "channel": "sms", "error": 30999}, "error", "erreur Twilio 30999."),
+    ({"status": "failed", "channel": "sms", "error": "TWILIO_SMS_FROM is not set"}, "error",
+     "motif : TWILIO_SMS_FROM is not set"),
+])
+def test_every_reply_outcome_is_said_in_french(result, category, words):
+    from bot.admin.inbox import outcome_message
+
+    found_category, text = outcome_message(result)
+    assert found_category == category and words in text
