@@ -25,6 +25,7 @@ message: bot.content_store.library rebuilds its cache when the table's latest
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any, Mapping
 
 import sqlalchemy as sa
@@ -57,6 +58,13 @@ LANGUAGE_LABELS = {"fr": N_("Français"), "bm": N_("Bambara")}
 #: Columns a staff edit may change (besides the bookkeeping ones).
 EDITABLE = tuple(f"{name}_{lang}" for name in ARTICLE_TEXT_FIELDS for lang in LANGUAGES) + (
     "source", "verified", "verified_note", "bm_review", "uncertain", "keywords", "synonyms")
+
+
+@lru_cache(maxsize=1)
+def category_titles() -> dict[str, str]:
+    """French titles of the menu categories by id, in menu order (from the content files,
+    which only change with a deployment; parsed once per process)."""
+    return {c.id: c.title.fr for c in load_catalog().categories}
 
 
 class ArticleConflict(Exception):
@@ -195,7 +203,7 @@ def articles_by_category(app: Flask) -> list[tuple[str, str, list[dict[str, Any]
             except ValidationError:
                 item["shown"] = False
             items.append(item)
-    titles = {c.id: c.title.fr for c in load_catalog().categories}
+    titles = category_titles()
     grouped: dict[str, list[dict[str, Any]]] = {}
     for item in items:
         grouped.setdefault(item["category"], []).append(item)
@@ -314,8 +322,7 @@ def _render(row: Any, form: ArticleForm, errors: Mapping[str, list[str]] | None 
             reports: Mapping[str, dict] | None = None, status: int = 200):
     if reports is None:  # a page as loaded: show what the stored texts cost and break
         errors, warnings, reports = check_article(_form_values(form, row), current_app.config)
-    category = {c.id: c.title.fr for c in load_catalog().categories}.get(row.category,
-                                                                        row.category)
+    category = category_titles().get(row.category, row.category)
     return render_template("admin/content_edit.html", row=row, form=form, errors=errors or {},
                            warnings=warnings or {}, reports=reports, fields=ARTICLE_TEXT_FIELDS,
                            labels=FIELD_LABELS, languages=LANGUAGES,
