@@ -475,6 +475,16 @@ def _register_broadcasts() -> None:
 _register_broadcasts()
 
 
+def _register_demo() -> None:
+    """Add `essbot actors seed-demo` (bot/demo.py)."""
+    from bot.demo import seed_demo_command
+
+    actors.add_command(seed_demo_command)
+
+
+_register_demo()
+
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("FLASK_APP", "bot")
     main()

@@ -1,14 +1,240 @@
-"""Staff interface: Tableau de bord (placeholder page until this area is built)."""
+"""Staff interface: Tableau de bord (issue 6, item 3) at ``/admin/``.
+
+Anonymous counts of the ESS registry (bot/stats.py) as server-rendered SVG charts (pygal,
+inline, no JavaScript: pygal's tooltip script is neither loaded nor inlined), each next to a
+plain table of the same numbers (read by screen readers, copied into a spreadsheet). An
+optional period filter (``?periode=30j|12m|tout``) works as a plain GET form.
+
+Cost: the numbers take ~15 aggregate queries; with the charts, a few hundred milliseconds on a
+50,000-actor registry (bench/admin.py). The registry changes at the pace of registrations while
+staff reload the page much more often, so the computed statistics and charts are kept in a
+small per-process cache keyed by the registry's *fingerprint* (number of entries and latest
+``updated_at`` of the actor table, indexed) plus the local date and the period: any change to
+an entry (every write path sets ``updated_at``; a hard delete changes the count) gives a new
+key, so a cached page is never stale. Entries also expire after ``CACHE_SECONDS`` as a
+backstop. The top numbers that move all the time (contacts, tickets, messages) are read on
+every request.
+"""
 
 from __future__ import annotations
 
-from flask import render_template
+import threading
+import time
+from datetime import datetime
+from typing import Any
+from xml.etree import ElementTree
 
-from bot.admin import bp, require_role
+import pygal
+import sqlalchemy as sa
+from flask import Flask, current_app, flash, render_template, request
+from markupsafe import Markup
+from pygal.style import Style
+
+from bot import stats as registry_stats
+from bot.admin import _, bp, require_role
+from bot.db import get_engine
+from bot.models import Actor, utcnow
+
+#: Seconds a cached computation is kept at most (it is replaced sooner when the registry
+#: changes: see the module docstring).
+CACHE_SECONDS = 300
+#: Cached computations kept per process (periods × recent fingerprints).
+CACHE_SIZE = 12
+
+#: Colours of the charts: the interface's green first (admin.css --accent), then colours
+#: that stay distinct for the common colour-vision deficiencies (Okabe & Ito palette).
+COLORS = ("#0b6e4f", "#e69f00", "#0072b2", "#cc79a7", "#56b4e9", "#d55e00", "#009e73",
+          "#f0e442", "#7a8a99")
+#: The bar of APEJ's youth band stands out in the age chart.
+YOUTH_COLOR = "#e69f00"
+
+_STYLE = dict(
+    background="#ffffff", plot_background="#ffffff", foreground="#1d2733",
+    foreground_strong="#1d2733", foreground_subtle="#5b6776",
+    font_family='system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif',
+    label_font_size=13, major_label_font_size=13, value_font_size=13,
+    value_label_font_size=13, legend_font_size=13, no_data_font_size=20,
+    guide_stroke_color="#d5dbe3", major_guide_stroke_color="#d5dbe3",
+    opacity="1", opacity_hover="1", transition="0s", colors=COLORS,
+)
+STYLE = Style(**_STYLE)
+#: Rings sit in half-width cards: larger text so that it reads at the same size.
+PIE_STYLE = Style(**{**_STYLE, "legend_font_size": 18})
+
+
+def number(value: Any) -> str:
+    """A count written the French way, with a narrow no-break space between thousands
+    (CLDR ``fr``: ``25 970``); None gives an empty string."""
+    if value is None:
+        return ""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, locale="fr")
+
+
+def _strip_scripts(root: Any) -> Any:
+    """pygal xml filter: drop every <script> (its tooltip config), so the page runs no
+    inline script (the CSP would refuse it) and loads nothing from a CDN."""
+    for parent in list(root.iter()):
+        for child in list(parent):
+            if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1] == "script":
+                parent.remove(child)
+    return root
+
+
+def _values_after_bars(root: Any) -> Any:
+    """pygal xml filter for horizontal bars: numbers start just after the bar's end
+    (pygal centres them on it, half over the bar)."""
+    for node in root.iter():
+        if isinstance(node.tag, str) and node.tag.rsplit("}", 1)[-1] == "text" \
+                and "value" in (node.get("class") or "").split():
+            node.set("text-anchor", "start")
+    return root
+
+
+def _config(**options: Any) -> dict[str, Any]:
+    """Options shared by every chart: no JS, no XML declaration (inline in HTML), the
+    interface's fonts and colours, sizes through the viewBox (scales to its box)."""
+    base = dict(js=[], disable_xml_declaration=True, value_formatter=number, style=STYLE, width=640, height=300,
+                margin=8, spacing=8, truncate_label=-1, truncate_legend=-1, show_legend=False,
+                print_values=True, no_data_text=_("Aucune donnée"), explicit_size=False,
+                pretty_print=False, tooltip_fancy_mode=False, min_scale=4, max_scale=6)
+    base.update(options)
+    return base
+
+
+def _svg(chart: Any, label: str) -> Markup:
+    """Render `chart` as inline SVG markup with an accessible name (`label`)."""
+    chart.add_xml_filter(_strip_scripts)
+
+    def _name(root: Any) -> Any:
+        root.set("role", "img")
+        root.set("aria-label", label)
+        return root
+
+    chart.add_xml_filter(_name)
+    return Markup(chart.render(is_unicode=True))
+
+
+def time_chart(buckets: list[registry_stats.Bucket], label: str) -> Markup:
+    """Grouped bars of registrations started and confirmed per bucket."""
+    chart = pygal.Bar(**_config(
+        show_legend=True, legend_at_bottom=True, legend_at_bottom_columns=2, height=320,
+        print_values=len(buckets) <= 13, print_values_position="top", x_label_rotation=0 if len(buckets) <= 13 else 40,
+        show_minor_x_labels=True))
+    chart.x_labels = [b.short or b.label for b in buckets]
+    if buckets:
+        chart.add(_("Commencées"), [b.started for b in buckets])
+        chart.add(_("Confirmées"), [b.confirmed for b in buckets])
+    return _svg(chart, label)
+
+
+def bar_chart(rows: list[registry_stats.Row], label: str, *,
+              highlight: str | None = None) -> Markup:
+    """One horizontal bar per row, in the rows' order from the top; the row whose key is
+    `highlight` gets its own colour. Rows with no entry are left out of the chart (they stay
+    in the table)."""
+    shown = [r for r in rows if r.count]
+    top = max((r.count for r in shown), default=0)
+    chart = pygal.HorizontalBar(**_config(
+        height=max(120, 28 * len(shown) + 50), print_values_position="top",
+        # Room on the right of the longest bar for its number.
+        range=(0, top * 1.18) if top else None))
+    chart.add_xml_filter(_values_after_bars)
+    shown = list(reversed(shown))  # pygal draws the first label at the bottom
+    chart.x_labels = [_(r.label) for r in shown]
+    if shown:
+        chart.add(label, [{"value": r.count, "color": YOUTH_COLOR if r.key == highlight
+                           else COLORS[0]} for r in shown])
+    return _svg(chart, label)
+
+
+def pie_chart(rows: list[registry_stats.Row], label: str) -> Markup:
+    """A ring with one slice per row that has entries, the legend beside it."""
+    chart = pygal.Pie(**_config(inner_radius=0.45, show_legend=True, width=340, height=230,
+                                legend_at_bottom=True, legend_at_bottom_columns=1,
+                                legend_box_size=16, style=PIE_STYLE, print_values=False))
+    for row in rows:
+        if row.count:
+            chart.add(f"{_(row.label)} ({row.share:g} %)", row.count)
+    return _svg(chart, label)
+
+
+#: Which chart draws each distribution (the decade one is a table beside the ages).
+CHARTS = {"kind": "pie", "gender": "pie", "age": "youth", "quartier": "hbar", "sector": "hbar",
+          "protection": "hbar", "needs": "hbar"}
+
+
+def render_charts(result: registry_stats.Stats) -> dict[str, Markup]:
+    """The SVG of each chart of `result`, by distribution name, plus ``"time"``."""
+    charts = {"time": time_chart(result.buckets, _("Inscriptions dans le temps"))}
+    for name, kind in CHARTS.items():
+        dist = result.distributions[name]
+        title = _(dist.title)
+        if kind == "pie":
+            charts[name] = pie_chart(dist.rows, title)
+        elif kind == "youth":
+            charts[name] = bar_chart(dist.rows, title, highlight="jeunes")
+        else:
+            charts[name] = bar_chart(dist.rows, title)
+    return charts
+
+
+def _fingerprint(conn: sa.Connection) -> tuple[int, Any]:
+    """(number of actor rows, latest ``updated_at``): changes whenever an entry does."""
+    a = Actor.__table__
+    row = conn.execute(sa.select(sa.func.count(), sa.func.max(a.c.updated_at))).one()
+    return int(row[0] or 0), row[1]
+
+
+_cache_lock = threading.Lock()
+
+
+def dashboard_data(app: Flask, period: registry_stats.Period, now: datetime | None = None,
+                   *, use_cache: bool = True) -> tuple[registry_stats.Stats, dict[str, Markup]]:
+    """Statistics and charts of `app`'s registry for `period` at `now` (aware UTC).
+
+    Returns ``(stats, charts)``; `stats.headline` is always fresh; the rest comes from the
+    per-app cache when the registry's fingerprint, the local date and the period are the
+    same as a computation less than CACHE_SECONDS old (see the module docstring).
+    """
+    now = now or utcnow()
+    timezone = app.config["ESSBOT_TIMEZONE"]
+    cache: dict[tuple, tuple[float, registry_stats.Stats, dict[str, Markup]]] = \
+        app.extensions.setdefault("essbot.dashboard_cache", {})
+    from zoneinfo import ZoneInfo
+
+    with get_engine(app).connect() as conn:
+        conn.execution_options(essbot_read_only=True)
+        key = (period.key, now.astimezone(ZoneInfo(timezone)).date(), _fingerprint(conn))
+        hit = cache.get(key) if use_cache else None
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            headline = registry_stats.headline(conn, now)
+            result = hit[1]
+            fresh = registry_stats.Stats(**{**result.__dict__, "headline": headline, "now": now})
+            return fresh, hit[2]
+        result = registry_stats.compute(conn, period, now, timezone=timezone)
+    charts = render_charts(result)
+    if use_cache:
+        with _cache_lock:
+            cache[key] = (time.monotonic(), result, charts)
+            while len(cache) > CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+    return result, charts
 
 
 @bp.get("/", endpoint="dashboard")
 @require_role("viewer")
 def index():
-    """The Tableau de bord page."""
-    return render_template("admin/placeholder.html", title="Tableau de bord")
+    """The Tableau de bord: top numbers, then each dimension as a chart and a table."""
+    key = request.args.get("periode") or registry_stats.DEFAULT_PERIOD
+    if key not in registry_stats.PERIODS:
+        flash(_("Période inconnue : toutes les inscriptions sont affichées."), "warning")
+        key = registry_stats.DEFAULT_PERIOD
+    period = registry_stats.PERIODS[key]
+    app = current_app._get_current_object()
+    result, charts = dashboard_data(app, period)
+    return render_template("admin/dashboard.html", title=_("Tableau de bord"), stats=result,
+                           charts=charts, periods=registry_stats.PERIODS.values(),
+                           period=period, area=registry_stats.area_name(),
+                           youth=registry_stats.YOUTH_BAND, number=number)
