@@ -1,8 +1,10 @@
 """Anonymous statistics of the ESS registry, for the staff dashboard (issue 6) and scripts.
 
 Everything here is counts: no name, phone or free text leaves these functions. Counts are
-computed in the database, one ``GROUP BY`` per dimension, so the cost grows with the number of
-distinct values (a few dozen), not with the registry (50,000 actors: see bench/admin.py).
+computed in the database by ``GROUP BY`` queries that each return a few hundred groups at most
+(several low-cardinality dimensions share one scan; each dimension is then summed out in
+Python), so the work per page is a handful of scans whatever the registry's size, and the
+transfer stays small (50,000 actors: see bench/admin.py).
 
 Population of the distributions: **confirmed registrations** (``registered_at`` set), in the
 chosen period (by confirmation date), *including the entries anonymised after a deletion
@@ -216,21 +218,28 @@ def period_start(period: Period, now: datetime, timezone: str) -> datetime | Non
 
 
 def _local_day(conn: sa.Connection, column: sa.ColumnElement, timezone: str,
-               now: datetime) -> sa.ColumnElement[str]:
-    """SQL for the local calendar day (``YYYY-MM-DD`` text) of a UTC timestamp `column`.
+               now: datetime) -> sa.ColumnElement:
+    """SQL for the local calendar day of a UTC timestamp `column` (a date on PostgreSQL,
+    ``YYYY-MM-DD`` text on SQLite).
 
     PostgreSQL converts with the time-zone database; SQLite has none, so the zone's offset at
     `now` is applied (exact for Africa/Bamako, UTC+0 all year; within an hour around a DST
     change elsewhere).
     """
     if conn.dialect.name == "postgresql":
-        return sa.func.to_char(sa.func.timezone(timezone, column), "YYYY-MM-DD")
+        return sa.cast(sa.func.timezone(timezone, column), sa.Date)
     offset = int(now.astimezone(ZoneInfo(timezone)).utcoffset().total_seconds())
     if offset == 0:
         # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" in UTC: the day is the first 10 characters
         # (a third of strftime's cost on 50,000 rows).
         return sa.func.substr(column, 1, 10)
     return sa.func.strftime("%Y-%m-%d", column, f"{offset:+d} seconds")
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
 
 
 def headline(conn: sa.Connection, now: datetime) -> Headline:
@@ -267,21 +276,27 @@ def time_buckets(conn: sa.Connection, period: Period, now: datetime,
     """Registrations started (``created_at``) and confirmed (``registered_at``) per week
     (Monday first; the first bucket starts with the period) or per calendar month, in local
     time, from the period's start (or the first registration) to today. Deleted entries
-    count: their dates are kept. Two ``GROUP BY day`` queries."""
+    count: their dates are kept. One ``GROUP BY`` (start day, confirmation day)."""
     a = Actor.__table__
     start = period_start(period, now, timezone)
     today = now.astimezone(ZoneInfo(timezone)).date()
-    per_day: dict[str, Counter] = {"started": Counter(), "confirmed": Counter()}
-    for name, column in (("started", a.c.created_at), ("confirmed", a.c.registered_at)):
-        day = _local_day(conn, column, timezone, now)
-        query = sa.select(day, sa.func.count()).where(column.is_not(None)).group_by(day)
-        if start is not None:
-            query = query.where(column >= start)
-        for text, n in conn.execute(query):
-            if text:
-                per_day[name][date.fromisoformat(text[:10])] += int(n)
-    first = start.astimezone(ZoneInfo(timezone)).date() if start is not None else min(
-        (d for counter in per_day.values() for d in counter), default=today)
+    started_day = _local_day(conn, a.c.created_at, timezone, now)
+    confirmed_day = _local_day(conn, a.c.registered_at, timezone, now)
+    query = sa.select(started_day, confirmed_day, sa.func.count()).group_by(
+        started_day, confirmed_day)
+    if start is not None:
+        query = query.where(sa.or_(a.c.created_at >= start, a.c.registered_at >= start))
+    first = start.astimezone(ZoneInfo(timezone)).date() if start is not None else None
+    started: Counter = Counter()
+    confirmed: Counter = Counter()
+    for s_day, c_day, n in conn.execute(query):
+        s_day, c_day = _as_date(s_day), _as_date(c_day)
+        if s_day is not None and (first is None or s_day >= first):
+            started[s_day] += int(n)
+        if c_day is not None and (first is None or c_day >= first):
+            confirmed[c_day] += int(n)
+    if first is None:
+        first = min([*started, *confirmed], default=today)
     first = min(first, today)
 
     def key(day: date) -> date:
@@ -302,12 +317,29 @@ def time_buckets(conn: sa.Connection, period: Period, now: datetime,
                                     short=k.strftime("%d/%m"))
         day = (k.replace(day=28) + timedelta(days=4)).replace(day=1) \
             if period.bucket == "month" else k + timedelta(days=7 - k.weekday())
-    for name, counter in per_day.items():
-        for d, n in counter.items():
-            bucket = buckets.get(key(d))
-            if bucket is not None:
-                setattr(bucket, name, getattr(bucket, name) + n)
+    for d, n in started.items():
+        if key(d) in buckets:
+            buckets[key(d)].started += n
+    for d, n in confirmed.items():
+        if key(d) in buckets:
+            buckets[key(d)].confirmed += n
     return sorted(buckets.values(), key=lambda b: b.start)
+
+
+def _grouped(conn: sa.Connection, columns: list[sa.ColumnElement], where: list) -> list[tuple]:
+    """``SELECT columns, count(*) … GROUP BY columns`` as a list of tuples (count last)."""
+    return [tuple(r) for r in conn.execute(
+        sa.select(*columns, sa.func.count()).where(*where).group_by(*columns))]
+
+
+def _marginal(rows: list[tuple], index: int, keep=None) -> Counter:
+    """Counts of the values in column `index` of `rows` from :func:`_grouped` (summed over
+    the other columns); `keep(row)` selects rows."""
+    counts: Counter = Counter()
+    for row in rows:
+        if keep is None or keep(row):
+            counts[row[index]] += int(row[-1])
+    return counts
 
 
 def _shares(rows: list[Row], population: int) -> list[Row]:
@@ -316,13 +348,11 @@ def _shares(rows: list[Row], population: int) -> list[Row]:
     return rows
 
 
-def _single(conn: sa.Connection, name: str, title: str, where: list, population: int,
+def _single(counts: Counter, name: str, title: str, population: int,
             labels: dict[str, str], *, order: str = "count", note: str = "") -> Distribution:
-    """A single-choice dimension: one GROUP BY over `name`; rows in `labels` order (or by
-    count, descending), unknown values with their raw text, no answer last."""
-    a = Actor.__table__
-    counts = {k: int(n) for k, n in conn.execute(
-        sa.select(a.c[name], sa.func.count()).where(*where).group_by(a.c[name]))}
+    """A single-choice dimension from its `counts` by stored value: rows in `labels` order
+    (`order="labels"`) or by count, descending; values not in `labels` with their raw text;
+    no answer (None) last."""
     rows = [Row(k, labels[k], counts.get(k, 0)) for k in labels]
     rows += [Row(str(k), str(k), n) for k, n in counts.items() if k is not None and k not in labels]
     if order == "count":
@@ -332,22 +362,20 @@ def _single(conn: sa.Connection, name: str, title: str, where: list, population:
     return Distribution(name, title, _shares(rows, population), population, note=note)
 
 
-def _multiple(conn: sa.Connection, name: str, title: str, where: list, population: int,
+def _multiple(counts_by_text: Counter, name: str, title: str, population: int,
               labels: dict[str, str], *, note: str = "") -> Distribution:
-    """A multiple-choice dimension stored as a JSON list: one GROUP BY over the list's text
-    (a few dozen distinct combinations), then each option counted in Python. An entry with
-    no list (or an empty one) counts as "Non renseigné"."""
-    a = Actor.__table__
-    text = sa.cast(a.c[name], sa.Text)
+    """A multiple-choice dimension stored as a JSON list, from the counts of each stored
+    list's text (a few dozen distinct combinations): each option counted once per entry. An
+    entry with no list (or an empty one) counts as "Non renseigné"."""
     counts: Counter = Counter()
     unknown = 0
-    for raw, n in conn.execute(sa.select(text, sa.func.count()).where(*where).group_by(text)):
+    for raw, n in counts_by_text.items():
         keys = json.loads(raw) if raw else None
         if not keys:
-            unknown += int(n)
+            unknown += n
             continue
         for k in set(keys):
-            counts[k] += int(n)
+            counts[k] += n
     rows = [Row(k, labels[k], counts.get(k, 0)) for k in labels]
     rows += [Row(str(k), str(k), n) for k, n in counts.items() if k not in labels]
     rows.sort(key=lambda r: -r.count)
@@ -357,42 +385,36 @@ def _multiple(conn: sa.Connection, name: str, title: str, where: list, populatio
                         note=note)
 
 
-def _ages(conn: sa.Connection, where: list, population: int, year: int) -> Distribution:
-    """Age bands (AGE_BANDS) from the birth year (age = current year − birth year, as the
-    broadcast segments count it). One GROUP BY birth year. Anonymised entries have no birth
-    year any more: they get their own row (their decade is in the "decade" distribution)."""
-    a = Actor.__table__
-    counts: Counter = Counter()
-    for birth, deleted, n in conn.execute(
-            sa.select(a.c.birth_year, a.c.deleted_at.is_not(None), sa.func.count())
-            .where(*where).group_by(a.c.birth_year, a.c.deleted_at.is_not(None))):
+def _ages(counts: Counter, population: int, year: int) -> Distribution:
+    """Age bands (AGE_BANDS) from counts by (birth year, deleted): age = current year − birth
+    year, as the broadcast segments count it. Anonymised entries have no birth year any more:
+    they get their own row (their decade is in the "decade" distribution)."""
+    bands: Counter = Counter()
+    for (birth, deleted), n in counts.items():
         if birth is None:
-            counts[ERASED if deleted else UNKNOWN] += int(n)
+            bands[ERASED if deleted else UNKNOWN] += n
             continue
         age = year - int(birth)
         for key, _label, low, high in AGE_BANDS:
             if (low is None or age >= low) and (high is None or age <= high):
-                counts[key] += int(n)
+                bands[key] += n
                 break
-    rows = [Row(key, label, counts.get(key, 0)) for key, label, _l, _h in AGE_BANDS]
-    if counts.get(UNKNOWN):
-        rows.append(Row(UNKNOWN, N_("Non renseigné"), counts[UNKNOWN]))
-    if counts.get(ERASED):
-        rows.append(Row(ERASED, N_("Effacé (fiche supprimée)"), counts[ERASED]))
+    rows = [Row(key, label, bands.get(key, 0)) for key, label, _l, _h in AGE_BANDS]
+    if bands.get(UNKNOWN):
+        rows.append(Row(UNKNOWN, N_("Non renseigné"), bands[UNKNOWN]))
+    if bands.get(ERASED):
+        rows.append(Row(ERASED, N_("Effacé (fiche supprimée)"), bands[ERASED]))
     return Distribution("age", N_("Âge"), _shares(rows, population), population,
                         note=N_("Âge = année en cours − année de naissance. Tranche jeunes "
                                 "de l'APEJ : 15 à 40 ans."))
 
 
-def _decades(conn: sa.Connection, where: list, population: int) -> Distribution:
+def _decades(counts: Counter, population: int) -> Distribution:
     """Birth decades (``birth_band``, kept after a deletion), oldest first."""
-    a = Actor.__table__
-    counts = dict(conn.execute(sa.select(a.c.birth_band, sa.func.count()).where(*where)
-                               .group_by(a.c.birth_band)).all())
-    rows = [Row(str(k), str(k).replace("-", "–"), int(n))
+    rows = [Row(str(k), str(k).replace("-", "–"), n)
             for k, n in sorted((k, n) for k, n in counts.items() if k)]
     if counts.get(None):
-        rows.append(Row(UNKNOWN, N_("Non renseigné"), int(counts[None])))
+        rows.append(Row(UNKNOWN, N_("Non renseigné"), counts[None]))
     return Distribution("decade", N_("Décennie de naissance"), _shares(rows, population),
                         population)
 
@@ -401,42 +423,58 @@ def compute(conn: sa.Connection, period: Period, now: datetime, *,
             timezone: str = "Africa/Bamako") -> Stats:
     """All the dashboard's numbers for `period` at `now` (aware UTC), read through `conn`.
 
-    About 15 aggregate queries, none returning more rows than distinct values. Labels of the
-    returned rows are French msgids (the dashboard translates them with the admin catalog;
-    option labels and quartier names are already French).
+    Eight aggregate queries, four of them over the registry: (kind, gender, sector,
+    quartier), (birth year, birth decade, deleted), (needs, protection, deleted) — each a
+    ``GROUP BY`` of a few hundred groups at most, split per dimension here —, and (start day,
+    confirmation day) for the time chart; plus the top numbers. Labels of the returned rows
+    are French msgids (the dashboard translates them with the admin catalog; option labels
+    and quartier names are already French).
     """
     a = Actor.__table__
     labels = registry_labels()
     start = period_start(period, now, timezone)
-    where: list[Any] = [a.c.registered_at.is_not(None)]
-    if start is not None:
-        where.append(a.c.registered_at >= start)
-    row = conn.execute(sa.select(
-        sa.func.count(), sa.func.sum(sa.case((a.c.deleted_at.is_not(None), 1), else_=0)))
-        .where(*where)).one()
-    population, deleted = int(row[0] or 0), int(row[1] or 0)
-    year = now.astimezone(ZoneInfo(timezone)).year
+    if start is None and conn.dialect.name == "sqlite":
+        # Nearly every row is registered: a full scan beats the registered_at index, which
+        # SQLite (without ANALYZE statistics) picks for IS NOT NULL, then looking up the table
+        # once per row: twice as slow on 50,000 actors. A CASE cannot use an index. (Not on
+        # PostgreSQL: its statistics choose the scan, and the CASE would hide them.)
+        where: list[Any] = [sa.case((a.c.registered_at.is_(None), 0), else_=1) == 1]
+    elif start is None:
+        where = [a.c.registered_at.is_not(None)]
+    else:
+        where = [a.c.registered_at.is_not(None), a.c.registered_at >= start]
+    deleted = a.c.deleted_at.is_not(None)
+    who = _grouped(conn, [a.c.kind, a.c.gender, a.c.sector, a.c.quartier], where)
+    births = _grouped(conn, [a.c.birth_year, a.c.birth_band, deleted], where)
+    lists = _grouped(conn, [sa.cast(a.c.needs, sa.Text), sa.cast(a.c.protection, sa.Text),
+                            deleted], where)
+    population = sum(int(r[-1]) for r in births)
+    erased = sum(int(r[-1]) for r in births if r[2])
     stats = Stats(period=period, now=now, headline=headline(conn, now),
                   buckets=time_buckets(conn, period, now, timezone), population=population,
-                  population_deleted=deleted)
-    live = [*where, a.c.deleted_at.is_(None)]
+                  population_deleted=erased)
+    year = now.astimezone(ZoneInfo(timezone)).year
+    ages: Counter = Counter()
+    for birth, _band, is_deleted, n in births:
+        ages[(birth, bool(is_deleted))] += int(n)
     dims = [
-        _single(conn, "kind", N_("Individus et organisations"), where, population,
+        _single(_marginal(who, 0), "kind", N_("Individus et organisations"), population,
                 labels.get("kind", {}), order="labels"),
-        _single(conn, "gender", N_("Genre"), where, population, labels.get("gender", {}),
-                order="labels",
+        _single(_marginal(who, 1), "gender", N_("Genre"), population,
+                labels.get("gender", {}), order="labels",
                 note=N_("Pour une organisation : la personne à contacter.")),
-        _ages(conn, where, population, year),
-        _decades(conn, where, population),
-        _single(conn, "quartier", N_("Quartier"), where, population,
+        _ages(ages, population, year),
+        _decades(_marginal(births, 1), population),
+        _single(_marginal(who, 3), "quartier", N_("Quartier"), population,
                 labels.get("quartier", {})),
-        _single(conn, "sector", N_("Secteur d'activité"), where, population,
+        _single(_marginal(who, 2), "sector", N_("Secteur d'activité"), population,
                 labels.get("sector", {})),
-        _multiple(conn, "protection", N_("Protection sociale déclarée"), live,
-                  population - deleted, labels.get("protection", {}),
+        _multiple(_marginal(lists, 1, keep=lambda r: not r[2]), "protection",
+                  N_("Protection sociale déclarée"), population - erased,
+                  labels.get("protection", {}),
                   note=N_("Question facultative, plusieurs réponses possibles. Les fiches "
                           "supprimées n'en gardent rien (donnée de santé possible).")),
-        _multiple(conn, "needs", N_("Besoins exprimés"), where, population,
+        _multiple(_marginal(lists, 0), "needs", N_("Besoins exprimés"), population,
                   labels.get("needs", {}), note=N_("Plusieurs réponses possibles.")),
     ]
     stats.distributions = {d.name: d for d in dims}

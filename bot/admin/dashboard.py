@@ -156,7 +156,7 @@ def pie_chart(rows: list[registry_stats.Row], label: str) -> Markup:
                                 legend_box_size=16, style=PIE_STYLE, print_values=False))
     for row in rows:
         if row.count:
-            chart.add(f"{_(row.label)} ({row.share:g} %)", row.count)
+            chart.add(f"{_(row.label)} ({number(row.share)} %)", row.count)
     return _svg(chart, label)
 
 
