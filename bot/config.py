@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     # Staff interface (issue 6, bot/admin/): login attempts allowed per e-mail and address
     # (Flask-Limiter syntax; empty disables the throttle).
     "ESSBOT_LOGIN_RATE": "5 per minute;20 per hour",
+    # Seconds the dashboard's statistics may lag behind registry changes (bot/admin/dashboard.py;
+    # 0: recomputed after every change).
+    "ESSBOT_DASHBOARD_MAX_AGE": 60,
 }
 
 _BOOL_TRUE = {"1", "true", "yes", "on", "oui"}
