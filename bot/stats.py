@@ -30,9 +30,15 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from bot.i18n import N_
 from bot.models import Actor, Contact, Message
 from bot.models.content import Ticket
+
+def S_(msgid: str) -> str:
+    """Mark a staff-interface string (French source, the ``admin`` catalog) without
+    translating it: the dashboard template translates it. Not ``N_``, which marks messages
+    sent to people (the ``messages`` catalog, checked for SMS cost and Bambara)."""
+    return msgid
+
 
 #: The youth band of APEJ (Agence pour la Promotion de l'Emploi des Jeunes): ages 15 to 40
 #: (FACTS.md §2, apej.ml/qui-sommes-nous).
@@ -41,10 +47,10 @@ YOUTH_BAND = (15, 40)
 #: Age bands shown on the dashboard: (key, label, lowest age, highest age); None = open end.
 #: Only the youth band is a rule (APEJ); the other cuts just split the rest for reading.
 AGE_BANDS: tuple[tuple[str, str, int | None, int | None], ...] = (
-    ("moins15", N_("Moins de 15 ans"), None, YOUTH_BAND[0] - 1),
-    ("jeunes", N_("15–40 ans (jeunes, APEJ)"), YOUTH_BAND[0], YOUTH_BAND[1]),
-    ("41-59", N_("41–59 ans"), YOUTH_BAND[1] + 1, 59),
-    ("60plus", N_("60 ans et plus"), 60, None),
+    ("moins15", S_("Moins de 15 ans"), None, YOUTH_BAND[0] - 1),
+    ("jeunes", S_("15–40 ans (jeunes, APEJ)"), YOUTH_BAND[0], YOUTH_BAND[1]),
+    ("41-59", S_("41–59 ans"), YOUTH_BAND[1] + 1, 59),
+    ("60plus", S_("60 ans et plus"), 60, None),
 )
 
 #: Key of the rows that hold "no answer" in every dimension (None in the database).
@@ -67,9 +73,9 @@ class Period:
 #: The period filter, in the order offered. "12m" counts whole calendar months (the current
 #: one included), "30j" the last 30 days including today.
 PERIODS: dict[str, Period] = {p.key: p for p in (
-    Period("30j", N_("30 derniers jours"), 30, "week"),
-    Period("12m", N_("12 derniers mois"), 365, "month"),
-    Period("tout", N_("Depuis le début"), None, "month"),
+    Period("30j", S_("30 derniers jours"), 30, "week"),
+    Period("12m", S_("12 derniers mois"), 365, "month"),
+    Period("tout", S_("Depuis le début"), None, "month"),
 )}
 DEFAULT_PERIOD = "tout"
 
@@ -358,7 +364,7 @@ def _single(counts: Counter, name: str, title: str, population: int,
     if order == "count":
         rows.sort(key=lambda r: -r.count)
     if counts.get(None):
-        rows.append(Row(UNKNOWN, N_("Non renseigné"), counts[None]))
+        rows.append(Row(UNKNOWN, S_("Non renseigné"), counts[None]))
     return Distribution(name, title, _shares(rows, population), population, note=note)
 
 
@@ -380,7 +386,7 @@ def _multiple(counts_by_text: Counter, name: str, title: str, population: int,
     rows += [Row(str(k), str(k), n) for k, n in counts.items() if k not in labels]
     rows.sort(key=lambda r: -r.count)
     if unknown:
-        rows.append(Row(UNKNOWN, N_("Non renseigné"), unknown))
+        rows.append(Row(UNKNOWN, S_("Non renseigné"), unknown))
     return Distribution(name, title, _shares(rows, population), population, multiple=True,
                         note=note)
 
@@ -401,11 +407,11 @@ def _ages(counts: Counter, population: int, year: int) -> Distribution:
                 break
     rows = [Row(key, label, bands.get(key, 0)) for key, label, _l, _h in AGE_BANDS]
     if bands.get(UNKNOWN):
-        rows.append(Row(UNKNOWN, N_("Non renseigné"), bands[UNKNOWN]))
+        rows.append(Row(UNKNOWN, S_("Non renseigné"), bands[UNKNOWN]))
     if bands.get(ERASED):
-        rows.append(Row(ERASED, N_("Effacé (fiche supprimée)"), bands[ERASED]))
-    return Distribution("age", N_("Âge"), _shares(rows, population), population,
-                        note=N_("Âge = année en cours − année de naissance. Tranche jeunes "
+        rows.append(Row(ERASED, S_("Effacé (fiche supprimée)"), bands[ERASED]))
+    return Distribution("age", S_("Âge"), _shares(rows, population), population,
+                        note=S_("Âge = année en cours − année de naissance. Tranche jeunes "
                                 "de l'APEJ : 15 à 40 ans."))
 
 
@@ -414,8 +420,8 @@ def _decades(counts: Counter, population: int) -> Distribution:
     rows = [Row(str(k), str(k).replace("-", "–"), n)
             for k, n in sorted((k, n) for k, n in counts.items() if k)]
     if counts.get(None):
-        rows.append(Row(UNKNOWN, N_("Non renseigné"), counts[None]))
-    return Distribution("decade", N_("Décennie de naissance"), _shares(rows, population),
+        rows.append(Row(UNKNOWN, S_("Non renseigné"), counts[None]))
+    return Distribution("decade", S_("Décennie de naissance"), _shares(rows, population),
                         population)
 
 
@@ -458,24 +464,24 @@ def compute(conn: sa.Connection, period: Period, now: datetime, *,
     for birth, _band, is_deleted, n in births:
         ages[(birth, bool(is_deleted))] += int(n)
     dims = [
-        _single(_marginal(who, 0), "kind", N_("Individus et organisations"), population,
+        _single(_marginal(who, 0), "kind", S_("Individus et organisations"), population,
                 labels.get("kind", {}), order="labels"),
-        _single(_marginal(who, 1), "gender", N_("Genre"), population,
+        _single(_marginal(who, 1), "gender", S_("Genre"), population,
                 labels.get("gender", {}), order="labels",
-                note=N_("Pour une organisation : la personne à contacter.")),
+                note=S_("Pour une organisation : la personne à contacter.")),
         _ages(ages, population, year),
         _decades(_marginal(births, 1), population),
-        _single(_marginal(who, 3), "quartier", N_("Quartier"), population,
+        _single(_marginal(who, 3), "quartier", S_("Quartier"), population,
                 labels.get("quartier", {})),
-        _single(_marginal(who, 2), "sector", N_("Secteur d'activité"), population,
+        _single(_marginal(who, 2), "sector", S_("Secteur d'activité"), population,
                 labels.get("sector", {})),
         _multiple(_marginal(lists, 1, keep=lambda r: not r[2]), "protection",
-                  N_("Protection sociale déclarée"), population - erased,
+                  S_("Protection sociale déclarée"), population - erased,
                   labels.get("protection", {}),
-                  note=N_("Question facultative, plusieurs réponses possibles. Les fiches "
+                  note=S_("Question facultative, plusieurs réponses possibles. Les fiches "
                           "supprimées n'en gardent rien (donnée de santé possible).")),
-        _multiple(_marginal(lists, 0), "needs", N_("Besoins exprimés"), population,
-                  labels.get("needs", {}), note=N_("Plusieurs réponses possibles.")),
+        _multiple(_marginal(lists, 0), "needs", S_("Besoins exprimés"), population,
+                  labels.get("needs", {}), note=S_("Plusieurs réponses possibles.")),
     ]
     stats.distributions = {d.name: d for d in dims}
     return stats
