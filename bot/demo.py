@@ -43,9 +43,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import click
-from flask.cli import with_appcontext
 import sqlalchemy as sa
 from flask import Flask
+from flask.cli import with_appcontext
 
 from bot.models import Actor, Contact, utcnow
 

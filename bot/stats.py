@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from bot.models import Actor, Contact, Message
 from bot.models.content import Ticket
 
+
 def S_(msgid: str) -> str:
     """Mark a staff-interface string (French source, the ``admin`` catalog) without
     translating it: the dashboard template translates it. Not ``N_``, which marks messages

@@ -32,7 +32,6 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from xml.etree import ElementTree
 
 import pygal
 import sqlalchemy as sa
@@ -114,10 +113,11 @@ def _values_after_bars(root: Any) -> Any:
 def _config(**options: Any) -> dict[str, Any]:
     """Options shared by every chart: no JS, no XML declaration (inline in HTML), the
     interface's fonts and colours, sizes through the viewBox (scales to its box)."""
-    base = dict(js=[], disable_xml_declaration=True, value_formatter=number, style=STYLE, width=640, height=300,
-                margin=8, spacing=8, truncate_label=-1, truncate_legend=-1, show_legend=False,
-                print_values=True, no_data_text=_("Aucune donnée"), explicit_size=False,
-                pretty_print=False, tooltip_fancy_mode=False, min_scale=4, max_scale=6)
+    base = dict(js=[], disable_xml_declaration=True, value_formatter=number, style=STYLE,
+                width=640, height=300, margin=8, spacing=8, truncate_label=-1,
+                truncate_legend=-1, show_legend=False, print_values=True,
+                no_data_text=_("Aucune donnée"), explicit_size=False, pretty_print=False,
+                tooltip_fancy_mode=False, min_scale=4, max_scale=6)
     base.update(options)
     return base
 
@@ -145,8 +145,8 @@ def time_chart(buckets: list[registry_stats.Bucket], label: str) -> Markup:
     """Grouped bars of registrations started and confirmed per bucket."""
     chart = pygal.Bar(**_config(
         show_legend=True, legend_at_bottom=True, legend_at_bottom_columns=2, height=320,
-        print_values=len(buckets) <= 13, print_values_position="top", x_label_rotation=0 if len(buckets) <= 13 else 40,
-        show_minor_x_labels=True))
+        print_values=len(buckets) <= 13, print_values_position="top",
+        x_label_rotation=0 if len(buckets) <= 13 else 40, show_minor_x_labels=True))
     chart.x_labels = [b.short or b.label for b in buckets]
     if buckets:
         chart.add(_("Commencées"), [b.started for b in buckets])

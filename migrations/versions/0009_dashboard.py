@@ -10,9 +10,6 @@ purge`), and "messages of the last 7 days" reads message.created_at. Generated b
 autogenerate, reviewed by hand.
 """
 from alembic import op
-import sqlalchemy as sa
-
-import bot.models
 
 revision = '0009'
 down_revision = '0005'
