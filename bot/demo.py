@@ -2,7 +2,7 @@
 
 ``essbot actors seed-demo --count 50000 [--seed N]`` (or :func:`seed_demo`) writes contacts and
 registry entries (bot.models ``Contact`` and ``Actor``) with bulk Core inserts in one
-transaction: about 3 s for 50,000 actors on SQLite on a 2-core machine.
+transaction: 3 to 8 s for 50,000 actors on SQLite on a shared 2-core machine.
 
 **Demo data is marked twice**, so it can never be taken for real people nor reach one:
 

@@ -272,3 +272,14 @@ def test_statistics_may_lag_by_the_configured_age_only(registry, client):
     assert computed in page
     registry.extensions["essbot.dashboard_cache"].clear()
     assert table(get_page(client), "t-kind")["organisation"] == 2
+
+
+def test_empty_registry(app, client):
+    """A new deployment: every chart says there is no data, nothing breaks."""
+    make_staff(app)
+    login(client, "viewer")
+    for period in ("tout", "12m", "30j"):
+        page = get_page(client, f"?periode={period}")
+        assert number(page, "registered") == 0
+        assert page.count("Aucune donnée") >= 7
+        assert table(page, "t-kind") == {"individu": 0, "organisation": 0}
