@@ -23,16 +23,20 @@ weight, the market quartier N'Tomikorobougou a little more. **Every other weight
 shares, gender, ages, languages, channels, needs, protection, unfinished and deleted shares)
 is illustrative, not a survey figure**: it only makes the charts look like a registry.
 
-Names are drawn from given names and family names (jamu) that appear in these public pages, not
-from a frequency table: journaldumali.com "Jamu Duman" (Traoré, Coulibaly, Diarra, Cissé,
-Sacko); sevenweeksinmali.blogspot.com "Les noms de famille maliennes" (2009: Mariam Diakité,
-Binta and Aminata Koulibali, Nana Sidibé, Salimata Koné, Oumou Keita); farafinainfo.com "Manden
-si" (Keïta, Kanté, Touré, Konaté, Kouyaté); bamada.net "L'homonymie au crible" (Hawa Ouattara,
-Saydou Dolo, Diakaridia, Yahya, Modibo, Oumou Fofana); maliactu.net "Dis-moi de quel prénom tu
-t'appelles" (Ogobara Doumbo; Saran, Penda, N'Golo, Diala, Ousmane, Ibrahim); fakan.ml
-"Dictionnaire des noms de famille" (N'Do Cissé: Camara, Sissoko, Diabaté, Sangaré, Doumbia);
-and "Awa Traoré", the example of the registration dialog. Organisation names are built from a
-legal form, a trade and a quartier ("Coopérative des teinturières de Sogonafing").
+Names are combinations of given names and family names (jamu) that appear in these public
+pages (none gives frequencies, so names are drawn uniformly): journaldumali.com "Jamu Duman"
+(Traoré, Coulibaly, Diarra, Cissé, Sacko; Salif Traoré); sevenweeksinmali.blogspot.com "Les noms
+de famille maliennes" (2009: Mariam Diakité, Binta and Aminata Koulibali, Nana Sidibé, Salimata
+Koné, Oumou Keita); fakan.ml "Dictionnaire des noms de famille" (N'Do Cissé: Koné, Cissé,
+Diarra); farafinainfo.com "Manden si" (Keïta, Kanté, Touré, Kouyaté); soninkara.org, quoting Jan
+Jansen on the griots of Kéla (Konaté, Diabaté); bamada.net "L'homonymie au crible" (Hawa
+Ouattara, Saydou Dolo, Diakaridia, Yahya, Modibo, Oumou Fofana); maliactu.net "Dis-moi de quel
+prénom tu t'appelles" (Ogobara Doumbo; Saran, Penda, N'Golo, Diala, Ousmane, Ibrahim, Mohamed);
+revedehaut.mondoblog.org on Malinké names (Camara); synonyme-du-mot.com (Sissoko, "surtout
+porté au Mali"); unprenomparfait.fr (Fatoumata, Mahamadou, common in Mali); a thesis on
+Bamako graduates in Paris (yumpu.com: Mamadou); and "Awa Traoré", the example of the
+registration dialog. Organisation names are built from a legal form, a trade and a quartier
+("Coopérative des teinturières de Sogonafing").
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ MALE = ("Mamadou", "Mahamadou", "Modibo", "Ousmane", "Ibrahim", "Saydou", "Salif
         "Diala", "Ogobara", "Diakaridia", "Yahya", "Mohamed")
 FAMILY = ("Traoré", "Coulibaly", "Diarra", "Cissé", "Sacko", "Diakité", "Koné", "Sidibé",
           "Keïta", "Kanté", "Touré", "Konaté", "Kouyaté", "Ouattara", "Dolo", "Fofana", "Camara",
-          "Sissoko", "Diabaté", "Sangaré", "Doumbia")
+          "Sissoko", "Diabaté")
 
 #: Trades written by demo actors, by sector key of the dialog (a sector not listed here
 #: falls back to the words the dialog accepts for it).
