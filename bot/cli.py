@@ -447,7 +447,7 @@ def translate_extract() -> None:
     os.chdir(ROOT_DIR)
     _pybabel("extract", "-F", "babel.cfg", "-k", "N_", "--add-comments=TRANSLATORS:",
              "--sort-by-file", "--project=essbot", "-o", str(LOCALES_DIR / "messages.pot"), ".")
-    _pybabel("extract", "-F", "babel_admin.cfg", "-k", "N_", "--sort-by-file",
+    _pybabel("extract", "-F", "babel_admin.cfg", "-k", "N_", "-k", "S_", "--sort-by-file",
              "--project=essbot-admin", "-o", str(LOCALES_DIR / "admin.pot"), ".")
     click.echo("locales/messages.pot (bot) and locales/admin.pot (staff interface) extracted")
 
@@ -493,6 +493,16 @@ def _register_broadcasts() -> None:
 
 
 _register_broadcasts()
+
+
+def _register_demo() -> None:
+    """Add `essbot actors seed-demo` (bot/demo.py)."""
+    from bot.demo import seed_demo_command
+
+    actors.add_command(seed_demo_command)
+
+
+_register_demo()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -68,6 +68,9 @@ DEFAULTS: dict[str, Any] = {
     # CA certificate (PEM file) that signed the phone's own certificate in local mode; unset →
     # the system's CAs (cloud mode, a private server with a public certificate).
     "SMSGATE_CA_BUNDLE": None,
+    # Seconds the dashboard's statistics may lag behind registry changes (bot/admin/dashboard.py;
+    # 0: recomputed after every change).
+    "ESSBOT_DASHBOARD_MAX_AGE": 60,
 }
 
 #: Who may carry SMS (ESSBOT_SMS_PROVIDER).

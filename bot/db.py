@@ -5,6 +5,9 @@ SQLite runs in WAL mode with a busy timeout, and every transaction starts with
 "database is locked" when two transactions that read first try to write (SQLite
 docs, "BEGIN IMMEDIATE" and WAL). On SQLite this also serialises the processing of
 messages from one contact (see bot/conversations.py); PostgreSQL uses row locks.
+Read-only work that takes long (the dashboard's counts) marks its connection with the
+execution option ``essbot_read_only=True``: it then starts with a plain (deferred) ``BEGIN``
+and never holds the write lock.
 """
 
 from __future__ import annotations
@@ -65,7 +68,12 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A connection marked ``essbot_read_only`` (e.g. the dashboard's counts) starts a
+        # deferred transaction: a consistent WAL snapshot that never holds the write lock.
+        if conn.get_execution_options().get("essbot_read_only"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class SQLiteWriteLock:

@@ -169,7 +169,8 @@ class Message(Base):
     broadcast_id: so.Mapped[int | None] = so.mapped_column(index=True)
     processed_at: so.Mapped[datetime | None]
     processing_error: so.Mapped[str | None] = so.mapped_column(sa.String(200))
-    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    # Indexed for the dashboard's "messages of the last 7 days" (migration 0009).
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, index=True)
     status_at: so.Mapped[datetime | None]
 
     __table_args__ = (sa.Index("ix_message_contact_created", "contact_id", "created_at"),)
@@ -217,10 +218,13 @@ class Actor(Base):
     consent_at: so.Mapped[datetime | None]
     consent_version: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     completeness: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
-    registered_at: so.Mapped[datetime | None]
+    # Dates indexed for the dashboard (migration 0009): periods filter on registered_at and
+    # created_at; the latest updated_at keys its cache (and `actors purge` reads it).
+    registered_at: so.Mapped[datetime | None] = so.mapped_column(index=True)
     deleted_at: so.Mapped[datetime | None]
-    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
-    updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, index=True)
+    updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow,
+                                                       index=True)
 
     def __repr__(self) -> str:  # no name or phone: reprs end up in logs
         return f"<Actor {self.id} {self.registration_code or '-'}>"
