@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from bot.models import Actor, Contact, Message
+from bot.phones import exclude_test_phones
 from bot.models.content import Ticket
 
 
@@ -258,10 +259,10 @@ def headline(conn: sa.Connection, now: datetime) -> Headline:
         sa.func.sum(sa.case((sa.and_(live, a.c.registered_at.is_not(None)), 1), else_=0)),
         sa.func.sum(sa.case((sa.and_(live, a.c.registered_at.is_(None)), 1), else_=0)),
         sa.func.sum(sa.case((a.c.deleted_at.is_not(None), 1), else_=0)),
-    )).one()
+    ).where(exclude_test_phones(a.c.phone))).one()
     contacts = conn.execute(sa.select(
         sa.func.count(), sa.func.sum(sa.case((c.c.opted_out, 1), else_=0))
-    ).where(sa.not_(c.c.phone.like("deleted:%")))).one()
+    ).where(sa.not_(c.c.phone.like("deleted:%")), exclude_test_phones(c.c.phone))).one()
     tickets = conn.execute(sa.select(sa.func.count()).where(t.c.status != "closed")).scalar()
     week = dict(conn.execute(
         sa.select(m.c.direction, sa.func.count())
@@ -289,8 +290,8 @@ def time_buckets(conn: sa.Connection, period: Period, now: datetime,
     today = now.astimezone(ZoneInfo(timezone)).date()
     started_day = _local_day(conn, a.c.created_at, timezone, now)
     confirmed_day = _local_day(conn, a.c.registered_at, timezone, now)
-    query = sa.select(started_day, confirmed_day, sa.func.count()).group_by(
-        started_day, confirmed_day)
+    query = sa.select(started_day, confirmed_day, sa.func.count()).where(
+        exclude_test_phones(a.c.phone)).group_by(started_day, confirmed_day)
     if start is not None:
         query = query.where(sa.or_(a.c.created_at >= start, a.c.registered_at >= start))
     first = start.astimezone(ZoneInfo(timezone)).date() if start is not None else None
@@ -450,6 +451,8 @@ def compute(conn: sa.Connection, period: Period, now: datetime, *,
         where = [a.c.registered_at.is_not(None)]
     else:
         where = [a.c.registered_at.is_not(None), a.c.registered_at >= start]
+    # Simulator test contacts (bot.phones) are not people of the commune.
+    where.append(exclude_test_phones(a.c.phone))
     deleted = a.c.deleted_at.is_not(None)
     who = _grouped(conn, [a.c.kind, a.c.gender, a.c.sector, a.c.quartier], where)
     births = _grouped(conn, [a.c.birth_year, a.c.birth_band, deleted], where)

@@ -283,3 +283,16 @@ def test_empty_registry(app, client):
         assert number(page, "registered") == 0
         assert page.count("Aucune donnée") >= 7
         assert table(page, "t-kind") == {"individu": 0, "organisation": 0}
+
+
+def test_simulator_test_contacts_are_not_counted(registry, client):
+    """Staff rehearsing a registration in the simulator (a fictitious number, bot.phones)
+    must not change the commune's statistics."""
+    with transaction(registry) as conn:
+        add_actor(conn, "+447700900001", sector="textile")
+    make_staff(registry)
+    login(client, "viewer")
+    page = get_page(client, "?period=all")
+    assert number(page, "registered") == 4
+    assert number(page, "contacts") == 6
+    assert table(page, "t-kind") == {"individu": 4, "organisation": 1}
