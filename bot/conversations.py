@@ -89,6 +89,17 @@ def handle_inbound(app: Flask, msg: InboundMessage) -> HandleResult:
     return _record_failure(app, msg, contact_id, last_exc)
 
 
+#: What a deletion leaves of a registry entry (FACTS.md §3): every personal field None; kind,
+#: gender, quartier, sector, legal form, needs and the birth decade (bind "birth_band") stay.
+#: Bound "now" is the deletion time. Shared with staff deletions (bot/registry/changes.py).
+ANONYMISED_ACTOR = dict(
+    contact_id=None, registration_code=None, phone=None, name=None, org_name=None,
+    contact_name=None, birth_year=None, birth_band=sa.bindparam("birth_band"),
+    quartier_text=None, trade=None, members_count=None, formalised=None, protection=None,
+    consent_at=None, channel=None, language=None, deleted_at=sa.bindparam("now"),
+    updated_at=sa.bindparam("now"))
+
+
 class _Statements:
     """The hot path's SQL, built once per dialect (SQLAlchemy Core with bound parameters).
 
@@ -165,11 +176,14 @@ class _Statements:
             registration_code=sa.bindparam("code"))
         # Deletion on request (FACTS.md §3): personal fields go, anonymous counts stay.
         self.anonymise_actor = sa.update(a).where(a.c.contact_id == sa.bindparam("owner_id")).values(
-            contact_id=None, registration_code=None, phone=None, name=None, org_name=None,
-            contact_name=None, birth_year=None, birth_band=sa.bindparam("birth_band"),
-            quartier_text=None, trade=None, members_count=None, formalised=None, protection=None,
-            consent_at=None, channel=None, language=None, deleted_at=sa.bindparam("now"),
-            updated_at=sa.bindparam("now"))
+            **ANONYMISED_ACTOR)
+        # An actor imported from a mairie list (bot/registry/importer.py) has no contact until
+        # the person first writes: the contact then takes the entry of its phone.
+        self.claim_actor = sa.update(a).where(
+            a.c.id == sa.select(a.c.id).where(
+                a.c.phone == sa.bindparam("phone"), a.c.contact_id.is_(None),
+                a.c.deleted_at.is_(None)).order_by(a.c.id).limit(1).scalar_subquery(),
+        ).values(contact_id=sa.bindparam("contact_id"))
         self.redact_messages = sa.update(m).where(m.c.contact_id == sa.bindparam("owner_id")).values(
             body="", media=[], attributes={"redacted": True})
         self.mark_handover = sa.update(m).where(m.c.id == sa.bindparam("inbound_id")).values(
@@ -240,6 +254,9 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
             bodies, rest = [pages[0]], pages[1:]
         else:
             actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
+            if actor is None and conn.execute(sql.claim_actor, {
+                    "phone": contact["phone"], "contact_id": contact_id}).rowcount:
+                actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
             turn = engine.step(
                 engine.State(dialog, node, answers), engine.Inbound(text, msg.kind),
                 engine.Facts(contact["language"], contact["opted_out"], default_language,

@@ -222,6 +222,13 @@ class Actor(Base):
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
 
+    # The staff registry pages (bot/registry/query.py) filter on these and look phones up
+    # for duplicates; the list is ordered by id, so each index also serves "newest first".
+    __table_args__ = (sa.Index("ix_actor_phone", "phone"),
+                      sa.Index("ix_actor_quartier", "quartier"),
+                      sa.Index("ix_actor_sector", "sector"),
+                      sa.Index("ix_actor_deleted_at", "deleted_at"))
+
     def __repr__(self) -> str:  # no name or phone: reprs end up in logs
         return f"<Actor {self.id} {self.registration_code or '-'}>"
 
@@ -229,3 +236,4 @@ class Actor(Base):
 from bot.models import content as content_models  # noqa: E402,F401  (issue 4 tables)
 from bot.broadcasts import models as broadcast_models  # noqa: E402,F401  (issue 7 tables)
 from bot.models import staff as staff_models  # noqa: E402,F401  (issue 6 tables)
+from bot.models import registry as registry_models  # noqa: E402,F401  (issue 6 registry)
