@@ -181,9 +181,9 @@ class _Statements:
         # the person first writes: the contact then takes the entry of its phone.
         self.claim_actor = sa.update(a).where(
             a.c.id == sa.select(a.c.id).where(
-                a.c.phone == sa.bindparam("phone"), a.c.contact_id.is_(None),
+                a.c.phone == sa.bindparam("claim_phone"), a.c.contact_id.is_(None),
                 a.c.deleted_at.is_(None)).order_by(a.c.id).limit(1).scalar_subquery(),
-        ).values(contact_id=sa.bindparam("contact_id"))
+        ).values(contact_id=sa.bindparam("claim_contact"))
         self.redact_messages = sa.update(m).where(m.c.contact_id == sa.bindparam("owner_id")).values(
             body="", media=[], attributes={"redacted": True})
         self.mark_handover = sa.update(m).where(m.c.id == sa.bindparam("inbound_id")).values(
@@ -255,7 +255,7 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
         else:
             actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
             if actor is None and conn.execute(sql.claim_actor, {
-                    "phone": contact["phone"], "contact_id": contact_id}).rowcount:
+                    "claim_phone": contact["phone"], "claim_contact": contact_id}).rowcount:
                 actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
             turn = engine.step(
                 engine.State(dialog, node, answers), engine.Inbound(text, msg.kind),
