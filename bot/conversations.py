@@ -32,6 +32,7 @@ from bot.db import session_scope, transaction
 from bot.i18n import N_, translate
 from bot.models import Actor, Contact, Conversation, Message, utcnow
 from bot.phones import mask
+from bot.registry.fields import search_key
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,8 @@ ANONYMISED_ACTOR = dict(
     contact_id=None, registration_code=None, phone=None, name=None, org_name=None,
     contact_name=None, birth_year=None, birth_band=sa.bindparam("birth_band"),
     quartier_text=None, trade=None, members_count=None, formalised=None, protection=None,
-    consent_at=None, channel=None, language=None, deleted_at=sa.bindparam("now"),
-    updated_at=sa.bindparam("now"))
+    consent_at=None, channel=None, language=None, search_text=None,
+    deleted_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
 
 
 class _Statements:
@@ -166,7 +167,7 @@ class _Statements:
         # The registry (effects of the registration dialog).
         a = Actor.__table__
         self.actor_of = sa.select(a).where(a.c.contact_id == sa.bindparam("contact_id"))
-        saved = {name: sa.bindparam(name) for name in _ACTOR_FIELDS}
+        saved = {name: sa.bindparam(name) for name in (*_ACTOR_FIELDS, "search_text")}
         self.insert_actor = sa.insert(a).values(
             contact_id=sa.bindparam("contact_id"), created_at=sa.bindparam("now"),
             updated_at=sa.bindparam("now"), **saved).returning(a.c.id)
@@ -422,6 +423,8 @@ class _Registry:
             birth_band=engine.year_band(fields.get("birth_year")),
             completeness=int(fields.get("completeness") or 0),
         )
+        values["search_text"] = search_key(values.get("name"), values.get("org_name"),
+                                           values.get("contact_name"), values.get("trade"))
         old = self.actor
         values["registration_code"] = fields.get("registration_code") or (
             old["registration_code"] if old is not None else None)

@@ -141,6 +141,33 @@ def actor_page(actor_id: int):
 # Edit
 # ------------------------------------------------------------------------------------------
 
+class _WTFormsFrench:
+    """WTForms' built-in messages that this form can show, in French."""
+
+    MESSAGES = {
+        "Not a valid choice.": "Choix invalide : choisissez dans la liste.",
+        "Not a valid integer value.": "Écrivez un nombre entier.",
+        "Number must be between %(min)s and %(max)s.": "Nombre entre %(min)s et %(max)s.",
+        "Field cannot be longer than %(max)d characters.":
+            "%(max)d caractères au plus.",
+        "Field must be between %(min)d and %(max)d characters long.":
+            "Entre %(min)d et %(max)d caractères.",
+        "This field is required.": "Champ obligatoire.",
+        "The CSRF token is missing.": "Formulaire expiré : rechargez la page.",
+        "The CSRF token is invalid.": "Formulaire expiré : rechargez la page.",
+        "The CSRF token has expired.": "Formulaire expiré : rechargez la page.",
+    }
+
+    def gettext(self, text: str) -> str:
+        return self.MESSAGES.get(text, text)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.MESSAGES.get(singular if n == 1 else plural, singular if n == 1 else plural)
+
+
+_WTFORMS_FRENCH = _WTFormsFrench()
+
+
 class ActorForm(FlaskForm):
     """The registry fields staff may edit; choices from the registration dialog and the
     commune's quartiers (set in __init__). Validation: a name for a person, an organisation
@@ -149,27 +176,34 @@ class ActorForm(FlaskForm):
     answers alone, a phone (entries without a contact only) readable as E.164."""
 
     kind = SelectField("Type")
-    name = StringField("Nom et prénom", validators=[Optional(), Length(max=120)])
-    org_name = StringField("Nom de l'organisation", validators=[Optional(), Length(max=120)])
+    # No Optional() on the two names: it would stop their validate_* methods.
+    name = StringField("Nom et prénom", validators=[Length(max=120)])
+    org_name = StringField("Nom de l'organisation", validators=[Length(max=120)])
     contact_name = StringField("Personne à contacter", validators=[Optional(), Length(max=120)])
     phone = StringField("Téléphone", validators=[Optional(), Length(max=32)])
-    gender = SelectField("Genre")
+    gender = SelectField("Genre", default="")
     birth_year = IntegerField("Année de naissance", validators=[Optional()])
-    quartier = SelectField("Quartier")
+    quartier = SelectField("Quartier", default="")
     quartier_text = StringField("Quartier et commune (hors commune)",
                                 validators=[Optional(), Length(max=200)])
-    sector = SelectField("Secteur d'activité")
+    sector = SelectField("Secteur d'activité", default="")
     trade = StringField("Métier ou activité", validators=[Optional(), Length(max=200)])
-    legal_form = SelectField("Forme de l'organisation")
+    legal_form = SelectField("Forme de l'organisation", default="")
     members_count = IntegerField("Nombre de membres",
                                  validators=[Optional(), NumberRange(1, F.MAX_MEMBERS)])
-    formalised = SelectField("Organisation déclarée",
+    formalised = SelectField("Organisation déclarée", default="",
                              choices=[("", "—"), ("oui", "Oui"), ("non", "Non")])
     protection = SelectMultipleField("Protection sociale", widget=ListWidget(prefix_label=False),
                                      option_widget=CheckboxInput())
     needs = SelectMultipleField("Besoins", widget=ListWidget(prefix_label=False),
                                 option_widget=CheckboxInput())
-    language = SelectField("Langue", choices=[("", "—"), *F.LANGUAGE_LABELS.items()])
+    language = SelectField("Langue", default="",
+                           choices=[("", "—"), *F.LANGUAGE_LABELS.items()])
+
+    class Meta:
+        def get_translations(self, form):
+            """WTForms' own messages in French (the staff interface's language)."""
+            return _WTFORMS_FRENCH
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -217,6 +217,9 @@ class Actor(Base):
     consent_at: so.Mapped[datetime | None]
     consent_version: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     completeness: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    # Folded name, organisation, contact person and trade, for the staff search (accent- and
+    # case-insensitive on every database): bot.registry.fields.search_key.
+    search_text: so.Mapped[str | None] = so.mapped_column(sa.String(400))
     registered_at: so.Mapped[datetime | None]
     deleted_at: so.Mapped[datetime | None]
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
@@ -231,6 +234,16 @@ class Actor(Base):
 
     def __repr__(self) -> str:  # no name or phone: reprs end up in logs
         return f"<Actor {self.id} {self.registration_code or '-'}>"
+
+
+@sa.event.listens_for(Actor, "before_insert")
+@sa.event.listens_for(Actor, "before_update")
+def _actor_search_text(mapper: Any, connection: Any, actor: Actor) -> None:
+    """Keep the folded search text of ORM writes in step (Core writes, as in
+    bot/conversations.py, set it themselves)."""
+    from bot.registry.fields import search_key
+
+    actor.search_text = search_key(actor.name, actor.org_name, actor.contact_name, actor.trade)
 
 
 from bot.models import content as content_models  # noqa: E402,F401  (issue 4 tables)

@@ -39,6 +39,9 @@ FIELD_LABELS: dict[str, str] = {
     "deleted_at": "Supprimée le",
 }
 
+#: Labels for staff where the dialog's speak to the person ("Vous-même" → "Individu").
+STAFF_LABELS = {"kind": {"individu": "Individu", "organisation": "Organisation"}}
+
 #: Labels of the languages and channels (not choices of the registration dialog).
 LANGUAGE_LABELS = {"fr": "Français", "bm": "Bambara"}
 CHANNEL_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp", "console": "Simulateur ou console",
@@ -85,13 +88,19 @@ def outside_label() -> str:
 @lru_cache(maxsize=1)
 def options() -> dict[str, list[tuple[str, str]]]:
     """Choices of the registration dialog by stored field: ``{"sector": [(key, French label),
-    …], "kind": …, "gender": …, "legal_form": …, "protection": …, "needs": …}``."""
+    …], "kind": …, "gender": …, "legal_form": …, "protection": …, "needs": …}``. Labels are
+    the dialog's, except where STAFF_LABELS words them for staff and genders, whose short
+    label ("Femme") reads better in a table than the question's ("Une femme")."""
     found: dict[str, list[tuple[str, str]]] = {}
     for node in _dialog().nodes.values():
         if node.store and node.options and node.input in ("choice", "multi_choice"):
             if node.store.startswith("_"):
                 continue
-            found[node.store] = [(str(o.key), o.label) for o in node.options]
+            staff = STAFF_LABELS.get(node.store, {})
+            found[node.store] = [
+                (str(o.key), staff.get(str(o.key)) or (o.short if node.store == "gender"
+                                                        and o.short else o.label))
+                for o in node.options]
     return found
 
 
@@ -133,6 +142,16 @@ def label(field: str, value: Any) -> str:
         return f"{value} %"
     choices = dict(options().get(field, ()))
     return choices.get(str(value), str(value))
+
+
+def search_key(*texts: str | None) -> str | None:
+    """The folded text the registry search looks in (bot.understanding.fold: case and
+    accents off, so "traore" finds "Traoré"), from the name, organisation, contact person and
+    trade of an entry; None when all are empty. Cut to 400 characters (the column)."""
+    from bot.understanding import fold
+
+    key = " ".join(fold(t) for t in texts if t)
+    return key[:400] or None
 
 
 def plausible_years(now_year: int) -> tuple[int, int]:

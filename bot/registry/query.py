@@ -242,10 +242,16 @@ def conditions(filt: RegistryFilter, now: datetime,
         elif _CODE.match(filt.q):
             where.append(a.c.registration_code == filt.q.upper())
         else:
+            from bot.understanding import fold
+
+            # The folded column finds "Traoré" from "traore"; rows written without it (by
+            # hand, or a seeding script) are still found by a plain case-insensitive match.
+            folded = fold(filt.q)
             pattern = _like(filt.q)
-            where.append(sa.or_(*[a.c[c].ilike(pattern, escape="\\")
-                                  for c in ("name", "org_name", "contact_name", "trade",
-                                            "registration_code")]))
+            where.append(sa.or_(
+                *([a.c.search_text.like(_like(folded), escape="\\")] if folded else []),
+                *[a.c[c].ilike(pattern, escape="\\")
+                  for c in ("name", "org_name", "contact_name", "trade")]))
     return where
 
 
