@@ -619,3 +619,21 @@ def test_an_imported_person_who_writes_finds_their_entry(app, signed_post):
         actors = s.scalars(sa.select(Actor)).all()
         contact = s.scalar(sa.select(Contact).where(Contact.phone == phone))
     assert len(actors) == 1 and actors[0].contact_id == contact.id
+
+
+def test_migration_fills_the_search_text_of_existing_entries(tmp_path):
+    from bot.db import make_engine
+    from bot.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0005")
+    engine = make_engine(url, pool_size=1)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO actor (name, trade, needs, completeness, created_at, updated_at) "
+            "VALUES ('Awa Traoré', 'Teinturière', '[]', 0, '2026-11-01', '2026-11-01')"))
+    upgrade(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT search_text FROM actor")).scalar_one() == \
+            "awa traore teinturiere"
+    engine.dispose()

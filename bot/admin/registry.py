@@ -159,9 +159,11 @@ class _WTFormsFrench:
     }
 
     def gettext(self, text: str) -> str:
+        """The French of one WTForms message (the English one if not listed)."""
         return self.MESSAGES.get(text, text)
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
+        """The French of one WTForms message with a count."""
         return self.MESSAGES.get(singular if n == 1 else plural, singular if n == 1 else plural)
 
 
@@ -219,6 +221,7 @@ class ActorForm(FlaskForm):
         self.needs.choices = opts.get("needs", [])
 
     def validate_birth_year(self, field: IntegerField) -> None:
+        """Ages MIN_AGE to MAX_AGE this year (bot.understanding.parse_year's range)."""
         if field.data is None:
             return
         oldest, youngest = F.plausible_years(_now_year())
@@ -227,14 +230,17 @@ class ActorForm(FlaskForm):
                                     a=oldest, b=youngest))
 
     def validate_name(self, field: StringField) -> None:
+        """A person needs a name."""
         if self.kind.data == "individu" and not (field.data or "").strip():
             raise ValidationError(_("Le nom est obligatoire pour une personne."))
 
     def validate_org_name(self, field: StringField) -> None:
+        """An organisation needs its name."""
         if self.kind.data == "organisation" and not (field.data or "").strip():
             raise ValidationError(_("Le nom de l'organisation est obligatoire."))
 
     def validate_protection(self, field: SelectMultipleField) -> None:
+        """"Aucune" and "Je préfère ne pas répondre" stand alone (the dialog's exclusive)."""
         chosen = set(field.data or [])
         for alone in ("aucune", "skip"):
             if alone in chosen and len(chosen) > 1:
@@ -242,6 +248,7 @@ class ActorForm(FlaskForm):
                                         "réponse.", label=F.label("protection", alone)))
 
     def validate_phone(self, field: StringField) -> None:
+        """A phone readable as E.164 (bot.phones.to_e164), when given."""
         if field.data and field.data.strip():
             try:
                 to_e164(field.data, current_app.config["ESSBOT_COUNTRY"])
