@@ -134,7 +134,8 @@ def actor_page(actor_id: int):
         rows.append((name, text, shown, is_time))
     return render_template("admin/registry_actor.html", actor=actor, rows=rows,
                            messages=messages, total_messages=total_messages,
-                           shown_messages=CONVERSATION_SHOWN)
+                           channel_label=lambda c: F.label("channel", c),
+                           status_label=lambda st: F.STATUS_LABELS.get(st, st))
 
 
 # ------------------------------------------------------------------------------------------

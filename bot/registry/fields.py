@@ -47,6 +47,11 @@ LANGUAGE_LABELS = {"fr": "Français", "bm": "Bambara"}
 CHANNEL_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp", "console": "Simulateur ou console",
                   "import": "Import d'une liste"}
 
+#: Twilio message statuses (bot.channels.twilio) in French, for the conversation view.
+STATUS_LABELS = {"queued": "en attente", "accepted": "en attente", "sending": "en cours",
+                 "sent": "envoyé", "delivered": "remis", "read": "lu", "failed": "échec",
+                 "undelivered": "non remis", "received": "reçu", "not_sendable": "non envoyable"}
+
 #: Plausible ages for a birth year, as the bot's own question accepts them
 #: (bot.understanding.parse_year: 10 to 110 years).
 MIN_AGE, MAX_AGE = 10, 110
