@@ -7,13 +7,13 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from bot import create_app
+from bot.registry.export import EXPORT_COLUMNS, export_actors  # noqa: F401  (CLI, tests)
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False,
@@ -173,18 +173,74 @@ def actors() -> None:
               help="File to write.")
 @click.option("--include-deleted", is_flag=True,
               help="Also export the anonymous rows left by deletion requests.")
+@click.option("--filter", "filters", multiple=True, metavar="FIELD=VALUE[,VALUE…]",
+              help="Only actors matching (repeatable, fields AND, values OR), as on the "
+                   "registry page: quartier, sector, kind, gender, age (15-40, -25, 60-, "
+                   "inconnu), needs, language, channel, status (registered, unfinished, "
+                   "deleted, all), q (name, code or phone digits).")
 @with_appcontext
-def actors_export(fmt: str, output: str, include_deleted: bool) -> None:
+def actors_export(fmt: str, output: str, include_deleted: bool, filters: tuple[str, ...]) -> None:
     """Export the registry to a CSV (UTF-8 with BOM, so Excel reads the accents) or an
     Excel file.
 
     One row per actor, columns as EXPORT_COLUMNS; lists are joined with ";", yes/no as
     oui/non, times in UTC ISO 8601 (only the month, "2026-11", on anonymised rows). A
-    progress bar is shown on large exports (stderr).
+    progress bar is shown on large exports (stderr). The same function serves the export
+    button of /admin/registry (bot/registry/export.py).
     """
-    count = export_actors(current_app._get_current_object(), fmt, output,
-                          include_deleted=include_deleted)
+    from bot.admin import record_audit
+    from bot.registry.query import FilterError, RegistryFilter
+
+    try:
+        filt = RegistryFilter.from_items(filters, include_deleted=include_deleted)
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--filter") from None
+    app = current_app._get_current_object()
+    count = export_actors(app, fmt, output, filt=filt, progress=_progress_bar)
+    record_audit(app, "export", "registry", staff_id=None, staff_email="cli",
+                 detail={"format": fmt, "filters": filt.as_dict(), "rows": count})
     click.echo(f"{count} actors written to {output}")
+
+
+def _progress_bar(total: int):
+    """A progress bar on stderr for exports of PROGRESS_FROM rows or more, else None."""
+    if total < PROGRESS_FROM:
+        return None
+    return click.progressbar(length=total, label="actors", file=sys.stderr)
+
+
+@actors.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Only print the report; import nothing.")
+@with_appcontext
+def actors_import(file: str, dry_run: bool) -> None:
+    """Import an existing list of actors (CSV or Excel, columns as the template of the
+    registry page: nom, telephone, quartier, secteur, genre, annee_naissance…).
+
+    Prints the report the page shows (rows to create, duplicates by phone, errors with row
+    and column, in French), then imports the valid rows unless --dry-run. Exits 1 when the
+    file cannot be read. Imported people are not opted in to announcements unless the file's
+    "annonces" column says oui (see bot/registry/importer.py).
+    """
+    from bot.admin import record_audit
+    from bot.registry.importer import ImportFileError, analyse_file, apply_import, format_report
+
+    app = current_app._get_current_object()
+    try:
+        with open(file, "rb") as fh:
+            report = analyse_file(app, fh.read(), os.path.basename(file))
+    except ImportFileError as exc:
+        click.echo(f"erreur : {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(format_report(report))
+    if dry_run:
+        click.echo("--dry-run : rien n'a été importé.")
+        return
+    result = apply_import(app, report)
+    record_audit(app, "import", "registry", staff_id=None, staff_email="cli",
+                 detail={"file": os.path.basename(file)[:100], **result})
+    click.echo(f"{result['created']} acteurs importés, {result['skipped']} ignorés "
+               "(déjà au registre).")
 
 
 @actors.command("purge")
@@ -220,97 +276,8 @@ def actors_purge(dry_run: bool) -> None:
     click.echo(f"{len(expired)} actors {verb}")
 
 
-#: Columns of `essbot actors export`, in order (issue 3 lists the first 21).
-EXPORT_COLUMNS = (
-    "registration_code", "phone", "language", "channel", "kind", "name", "org_name",
-    "contact_name", "gender", "birth_year", "quartier", "sector", "trade", "legal_form",
-    "members_count", "formalised", "protection", "needs", "consent_at", "created_at",
-    "updated_at", "quartier_text", "birth_band", "completeness", "registered_at",
-    "consent_version", "deleted_at",
-)
-#: Rows from which the progress bar is shown.
+#: Rows from which the export's progress bar is shown.
 PROGRESS_FROM = 500
-
-
-def _cell(value: object) -> object:
-    """One exported value: lists joined with ";", booleans as oui/non, times ISO, None → ""."""
-    from datetime import datetime
-
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "oui" if value else "non"
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    return value
-
-
-def _row_cells(row: Sequence[object]) -> list[object]:
-    """The exported cells of one actor row. An anonymised row (deleted_at set, kept by
-    `--include-deleted`) has its times cut to the month ("2026-11"): exact times next to the
-    counts left (gender, quartier, sector...) could re-identify the person."""
-    from datetime import datetime
-
-    deleted = row[EXPORT_COLUMNS.index("deleted_at")] is not None
-    return [value.strftime("%Y-%m") if deleted and isinstance(value, datetime) else _cell(value)
-            for value in row]
-
-
-def export_actors(app, fmt: str, output: str, *, include_deleted: bool = False) -> int:
-    """Write the registry of `app` to `output` as "csv" or "xlsx"; return the rows written.
-
-    Rows are read in id order in batches (server-side on PostgreSQL), so memory stays flat on
-    large registries. Entries of the staff simulator's test contacts are left out. Raises OSError when the file cannot be written.
-    """
-    import csv
-
-    import sqlalchemy as sa
-
-    from bot.db import get_engine
-    from bot.models import Actor
-    from bot.phones import exclude_test_phones
-
-    table = Actor.__table__
-    # The staff simulator's test contacts are not part of the registry (bot.phones).
-    where = [exclude_test_phones(table.c.phone)]
-    if not include_deleted:
-        where.append(table.c.deleted_at.is_(None))
-    query = sa.select(*[table.c[name] for name in EXPORT_COLUMNS]).where(*where).order_by(
-        table.c.id)
-    engine = get_engine(app)
-    with engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar()
-        rows = conn.execution_options(stream_results=True, yield_per=500).execute(query)
-        bar = click.progressbar(length=total, label="actors", file=sys.stderr) \
-            if total >= PROGRESS_FROM else None
-        count = 0
-        if fmt == "csv":
-            with open(output, "w", newline="", encoding="utf-8-sig") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(EXPORT_COLUMNS)
-                for row in rows:
-                    writer.writerow(_row_cells(row))
-                    count += 1
-                    if bar is not None:
-                        bar.update(1)
-        else:
-            from openpyxl import Workbook
-
-            book = Workbook(write_only=True)
-            sheet = book.create_sheet("actors")
-            sheet.append(list(EXPORT_COLUMNS))
-            for row in rows:
-                # Excel has no time zone: times are written as UTC text, like the CSV.
-                sheet.append(_row_cells(row))
-                count += 1
-                if bar is not None:
-                    bar.update(1)
-            book.save(output)
-        if bar is not None:
-            bar.render_finish()
-    return count
 
 
 @main.group()

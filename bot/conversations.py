@@ -32,6 +32,7 @@ from bot.db import session_scope, transaction
 from bot.i18n import N_, translate
 from bot.models import Actor, Contact, Conversation, Message, utcnow
 from bot.phones import mask
+from bot.registry.fields import search_key
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,17 @@ def handle_inbound(app: Flask, msg: InboundMessage) -> HandleResult:
     log.error("processing failed for message %s from %s", msg.provider_sid, mask(msg.address),
               exc_info=last_exc)
     return _record_failure(app, msg, contact_id, last_exc)
+
+
+#: What a deletion leaves of a registry entry (FACTS.md §3): every personal field None; kind,
+#: gender, quartier, sector, legal form, needs and the birth decade (bind "birth_band") stay.
+#: Bound "now" is the deletion time. Shared with staff deletions (bot/registry/changes.py).
+ANONYMISED_ACTOR = dict(
+    contact_id=None, registration_code=None, phone=None, name=None, org_name=None,
+    contact_name=None, birth_year=None, birth_band=sa.bindparam("birth_band"),
+    quartier_text=None, trade=None, members_count=None, formalised=None, protection=None,
+    consent_at=None, channel=None, language=None, search_text=None,
+    deleted_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
 
 
 class _Statements:
@@ -155,7 +167,7 @@ class _Statements:
         # The registry (effects of the registration dialog).
         a = Actor.__table__
         self.actor_of = sa.select(a).where(a.c.contact_id == sa.bindparam("contact_id"))
-        saved = {name: sa.bindparam(name) for name in _ACTOR_FIELDS}
+        saved = {name: sa.bindparam(name) for name in (*_ACTOR_FIELDS, "search_text")}
         self.insert_actor = sa.insert(a).values(
             contact_id=sa.bindparam("contact_id"), created_at=sa.bindparam("now"),
             updated_at=sa.bindparam("now"), **saved).returning(a.c.id)
@@ -165,11 +177,14 @@ class _Statements:
             registration_code=sa.bindparam("code"))
         # Deletion on request (FACTS.md §3): personal fields go, anonymous counts stay.
         self.anonymise_actor = sa.update(a).where(a.c.contact_id == sa.bindparam("owner_id")).values(
-            contact_id=None, registration_code=None, phone=None, name=None, org_name=None,
-            contact_name=None, birth_year=None, birth_band=sa.bindparam("birth_band"),
-            quartier_text=None, trade=None, members_count=None, formalised=None, protection=None,
-            consent_at=None, channel=None, language=None, deleted_at=sa.bindparam("now"),
-            updated_at=sa.bindparam("now"))
+            **ANONYMISED_ACTOR)
+        # An actor imported from a mairie list (bot/registry/importer.py) has no contact until
+        # the person first writes: the contact then takes the entry of its phone.
+        self.claim_actor = sa.update(a).where(
+            a.c.id == sa.select(a.c.id).where(
+                a.c.phone == sa.bindparam("claim_phone"), a.c.contact_id.is_(None),
+                a.c.deleted_at.is_(None)).order_by(a.c.id).limit(1).scalar_subquery(),
+        ).values(contact_id=sa.bindparam("claim_contact"))
         self.redact_messages = sa.update(m).where(m.c.contact_id == sa.bindparam("owner_id")).values(
             body="", media=[], attributes={"redacted": True})
         self.mark_handover = sa.update(m).where(m.c.id == sa.bindparam("inbound_id")).values(
@@ -240,6 +255,9 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
             bodies, rest = [pages[0]], pages[1:]
         else:
             actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
+            if actor is None and conn.execute(sql.claim_actor, {
+                    "claim_phone": contact["phone"], "claim_contact": contact_id}).rowcount:
+                actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
             turn = engine.step(
                 engine.State(dialog, node, answers), engine.Inbound(text, msg.kind),
                 engine.Facts(contact["language"], contact["opted_out"], default_language,
@@ -415,6 +433,8 @@ class _Registry:
             birth_band=engine.year_band(fields.get("birth_year")),
             completeness=int(fields.get("completeness") or 0),
         )
+        values["search_text"] = search_key(values.get("name"), values.get("org_name"),
+                                           values.get("contact_name"), values.get("trade"))
         old = self.actor
         values["registration_code"] = fields.get("registration_code") or (
             old["registration_code"] if old is not None else None)

@@ -332,6 +332,8 @@ def seed_demo(app: Flask, count: int, *, seed: int | None = None, force: bool = 
     started = time.perf_counter()
     now = now or utcnow()
     contacts, actors = build_rows(count, seed, now)
+    from bot.registry.fields import search_key
+
     a, c = Actor.__table__, Contact.__table__
     with transaction(app) as conn:
         real = real_actor_count(conn)
@@ -346,6 +348,9 @@ def seed_demo(app: Flask, count: int, *, seed: int | None = None, force: bool = 
             c.c.phone.like(DEMO_PHONE_PREFIX + "%"))).all())
         for actor in actors:
             actor["contact_id"] = ids.get(actor["phone"]) if actor["phone"] else None
+            # Core inserts bypass the ORM listener that fills the staff search's column.
+            actor["search_text"] = search_key(actor["name"], actor["org_name"],
+                                              actor["contact_name"], actor["trade"])
         for chunk in range(0, len(actors), 10_000):
             conn.execute(sa.insert(a), actors[chunk:chunk + 10_000])
     return SeedResult(actors=len(actors), contacts=len(contacts),

@@ -145,3 +145,21 @@ def test_fifty_thousand_is_quick(app):
     result = seed_demo(app, 50_000, seed=1, now=NOW)
     assert result.actors == 50_000
     assert result.seconds < 60, result.seconds
+
+
+def test_demo_entries_are_found_by_the_registry_search(app):
+    """The staff search looks in a folded copy of the names (accents off); demo data is
+    written with Core inserts, which must fill it too."""
+    import sqlalchemy as sa
+
+    from bot.db import transaction
+    from bot.demo import seed_demo
+    from bot.models import Actor
+
+    seed_demo(app, 50, seed=3)
+    with transaction(app) as conn:
+        rows = conn.execute(sa.select(Actor.name, Actor.search_text).where(
+            Actor.deleted_at.is_(None), Actor.name.is_not(None))).all()
+    from bot.understanding import fold
+
+    assert rows and all(text and fold(name) in text for name, text in rows)

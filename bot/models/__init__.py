@@ -218,6 +218,9 @@ class Actor(Base):
     consent_at: so.Mapped[datetime | None]
     consent_version: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     completeness: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    # Folded name, organisation, contact person and trade, for the staff search (accent- and
+    # case-insensitive on every database): bot.registry.fields.search_key.
+    search_text: so.Mapped[str | None] = so.mapped_column(sa.String(400))
     # Dates indexed for the dashboard (migration 0009): periods filter on registered_at and
     # created_at; the latest updated_at keys its cache (and `actors purge` reads it).
     registered_at: so.Mapped[datetime | None] = so.mapped_column(index=True)
@@ -226,10 +229,28 @@ class Actor(Base):
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow,
                                                        index=True)
 
+    # The staff registry pages (bot/registry/query.py) filter on these and look phones up
+    # for duplicates; the list is ordered by id, so each index also serves "newest first".
+    __table_args__ = (sa.Index("ix_actor_phone", "phone"),
+                      sa.Index("ix_actor_quartier", "quartier"),
+                      sa.Index("ix_actor_sector", "sector"),
+                      sa.Index("ix_actor_deleted_at", "deleted_at"))
+
     def __repr__(self) -> str:  # no name or phone: reprs end up in logs
         return f"<Actor {self.id} {self.registration_code or '-'}>"
+
+
+@sa.event.listens_for(Actor, "before_insert")
+@sa.event.listens_for(Actor, "before_update")
+def _actor_search_text(mapper: Any, connection: Any, actor: Actor) -> None:
+    """Keep the folded search text of ORM writes in step (Core writes, as in
+    bot/conversations.py, set it themselves)."""
+    from bot.registry.fields import search_key
+
+    actor.search_text = search_key(actor.name, actor.org_name, actor.contact_name, actor.trade)
 
 
 from bot.models import content as content_models  # noqa: E402,F401  (issue 4 tables)
 from bot.broadcasts import models as broadcast_models  # noqa: E402,F401  (issue 7 tables)
 from bot.models import staff as staff_models  # noqa: E402,F401  (issue 6 tables)
+from bot.models import registry as registry_models  # noqa: E402,F401  (issue 6 registry)

@@ -1,7 +1,7 @@
 """dashboard
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-29
 
 Indexes for the staff dashboard (issue 6): the period filter reads actors by registered_at
@@ -12,7 +12,7 @@ autogenerate, reviewed by hand.
 from alembic import op
 
 revision = '0009'
-down_revision = '0005'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,106 @@
+"""Staff changes to the registry: edit an entry, delete one on request.
+
+Both write the audit log in the same transaction as the change (bot.admin.audit with
+``session=``) when called from a request, or through `record` given by the caller.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+import sqlalchemy as sa
+from flask import Flask
+
+from bot.db import session_scope, transaction
+from bot.models import Actor, utcnow
+from bot.registry import fields as F
+
+#: Fields staff may edit on the form (the phone only on an entry without a contact: the
+#: phone of a person who writes to the bot is their contact's and changes with it).
+EDITABLE = ("kind", "name", "org_name", "contact_name", "gender", "birth_year", "quartier",
+            "quartier_text", "sector", "trade", "legal_form", "members_count", "formalised",
+            "protection", "needs", "language", "phone")
+
+
+class RegistryChangeError(ValueError):
+    """A change that cannot be made (entry missing, already deleted, duplicate phone); the
+    message is French, for the staff member."""
+
+
+def update_actor(app: Flask, actor_id: int, values: Mapping[str, Any], *,
+                 audit: Callable[..., None] | None = None,
+                 now: datetime | None = None) -> list[str]:
+    """Write the edited `values` (a subset of EDITABLE, already validated) to actor
+    `actor_id`; return the names of the fields that changed (sorted), [] when none did.
+
+    The birth decade and the completeness follow the edit. `audit(session=…, fields=[…])` is
+    called in the same transaction when something changed (only names, never values: the
+    audit log holds no personal data). Raises RegistryChangeError when the entry is missing
+    or deleted, or when the new phone is already another entry's.
+    """
+    now = now or utcnow()
+    with session_scope(app) as session:
+        actor = session.get(Actor, actor_id, with_for_update=True)
+        if actor is None or actor.deleted_at is not None:
+            raise RegistryChangeError("Cette fiche n'existe pas ou a été supprimée.")
+        changed = []
+        for name, value in values.items():
+            if name not in EDITABLE:
+                raise ValueError(f"not an editable field: {name}")
+            if name == "phone" and actor.contact_id is not None:
+                continue
+            if getattr(actor, name) != value:
+                changed.append(name)
+        if "phone" in changed and values["phone"]:
+            taken = session.scalar(sa.select(Actor.id).where(
+                Actor.phone == values["phone"], Actor.id != actor_id,
+                Actor.deleted_at.is_(None)).limit(1))
+            if taken:
+                raise RegistryChangeError("Ce numéro est déjà celui d'une autre fiche du "
+                                          "registre.")
+        if not changed:
+            return []
+        for name in changed:
+            setattr(actor, name, values[name])
+        actor.birth_band = F.year_band(actor.birth_year)
+        actor.completeness = F.completeness(
+            {c: getattr(actor, c) for c in EDITABLE},
+            bool(app.config.get("ESSBOT_ASK_PROTECTION", True)))
+        actor.updated_at = now
+        if audit is not None:
+            audit(session=session, fields=sorted(changed))
+        return sorted(changed)
+
+
+def delete_actor(app: Flask, actor_id: int, now: datetime | None = None) -> bool:
+    """Delete the personal data of actor `actor_id` on request, with the same effect as the
+    person's SUPPRIMER (FACTS.md §3, right to delete; bot.conversations.forget_contact): the
+    entry keeps only anonymous counts (kind, gender, birth decade, quartier, sector, legal
+    form, needs), the person's messages are blanked, the contact's phone is replaced and it
+    is opted out. An imported entry without a contact is anonymised alone.
+
+    Returns True when something was deleted, False when the entry was already deleted.
+    Raises RegistryChangeError when there is no such entry.
+    """
+    from bot.conversations import ANONYMISED_ACTOR, forget_contact
+
+    now = now or utcnow()
+    a = Actor.__table__
+    contact_id = None
+    with transaction(app) as conn:
+        row = conn.execute(sa.select(a.c.contact_id, a.c.deleted_at, a.c.birth_year)
+                           .where(a.c.id == actor_id)).first()
+        if row is None:
+            raise RegistryChangeError("Cette fiche n'existe pas.")
+        if row.deleted_at is not None:
+            return False
+        if row.contact_id is None:
+            conn.execute(sa.update(a).where(a.c.id == actor_id).values(**ANONYMISED_ACTOR),
+                         {"birth_band": F.year_band(row.birth_year), "now": now})
+            return True
+        contact_id = row.contact_id
+    # Outside the first transaction: forget_contact opens its own (never nest them).
+    forget_contact(app, contact_id, now)
+    return True
+
