@@ -108,7 +108,7 @@ def test_compose_counts_then_preview_matches_the_cli(app, agent, runner):
     assert number(html, "pv-recipients") == str(cli["recipients"]) == "4"
     assert number(html, "pv-sms-parts") == str(cli["parts"]["sms"])
     assert number(html, "pv-whatsapp") == str(cli["parts"]["whatsapp"])
-    assert number(html, "pv-cost") == f"{cli['cost']['total']} FCFA"
+    assert cli["cost"]["total"] == 75.0 and number(html, "pv-cost") == "75 FCFA"
     assert "Confirmer l&#39;envoi à 4 personnes" in html or "Confirmer l'envoi à 4 personnes" in html
     # Skipped, and why, in French.
     assert "désabonné (a écrit STOP)" in html and "fenêtre WhatsApp de 24 h fermée" in html

@@ -536,6 +536,16 @@ def _compose(broadcast: Any | None):
                            timezone=app.config["ESSBOT_TIMEZONE"])
 
 
+@bp.app_template_filter("bcast_money")
+def money(amount: float | int | None) -> str:
+    """An amount in ESSBOT_CURRENCY as staff read it: "1 250", "12,5" (French separators,
+    no needless decimals)."""
+    if amount is None:
+        return "—"
+    text = f"{float(amount):,.2f}".rstrip("0").rstrip(".")
+    return text.replace(",", "\u202f").replace(".", ",")
+
+
 # --- views -----------------------------------------------------------------------------------
 
 def _row_or_404(broadcast_id: int) -> Any:
