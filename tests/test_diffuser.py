@@ -213,3 +213,23 @@ def test_parse_command_reads_the_quartier_words_and_keeps_the_text():
         assert (command.error, command.quartier, command.text) == (None, quartier, body), text
     assert diffuser.parse_command("DIFFUSER Badialan texte", places).error == "ambiguous"
     assert diffuser.is_command("Diffuser: x") and not diffuser.is_command("je veux diffuser")
+
+
+def test_the_draft_waits_on_the_web_page_and_a_web_edit_ends_the_phone_confirmation(
+        app, staff, signed_post, client):
+    from tests.admin_helpers import login, post_form
+
+    signed_post(MESSAGES_URL, inbound_params("DIFFUSER Samé Vaccination samedi.", AGENT_PHONE))
+    [b] = broadcasts(app)
+    login(client, "agent")
+    assert "attend OUI par téléphone jusqu" in client.get("/admin/broadcasts").get_data(
+        as_text=True)
+    # Staff add the Bambara text on the page: the draft is now the page's to send.
+    done = post_form(client, f"/admin/broadcasts/{b.id}/edit", {
+        "title": b.title, "text_fr": b.text_fr, "text_bm": "Bɔlɔlɔ sibiri.",
+        "channel_policy": "auto", "when": "now", "at": "", "preview": "1", "quartier": ["Samé"]})
+    assert done.status_code == 302
+    after = " ".join(replies(signed_post(MESSAGES_URL, inbound_params("OUI", AGENT_PHONE))))
+    assert "Envoi" not in after and "Annonce" not in after
+    row = planner.get(app, b.id)
+    assert (row.state, row.text_bm, row.plan) == ("draft", "Bɔlɔlɔ sibiri.", None)

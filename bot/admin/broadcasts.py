@@ -563,7 +563,7 @@ def index():
     rows, total = list_broadcasts(current_app._get_current_object(), page)
     return render_template("admin/broadcasts.html", rows=rows, total=total, page=page,
                            pages=max(1, -(-total // PAGE_SIZE)), labels=STATE_LABELS,
-                           badges=STATE_BADGES)
+                           badges=STATE_BADGES, now=utcnow())
 
 
 @bp.route("/broadcasts/new", methods=["GET", "POST"], endpoint="broadcasts_new")

@@ -151,13 +151,22 @@ def pending_until(plan: Mapping[str, Any] | None) -> datetime | None:
         return None
 
 
+def _staff_query() -> sa.Select:
+    s = StaffUser.__table__
+    return sa.select(s.c.id, s.c.email, s.c.role).where(
+        s.c.phone == sa.bindparam("phone"), s.c.active.is_(True), s.c.role.in_(ROLES))
+
+
+#: Built once: this lookup runs for every inbound SMS/WhatsApp message, and building a Core
+#: statement costs more than running it (bot/conversations.py, _Statements).
+_STAFF_BY_PHONE = _staff_query()
+
+
 def staff_for_phone(app: Flask, phone: str) -> Any | None:
     """The active agent or admin account whose phone is `phone` (E.164): a row with ``id``,
     ``email``, ``role``; None otherwise (one indexed lookup: ``staff_user.phone`` is unique)."""
-    s = StaffUser.__table__
     with get_engine(app).connect() as conn:
-        return conn.execute(sa.select(s.c.id, s.c.email, s.c.role).where(
-            s.c.phone == phone, s.c.active.is_(True), s.c.role.in_(ROLES))).first()
+        return conn.execute(_STAFF_BY_PHONE, {"phone": phone}).first()
 
 
 def find_pending(app: Flask, staff: Any) -> Any | None:
