@@ -30,16 +30,17 @@ def create_app(config: dict | None = None) -> Flask:
     from bot.config import load_settings
 
     app.config.update(load_settings(app.instance_path, config))
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # a Twilio form is a few KB
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # a Twilio form or a gateway event: a few KB
 
     from bot import db
 
     db.init_app(app)
 
-    from bot import health, webhooks
+    from bot import health, webhooks, webhooks_smsgate
 
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(webhooks_smsgate.bp)
 
     from bot import admin
 

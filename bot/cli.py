@@ -262,7 +262,7 @@ def export_actors(app, fmt: str, output: str, *, include_deleted: bool = False) 
     """Write the registry of `app` to `output` as "csv" or "xlsx"; return the rows written.
 
     Rows are read in id order in batches (server-side on PostgreSQL), so memory stays flat on
-    large registries. Raises OSError when the file cannot be written.
+    large registries. Entries of the staff simulator's test contacts are left out. Raises OSError when the file cannot be written.
     """
     import csv
 
@@ -270,9 +270,13 @@ def export_actors(app, fmt: str, output: str, *, include_deleted: bool = False) 
 
     from bot.db import get_engine
     from bot.models import Actor
+    from bot.phones import exclude_test_phones
 
     table = Actor.__table__
-    where = [] if include_deleted else [table.c.deleted_at.is_(None)]
+    # The staff simulator's test contacts are not part of the registry (bot.phones).
+    where = [exclude_test_phones(table.c.phone)]
+    if not include_deleted:
+        where.append(table.c.deleted_at.is_(None))
     query = sa.select(*[table.c[name] for name in EXPORT_COLUMNS]).where(*where).order_by(
         table.c.id)
     engine = get_engine(app)
@@ -384,6 +388,10 @@ def tickets_reply(ticket_id: int, text: str) -> None:
         click.echo(f"ticket {ticket_id}: sending on {result['channel']} failed "
                    f"({result['error']})", err=True)
         raise SystemExit(1)
+    if result["status"] == "queued":
+        click.echo(f"ticket {ticket_id}: the SMS gateway did not answer; the reply is queued "
+                   "and retried by `essbot worker`")
+        return
     click.echo(f"ticket {ticket_id}: reply sent on {result['channel']}")
 
 
@@ -439,7 +447,9 @@ def translate_extract() -> None:
     os.chdir(ROOT_DIR)
     _pybabel("extract", "-F", "babel.cfg", "-k", "N_", "--add-comments=TRANSLATORS:",
              "--sort-by-file", "--project=essbot", "-o", str(LOCALES_DIR / "messages.pot"), ".")
-    click.echo("locales/messages.pot extracted")
+    _pybabel("extract", "-F", "babel_admin.cfg", "-k", "N_", "--sort-by-file",
+             "--project=essbot-admin", "-o", str(LOCALES_DIR / "admin.pot"), ".")
+    click.echo("locales/messages.pot (bot) and locales/admin.pot (staff interface) extracted")
 
 
 @translate.command("update")
@@ -451,6 +461,15 @@ def translate_update() -> None:
     _pybabel("update", "-i", str(LOCALES_DIR / "messages.pot"), "-d", str(LOCALES_DIR),
              "-D", "messages", "--no-fuzzy-matching", "--ignore-obsolete")
     fill_identity("fr")
+    # The staff interface is in French only: its catalog is the identity, kept complete.
+    admin_po = LOCALES_DIR / "fr" / "LC_MESSAGES" / "admin.po"
+    if admin_po.exists():
+        _pybabel("update", "-i", str(LOCALES_DIR / "admin.pot"), "-d", str(LOCALES_DIR),
+                 "-D", "admin", "-l", "fr", "--no-fuzzy-matching", "--ignore-obsolete")
+    else:
+        _pybabel("init", "-i", str(LOCALES_DIR / "admin.pot"), "-d", str(LOCALES_DIR),
+                 "-D", "admin", "-l", "fr")
+    fill_identity("fr", domain="admin")
     click.echo("catalogs updated; translate the empty Bambara entries in "
                "locales/bm/LC_MESSAGES/messages.po")
 
@@ -461,6 +480,7 @@ def translate_compile() -> None:
     from bot.i18n import LOCALES_DIR
 
     _pybabel("compile", "-d", str(LOCALES_DIR), "-D", "messages", "--use-fuzzy")
+    _pybabel("compile", "-d", str(LOCALES_DIR), "-D", "admin", "-l", "fr")
     click.echo("catalogs compiled")
 
 

@@ -56,7 +56,22 @@ DEFAULTS: dict[str, Any] = {
     # Staff interface (issue 6, bot/admin/): login attempts allowed per e-mail and address
     # (Flask-Limiter syntax; empty disables the throttle).
     "ESSBOT_LOGIN_RATE": "5 per minute;20 per hour",
+    # SMS through an Android phone ("SMS Gateway for Android", issue 8, bot/channels/smsgate.py).
+    "ESSBOT_SMS_PROVIDER": "twilio",  # who carries SMS sent by the bot: twilio | smsgate
+    "SMSGATE_URL": None,  # API base, e.g. https://api.sms-gate.app/3rdparty/v1 (cloud mode)
+    "SMSGATE_USERNAME": None,  # Basic auth user shown in the app
+    "SMSGATE_PASSWORD": None,  # Basic auth password shown in the app
+    "SMSGATE_SIGNING_KEY": None,  # webhook signing key (app settings); unset → webhook 503
+    "SMSGATE_RATE_PER_MINUTE": 10.0,  # SMS parts per minute the phone is asked to send
+    "SMSGATE_SIM_NUMBER": 0,  # SIM slot to send from (1, 2…); 0 = the phone's default
+    "SMSGATE_HTTP_TIMEOUT": 10.0,  # seconds, for calls to the gateway's API
+    # CA certificate (PEM file) that signed the phone's own certificate in local mode; unset →
+    # the system's CAs (cloud mode, a private server with a public certificate).
+    "SMSGATE_CA_BUNDLE": None,
 }
+
+#: Who may carry SMS (ESSBOT_SMS_PROVIDER).
+SMS_PROVIDERS = ("twilio", "smsgate")
 
 _BOOL_TRUE = {"1", "true", "yes", "on", "oui"}
 _BOOL_FALSE = {"0", "false", "no", "off", "non", ""}
@@ -113,6 +128,11 @@ def load_settings(instance_path: str | os.PathLike, overrides: dict | None = Non
         settings["ESSBOT_PUBLIC_URL"] = settings["ESSBOT_PUBLIC_URL"].rstrip("/")
     if settings["ESSBOT_DEFAULT_LANGUAGE"] not in ("fr", "bm"):
         raise ValueError("ESSBOT_DEFAULT_LANGUAGE must be fr or bm")
+    settings["ESSBOT_SMS_PROVIDER"] = str(settings["ESSBOT_SMS_PROVIDER"] or "twilio").lower()
+    if settings["ESSBOT_SMS_PROVIDER"] not in SMS_PROVIDERS:
+        raise ValueError("ESSBOT_SMS_PROVIDER must be twilio or smsgate")
+    if settings["SMSGATE_URL"]:
+        settings["SMSGATE_URL"] = settings["SMSGATE_URL"].rstrip("/")
     from bot.officehours import parse_office_hours
 
     try:

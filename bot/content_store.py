@@ -265,19 +265,54 @@ def reply_channel(contact: Any, now: datetime) -> str:
     return "none"
 
 
+def _reply_through_gateway(app: Flask, result: dict[str, Any]) -> dict[str, Any]:
+    """Send a stored ticket reply through the SMS gateway now (bot.outbound.deliver); a
+    transient failure is queued for a retry with backoff (the ticket stays closed: the reply
+    will go), a refusal reopens the ticket. Returns `result` updated."""
+    from bot import outbound
+    from bot.broadcasts.tasks import get_queue
+
+    t, m = Ticket.__table__, Message.__table__
+    queue = get_queue(app)
+    delivery = outbound.deliver(app, result["message_id"], queue.sender.gateway,
+                                queue.sender.limiter)
+    if delivery.outcome == "sent":
+        result["status"] = "sent"
+    elif delivery.outcome == "retry":
+        result["status"] = "queued"
+        try:
+            queue.send_replies.schedule(args=([result["message_id"]],),
+                                        delay=max(0.05, delivery.delay or 0))
+        except Exception as exc:  # noqa: BLE001 — the worker's tick finds unsent replies
+            log.warning("ticket %s: retry not queued (%s); the worker's tick will send it",
+                        result["ticket"], type(exc).__name__)
+    else:
+        with transaction(app) as conn:
+            reason = conn.execute(sa.select(m.c.attributes).where(
+                m.c.id == result["message_id"])).scalar() or {}
+            conn.execute(sa.update(t).where(t.c.id == result["ticket"]).values(
+                status="open", closed_at=None, updated_at=utcnow()))
+        result.update(status="failed", error=reason.get("error_reason"))
+    log.info("ticket %s reply on sms through the gateway: %s", result["ticket"], result["status"])
+    return result
+
+
 def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = None,
                  client: Any = None) -> dict[str, Any]:
     """Answer ticket `ticket_id` with `text` on the person's channel; close the ticket
     (it is reopened if Twilio refuses the message or no sender is configured).
 
     The outbound Message is stored before it is sent (DESIGN.md), then sent with
-    bot.channels.twilio.send (TWILIO_API_BASE_URL points tests at a fake Twilio). Returns
-    ``{"ticket": id, "channel": "sms"|"whatsapp"|"none", "message_id": int|None,
-    "status": "sent"|"failed"|"not_sendable", "error": int|None}``. Raises TicketError for an
-    unknown ticket or an empty text.
+    bot.channels.twilio.send (TWILIO_API_BASE_URL points tests at a fake Twilio) — or, for SMS
+    when ESSBOT_SMS_PROVIDER=smsgate, through the SMS gateway (bot.outbound.deliver; a
+    transient failure is retried from the queue with backoff and reported as "queued").
+    Returns ``{"ticket": id, "channel": "sms"|"whatsapp"|"none", "message_id": int|None,
+    "status": "sent"|"queued"|"failed"|"not_sendable", "error": int|str|None}``. Raises
+    TicketError for an unknown ticket or an empty text.
     """
     from twilio.base.exceptions import TwilioRestException
 
+    from bot.channels import smsgate as sg
     from bot.channels import twilio as tw
 
     text = (text or "").strip()
@@ -295,12 +330,16 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
         language = (contact.language if contact is not None else None) or \
             app.config["ESSBOT_DEFAULT_LANGUAGE"]
         message_id = None
+        gateway = channel == "sms" and sg.provider_enabled(app.config)
         if channel != "none":
             body = sms.render(text, channel, language, fold=bool(app.config["ESSBOT_SMS_FOLDING"]))
             info = sms.analyze(body) if channel == "sms" else None
+            attributes: dict[str, Any] = {"language": language, "ticket": ticket_id}
+            if gateway:
+                attributes["provider"] = "smsgate"
             message_id = conn.execute(sa.insert(m).values(
                 contact_id=contact.id, direction="out", channel=channel, body=body, media=[],
-                attributes={"language": language, "ticket": ticket_id}, status="queued",
+                attributes=attributes, status="queued",
                 segments=info.segments if info else None, encoding=info.encoding if info else None,
                 created_at=now).returning(m.c.id)).scalar_one()
         conn.execute(sa.update(t).where(t.c.id == ticket_id).values(
@@ -312,6 +351,8 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
     if channel == "none":
         log.info("ticket %s reply recorded but not sent (no open channel)", ticket_id)
         return result
+    if gateway:
+        return _reply_through_gateway(app, result)
     callback = None
     if app.config.get("ESSBOT_PUBLIC_URL"):
         callback = f"{app.config['ESSBOT_PUBLIC_URL']}/webhooks/twilio/status?mid={message_id}"

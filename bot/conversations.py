@@ -279,7 +279,9 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
                 "conversation_id": conv.conversation_id, "expected_version": conv.version, **state})
             if done.rowcount != 1:
                 raise _Conflict()
-        replies = [_insert_reply(conn, sql, contact_id, inbound.id, msg.channel, language, body, now)
+        provider = (inbound.attributes or {}).get("provider")
+        replies = [_insert_reply(conn, sql, contact_id, inbound.id, msg.channel, language, body,
+                                 now, provider)
                    for body in bodies]
         conn.execute(sql.mark_processed, {"inbound_id": inbound.id, "now": now})
         return HandleResult(replies, duplicate=False)
@@ -327,12 +329,20 @@ def reply_outside_engine(app: Flask, msg: InboundMessage, contact_id: int, texts
 
 
 def _insert_reply(conn: sa.Connection, sql: _Statements, contact_id: int, inbound_id: int,
-                  channel: str, language: str, body: str, now: datetime) -> OutboundReply:
-    """Store one outbound reply (queued) with its SMS cost; return it for the channel."""
+                  channel: str, language: str, body: str, now: datetime,
+                  provider: str | None = None) -> OutboundReply:
+    """Store one outbound reply (queued) with its SMS cost; return it for the channel.
+
+    `provider` is the inbound message's (``attributes.provider``, e.g. "smsgate": the reply
+    goes back the way the message came, bot/outbound.py); None for Twilio, which answers in
+    its webhook response."""
     info = sms.analyze(body) if channel == "sms" else None
+    attributes = {"language": language}
+    if provider:
+        attributes["provider"] = provider
     reply_id = conn.execute(sql.insert_reply, {
         "contact_id": contact_id, "channel": channel, "body": body,
-        "attributes": {"language": language}, "segments": info.segments if info else None,
+        "attributes": attributes, "segments": info.segments if info else None,
         "encoding": info.encoding if info else None, "inbound_id": inbound_id, "now": now,
     }).scalar_one()
     return OutboundReply(reply_id, body, channel)
@@ -542,18 +552,20 @@ def _record_failure(app: Flask, msg: InboundMessage, contact_id: int, exc: Excep
         body = sms.render(translate(SORRY, language), msg.channel, language,
                           fold=bool(app.config["ESSBOT_SMS_FOLDING"]))
         reply = _insert_reply(conn, _sql(conn), contact_id, inbound_id, msg.channel, language,
-                              body, utcnow())
+                              body, utcnow(), (msg.attributes or {}).get("provider"))
     return HandleResult([reply], duplicate=False)
 
 
 def update_status(app: Flask, sid: str, status: str, error_code: int | None,
-                  message_id: int | None = None) -> bool:
+                  message_id: int | None = None, reason: str | None = None) -> bool:
     """Apply a status callback to the stored outbound message; True if a row changed.
 
     The message is found by its MessageSid, or for a TwiML reply by our `message_id`
     (the ``mid`` of the callback URL), whose sid is then recorded. The rule of
     bot.channels.twilio.should_update_status keeps final states final; an error
-    code, once known, is kept.
+    code, once known, is kept. `reason` (text, e.g. the SMS gateway's ``sms:failed``
+    reason, which comes without a code) is kept in ``attributes.error_reason``, the first
+    one only.
     """
     from bot.broadcasts.sender import on_message_status
     from bot.channels.twilio import should_update_status
@@ -577,6 +589,9 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
             changed = True
         if error_code and message.error_code is None:
             message.error_code = error_code
+            changed = True
+        if reason and not (message.attributes or {}).get("error_reason"):
+            message.attributes = {**(message.attributes or {}), "error_reason": reason[:200]}
             changed = True
         changed = on_message_status(app, s, message, status, error_code) or changed
         return changed

@@ -69,8 +69,8 @@ def translate(msgid: str, language: str | None, params: dict | None = None) -> s
         return msgid % params
 
 
-def _po_path(language: str) -> Path:
-    return LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"
+def _po_path(language: str, domain: str = "messages") -> Path:
+    return LOCALES_DIR / language / "LC_MESSAGES" / f"{domain}.po"
 
 
 def translated_msgids(language: str) -> set[str]:
@@ -79,12 +79,12 @@ def translated_msgids(language: str) -> set[str]:
         return {m.id for m in read_po(fh, locale=language) if m.id and m.string}
 
 
-def fill_identity(language: str = SOURCE_LANGUAGE) -> None:
-    """Give every entry of the source language's catalog its msgid as translation (French is
-    the source, so its catalog is the identity) and clear fuzzy flags there."""
+def fill_identity(language: str = SOURCE_LANGUAGE, domain: str = "messages") -> None:
+    """Give every entry of the source language's catalog of `domain` its msgid as translation
+    (French is the source, so its catalog is the identity) and clear fuzzy flags there."""
     from babel.messages.pofile import write_po
 
-    path = _po_path(language)
+    path = _po_path(language, domain)
     with path.open("rb") as fh:
         cat = read_po(fh, locale=language)
     for message in cat:

@@ -42,3 +42,43 @@ def mask(phone: str | None) -> str:
     if len(digits) <= 6:
         return "***"
     return digits[:4] + "*" * (len(digits) - 6) + digits[-2:]
+
+
+# --------------------------------------------------------------------------------------------
+# Test contacts of the staff simulator (/admin/simulator)
+# --------------------------------------------------------------------------------------------
+
+#: Prefix of the simulator's test phones: Ofcom's range of UK mobile numbers reserved for
+#: drama (07700 900000 to 07700 900999, "TV, radio and other drama" numbers, never allocated
+#: to anyone). A number there can never be a real person's, so it can never be confused with
+#: one, and Twilio is never asked to reach it (bot.channels.twilio.send diverts it).
+TEST_PHONE_PREFIX = "+447700900"
+#: How many test phones the range holds (three digits after the prefix).
+TEST_PHONE_COUNT = 1000
+
+
+def is_test_phone(phone: str | None) -> bool:
+    """Whether `phone` (E.164, or a Twilio ``whatsapp:`` address) is a simulator test phone.
+
+    The one rule that keeps test contacts out of the registry's statistics and exports and out
+    of broadcasts; `exclude_test_phones` is the same rule in SQL.
+
+    Why a reserved number range and not an ``is_test`` column on Contact: the phone is copied
+    onto every registry entry (Actor.phone) and onto every contact, so the rule works on
+    either table without a join (an Actor may have no contact), in logs (the masked number
+    shows ``+447…``), needs no migration, and cannot drift from a flag someone forgot to set.
+    """
+    if not phone:
+        return False
+    return phone.split(":", 1)[-1].startswith(TEST_PHONE_PREFIX)
+
+
+def exclude_test_phones(column):
+    """SQL condition (SQLAlchemy) true for rows whose phone `column` is not a test phone.
+
+    A NULL phone (an anonymised registry entry, a deleted contact) is kept: use it as
+    ``.where(exclude_test_phones(Actor.phone))``. Same rule as `is_test_phone`.
+    """
+    import sqlalchemy as sa
+
+    return sa.or_(column.is_(None), sa.not_(column.like(TEST_PHONE_PREFIX + "%")))

@@ -217,3 +217,14 @@ def test_a_number_inside_a_sentence_does_not_choose_the_language(sentence):
     assert phone.language is None and phone.state.node == "language"
     out = phone.say("1")  # French: the kept question is answered now
     assert phone.language == "fr" and "AMO" in out, out
+
+
+@pytest.mark.parametrize("doubt", ["je sais pas", "je ne sais pas", "n t'a don", "aucune idée"])
+def test_i_dont_know_is_not_stored_as_a_trade(doubt):
+    phone = Phone()
+    phone.run(*BEFORE_PROTECTION[:-1])
+    out = phone.say(doubt)
+    assert phone.state.node == "trade", out
+    assert "trade" not in phone.state.answers["registration"]
+    phone.say("vente de légumes")
+    assert phone.state.answers["registration"]["trade"] == "vente de légumes"

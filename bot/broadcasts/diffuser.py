@@ -370,5 +370,6 @@ def _answer(app: Flask, staff: Any, msg: InboundMessage, pending: Any,
     text = _("Envoi lancé : annonce n°%(id)s, %(n)s messages.", id=pending.id, n=plan["pending"])
     base = app.config.get("ESSBOT_PUBLIC_URL")
     if base:
-        text += " " + _("Suivi : %(url)s", url=f"{base}/admin/broadcasts/{pending.id}")
+        url = f"{base}/admin/broadcasts/{pending.id}"
+        text += " " + _("Suivi : %(url)s", url=url)
     return [text]

@@ -39,7 +39,7 @@ from bot.broadcasts import segments
 from bot.broadcasts.models import (CHANNEL_POLICIES, SKIP_REASONS, Broadcast, BroadcastState,
                                    InvalidTransition, Outbox, OutboxState, UndeliverableAddress)
 from bot.db import get_engine, transaction
-from bot.models import Contact, utcnow
+from bot.models import Contact, Message, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -502,14 +502,22 @@ def _head(app: Flask, row: Any) -> dict[str, Any]:
 
 
 def check_sender(settings: Mapping[str, Any], channels: Iterable[str]) -> None:
-    """Raise BroadcastError unless Twilio credentials and a sender exist for every channel in
-    `channels` ("sms": TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID; "whatsapp":
-    TWILIO_WHATSAPP_FROM) — checked before any outbox row is written."""
-    missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
-               if not settings.get(name)]
+    """Raise BroadcastError unless a sender exists for every channel in `channels` — checked
+    before any outbox row is written. "whatsapp": Twilio credentials and TWILIO_WHATSAPP_FROM;
+    "sms": Twilio credentials and TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID, or with
+    ESSBOT_SMS_PROVIDER=smsgate the gateway's SMSGATE_URL, SMSGATE_USERNAME and
+    SMSGATE_PASSWORD (bot/channels/smsgate.py)."""
     channels = set(channels)
-    if "sms" in channels and not (settings.get("TWILIO_SMS_FROM")
-                                  or settings.get("TWILIO_MESSAGING_SERVICE_SID")):
+    gateway = str(settings.get("ESSBOT_SMS_PROVIDER") or "twilio") == "smsgate"
+    missing: list[str] = []
+    if "whatsapp" in channels or ("sms" in channels and not gateway):
+        missing += [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+                    if not settings.get(name)]
+    if "sms" in channels and gateway:
+        missing += [name for name in ("SMSGATE_URL", "SMSGATE_USERNAME", "SMSGATE_PASSWORD")
+                    if not settings.get(name)]
+    elif "sms" in channels and not (settings.get("TWILIO_SMS_FROM")
+                                    or settings.get("TWILIO_MESSAGING_SERVICE_SID")):
         missing.append("TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID")
     if "whatsapp" in channels and not settings.get("TWILIO_WHATSAPP_FROM"):
         missing.append("TWILIO_WHATSAPP_FROM")
@@ -732,7 +740,8 @@ def finish_if_done(app: Flask, broadcast_id: int, now: datetime | None = None) -
 
 def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
     """Progress and delivery report: outbox rows by state, by channel and state, by Twilio
-    status, failures by error code, skipped by reason (opted-out from the plan), SMS parts
+    status, failures by error code and by reason (the SMS gateway's ``sms:failed`` reasons,
+    which come without a code), skipped by reason (opted-out from the plan), SMS parts
     accepted by Twilio and their estimated cost. Raises BroadcastNotFound."""
     row = get(app, broadcast_id)
     o = Outbox.__table__
@@ -742,6 +751,11 @@ def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
                           .where(o.c.broadcast_id == broadcast_id)
                           .group_by(o.c.channel, o.c.kind, o.c.state, o.c.status, o.c.error_code,
                                     o.c.skip_reason)).all()
+        m = Message.__table__
+        reason = m.c.attributes["error_reason"].as_string()
+        reasons = dict(conn.execute(
+            sa.select(reason, sa.func.count()).where(m.c.broadcast_id == broadcast_id,
+                                                     reason.is_not(None)).group_by(reason)).all())
     by_state: Counter[str] = Counter({s: 0 for s in OutboxState.ALL})
     by_channel: dict[str, Counter[str]] = {}
     by_status: Counter[str] = Counter()
@@ -771,7 +785,8 @@ def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
             "by_state": dict(by_state),
             "by_channel": {k: dict(v) for k, v in sorted(by_channel.items())},
             "by_status": dict(sorted(by_status.items())),
-            "errors": dict(sorted(errors.items())), "skipped": dict(skipped),
+            "errors": dict(sorted(errors.items())),
+            "failure_reasons": dict(sorted(reasons.items())), "skipped": dict(skipped),
             "sms_parts_sent": sms_parts,
             "cost_sent": {"amount": round(sms.estimate_cost(sms_parts, price), 2),
                           "currency": app.config.get("ESSBOT_CURRENCY") or "FCFA"}}

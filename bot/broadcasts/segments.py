@@ -176,12 +176,17 @@ def conditions(definition: Mapping[str, list[str]], *, default_language: str,
     ``actor`` (see `base_from`).
 
     `definition` must come from `normalize`. `now` (aware) and `timezone` give the current
-    year for age bands. Contacts whose data was deleted (phone ``deleted:…``) never match.
+    year for age bands. Contacts whose data was deleted (phone ``deleted:…``) never match,
+    nor the staff simulator's test contacts (bot.phones.is_test_phone): a broadcast never
+    reaches them and segment counts never include them.
     """
     from zoneinfo import ZoneInfo
 
+    from bot.phones import exclude_test_phones
+
     c, a = Contact.__table__, Actor.__table__
-    where: list[sa.ColumnElement[bool]] = [sa.not_(c.c.phone.like("deleted:%"))]
+    where: list[sa.ColumnElement[bool]] = [sa.not_(c.c.phone.like("deleted:%")),
+                                           exclude_test_phones(c.c.phone)]
     year = now.astimezone(ZoneInfo(timezone)).year
     for field, values in definition.items():
         if field in ("quartier", "sector", "kind", "gender"):

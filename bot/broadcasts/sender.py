@@ -1,4 +1,5 @@
-"""Send one outbox row through Twilio, exactly once, and follow what becomes of it.
+"""Send one outbox row through Twilio (or, for SMS with ESSBOT_SMS_PROVIDER=smsgate, through
+the Android SMS gateway), exactly once, and follow what becomes of it.
 
 The send of one row (`Sender.process`), each step its own short transaction:
 
@@ -37,6 +38,13 @@ whose sid none of our rows already owns. Found → ``sent`` with that sid and st
 request has ended by then). Lookup failed → stay ``unknown``, ask again later. Status
 callbacks reconcile too: a callback carrying our ``mid`` proves Twilio has the message, and
 `on_message_status` marks the row ``sent`` whatever it was doing.
+
+**Through the SMS gateway** (bot/channels/smsgate.py, SMS_GATEWAY.md) the same steps apply,
+with three differences: the pace is the phone's (SMSGATE_RATE_PER_MINUTE parts a minute,
+`gateway_key`); the request carries the history message's id as the gateway's idempotency
+``id``, so a resend never sends twice; reconciliation asks ``GET /messages/{id}`` (404: absent).
+Gateway errors sort by HTTP status (`classify`); its ``sms:*`` events are status callbacks
+(bot/webhooks_smsgate.py → bot.conversations.update_status → `on_message_status`).
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from bot.broadcasts import planner
 from bot.broadcasts.models import (Broadcast, BroadcastState, InvalidTransition, Outbox,
                                    OutboxState, UndeliverableAddress)
 from bot.broadcasts.ratelimit import RateLimiter, acquire
+from bot.channels import smsgate as sg
 from bot.channels import twilio as tw
 from bot.db import get_engine, transaction
 from bot.models import Contact, Message, utcnow
@@ -115,10 +124,18 @@ def classify(exc: BaseException) -> tuple[str, int | None]:
     connection could not be opened), ``window`` (63016), ``opted_out`` (21610), ``invalid``
     (21211, 21614), ``unknown`` (timeouts, 5xx, a dropped connection, anything unexpected: the
     message may exist), ``config`` (no sender configured: ValueError), ``permanent`` (other
-    API errors). Source: TWILIO.md "Outbound".
+    API errors). Source: TWILIO.md "Outbound". SMS gateway errors (bot.channels.smsgate.
+    GatewayError) sort the same way by HTTP status: 429 ``throttled``, 5xx ``unknown``, other
+    4xx ``permanent`` (with no error code: the gateway has none).
     """
     import requests
 
+    if isinstance(exc, sg.GatewayError):
+        if exc.status == 429:
+            return "throttled", None
+        if exc.status >= 500:
+            return "unknown", None
+        return "permanent", None
     if isinstance(exc, tw.TwilioRestException):
         code, status = exc.code, exc.status or 0
         if status == 429 or code in THROTTLE_CODES:
@@ -163,7 +180,12 @@ def send_template(client: Any, settings: Mapping[str, Any], phone: str, content_
 def sender_key(settings: Mapping[str, Any], channel: str) -> tuple[str, float]:
     """The rate-limit key of the sender used on `channel` and its rate: SMS parts/s
     (ESSBOT_SEND_RATE_PARTS) per messaging service or number, WhatsApp messages/s
-    (ESSBOT_SEND_RATE_WHATSAPP) per WhatsApp number."""
+    (ESSBOT_SEND_RATE_WHATSAPP) per WhatsApp number; through the SMS gateway
+    (ESSBOT_SMS_PROVIDER=smsgate) SMSGATE_RATE_PER_MINUTE / 60 parts/s for the phone (one SIM
+    sends a limited number of SMS per hour, SMS_GATEWAY.md), shared with conversation replies
+    (bot/outbound.py)."""
+    if channel == "sms" and sg.provider_enabled(settings):
+        return gateway_key(settings)
     if channel == "whatsapp":
         return (f"whatsapp:{settings.get('TWILIO_WHATSAPP_FROM')}",
                 float(settings.get("ESSBOT_SEND_RATE_WHATSAPP") or 0))
@@ -171,15 +193,33 @@ def sender_key(settings: Mapping[str, Any], channel: str) -> tuple[str, float]:
     return f"sms:{sender}", float(settings.get("ESSBOT_SEND_RATE_PARTS") or 0)
 
 
+def gateway_key(settings: Mapping[str, Any]) -> tuple[str, float]:
+    """The rate-limit key of the SMS gateway's phone and its rate in parts per second
+    (SMSGATE_RATE_PER_MINUTE / 60; 0 means no pacing): one SIM for broadcasts and replies."""
+    return (f"smsgate:{settings.get('SMSGATE_URL')}",
+            float(settings.get("SMSGATE_RATE_PER_MINUTE") or 0) / 60.0)
+
+
 def lease_seconds(settings: Mapping[str, Any]) -> float:
-    """ESSBOT_BROADCAST_LEASE, checked to be at least twice TWILIO_HTTP_TIMEOUT (a live
-    worker's request must have ended before anyone reconciles its row). Raises ValueError."""
+    """ESSBOT_BROADCAST_LEASE, checked to be at least twice TWILIO_HTTP_TIMEOUT (and
+    SMSGATE_HTTP_TIMEOUT when the gateway carries SMS): a live worker's request must have ended
+    before anyone reconciles its row. Raises ValueError."""
     lease = float(settings.get("ESSBOT_BROADCAST_LEASE") or 60)
-    timeout = float(settings.get("TWILIO_HTTP_TIMEOUT") or 10)
-    if lease < 2 * timeout:
-        raise ValueError(f"ESSBOT_BROADCAST_LEASE ({lease:g} s) must be at least twice "
-                         f"TWILIO_HTTP_TIMEOUT ({timeout:g} s)")
+    timeouts = [("TWILIO_HTTP_TIMEOUT", float(settings.get("TWILIO_HTTP_TIMEOUT") or 10))]
+    if sg.provider_enabled(settings):
+        timeouts.append(("SMSGATE_HTTP_TIMEOUT",
+                         float(settings.get("SMSGATE_HTTP_TIMEOUT") or 10)))
+    for name, timeout in timeouts:
+        if lease < 2 * timeout:
+            raise ValueError(f"ESSBOT_BROADCAST_LEASE ({lease:g} s) must be at least twice "
+                             f"{name} ({timeout:g} s)")
     return lease
+
+
+def via_gateway(settings: Mapping[str, Any], channel: str) -> bool:
+    """Whether a message on `channel` goes through the SMS gateway rather than Twilio: SMS when
+    ESSBOT_SMS_PROVIDER=smsgate (WhatsApp always goes through Twilio)."""
+    return channel == "sms" and sg.provider_enabled(settings)
 
 
 def _window_open(last_inbound_whatsapp_at: datetime | None, now: datetime) -> bool:
@@ -248,11 +288,12 @@ def _mark_opted_out(conn: sa.Connection, contact_id: int, now: datetime) -> None
 
 
 class Sender:
-    """Sends outbox rows of one app (its settings and database) through Twilio.
+    """Sends outbox rows of one app (its settings and database) through Twilio or the SMS
+    gateway (`via_gateway`).
 
     `limiter` paces sends per sender (parts/s); `clock` returns the current aware UTC time and
     `sleep` waits (both injectable for tests). Thread-safe: each thread gets its own Twilio
-    REST client (requests sessions are not shared between threads).
+    REST client and gateway client (requests sessions are not shared between threads).
     """
 
     def __init__(self, app: Flask, limiter: RateLimiter,
@@ -313,6 +354,13 @@ class Sender:
                 # requests re-reads proxy and CA-bundle variables from the environment on every
                 # request (about 0.5 ms); with none of them set that work finds nothing.
                 session.trust_env = False
+        return client
+
+    def gateway(self) -> sg.Client:
+        """This thread's SMS gateway client (bot.channels.smsgate.Client.from_settings)."""
+        client = getattr(self._local, "gateway", None)
+        if client is None:
+            client = self._local.gateway = sg.Client.from_settings(self.settings)
         return client
 
     # --- the row ------------------------------------------------------------------------------
@@ -399,7 +447,10 @@ class Sender:
                     message_id = conn.execute(self._insert_message, {
                         "contact_id": row.contact_id, "channel": row.channel, "body": body,
                         "attributes": {"outbox_id": row.id, "language": row.language,
-                                       "kind": row.kind},
+                                       "kind": row.kind,
+                                       "provider": ("smsgate"
+                                                    if via_gateway(self.settings, row.channel)
+                                                    else "twilio")},
                         "segments": row.parts if row.channel == "sms" else None,
                         "encoding": row.encoding, "broadcast_id": row.broadcast_id, "now": now,
                     }).scalar_one()
@@ -420,8 +471,14 @@ class Sender:
         started = time.monotonic()
         throttles = 0
         while True:
+            status = None
             try:
-                if row.kind == "template":
+                if via_gateway(settings, row.channel):
+                    # The idempotency id is the history message's: a resend of the same row
+                    # (after a timeout, a dead worker) is never sent twice by the gateway.
+                    state = self.gateway().send(row.phone, row.body, sg.gateway_id(message_id))
+                    sid, status = state.id, state.status
+                elif row.kind == "template":
                     sid = send_template(self.client(), settings, row.phone, row.content_sid,
                                         row.body, callback)
                 else:
@@ -435,7 +492,7 @@ class Sender:
                     self.sleep(backoff(throttles, INLINE_THROTTLE_BASE_S, 5.0))
                     continue
                 return self._failed_request(row, message_id, attempt, kind, code, exc)
-            self._record_sent(row, message_id, attempt, sid, self.clock())
+            self._record_sent(row, message_id, attempt, sid, self.clock(), status)
             return Result("sent")
 
     def _failed_request(self, row: Any, message_id: int, attempt: int, kind: str,
@@ -574,6 +631,8 @@ class Sender:
         has no such message: safe to send) or ``"error"`` (the lookup failed: ask again later).
         See the module docstring for the matching rule.
         """
+        if via_gateway(self.settings, row.channel):
+            return self._reconcile_gateway(row, now)
         address = tw.address_for(row.channel, row.phone)
         since = (row.claimed_at or row.created_at) - timedelta(seconds=RECONCILE_SKEW_S)
         try:
@@ -611,6 +670,24 @@ class Sender:
         self._record_sent(row, row.message_id, row.attempts, found.sid,
                           found.date_created or now, status)
         log.info("outbox %s: reconciled, Twilio has %s (%s)", row.id, found.sid, status)
+        return "sent"
+
+    def _reconcile_gateway(self, row: Any, now: datetime) -> str:
+        """`reconcile` for a row sent through the SMS gateway: ``GET /messages/{id}`` with the
+        row's idempotency id (SMS_GATEWAY.md "Sending") says whether the phone has it."""
+        if row.message_id is None:
+            return "absent"
+        try:
+            found = self.gateway().get(sg.gateway_id(row.message_id))
+        except Exception as exc:  # noqa: BLE001 — any failure means "don't know yet"
+            log.warning("outbox %s: lookup at the SMS gateway failed (%s)", row.id,
+                        type(exc).__name__)
+            return "error"
+        if found is None:
+            log.info("outbox %s: the SMS gateway has no such message; sending again", row.id)
+            return "absent"
+        self._record_sent(row, row.message_id, row.attempts, found.id, now, found.status)
+        log.info("outbox %s: reconciled, the SMS gateway has it (%s)", row.id, found.state)
         return "sent"
 
 

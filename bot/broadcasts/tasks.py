@@ -16,7 +16,13 @@ seconds in each `essbot worker`, and once at its start) finds work no task cover
   during the request) — the send task reconciles them with Twilio before any resend;
 - orphans: when the queue and its schedule are empty and no row of the broadcast was
   claimed for a lease, its open rows are queued again;
-- broadcasts whose rows are all final are closed (sent / failed).
+- broadcasts whose rows are all final are closed (sent / failed);
+- replies to messages that came through the SMS gateway that no task covers
+  (bot/outbound.py `stale_ids`).
+
+The same queue carries ``smsgate_send_replies(ids)``: the replies of one inbound SMS that came
+through the SMS gateway, sent in order through its REST API (bot/outbound.py), each retried
+with backoff.
 
 Queuing a row twice is harmless: a worker must win the guarded ``pending → sending`` UPDATE
 to send (bot/broadcasts/sender.py). Retries are scheduled per row by the send task
@@ -87,6 +93,7 @@ class BroadcastQueue:
         self.sender = Sender(app, limiter, clock)
         self.send_rows = self.huey.task(name="broadcast_send_rows")(self._send_rows)
         self.fire = self.huey.task(name="broadcast_fire")(self._fire)
+        self.send_replies = self.huey.task(name="smsgate_send_replies")(self._send_replies)
 
     # --- enqueueing ---------------------------------------------------------------------------
 
@@ -155,6 +162,19 @@ class BroadcastQueue:
         if self.huey.pending_count() == 0:
             for broadcast_id in self._broadcasts_of(ids):
                 planner.finish_if_done(self.app, broadcast_id)
+
+    def _send_replies(self, ids: list[int]) -> None:
+        """Task: send stored replies through the SMS gateway in order (bot.outbound.deliver);
+        at the first one to retry, the rest wait with it (a person reads them in order)."""
+        from bot import outbound
+
+        ids = [int(i) for i in ids]
+        for n, message_id in enumerate(ids):
+            result = outbound.deliver(self.app, message_id, self.sender.gateway,
+                                      self.sender.limiter, self.clock(), self.sender.sleep)
+            if result.outcome == "retry":
+                self.send_replies.schedule(args=(ids[n:],), delay=max(0.05, result.delay or 0))
+                return
 
     def _fire(self, broadcast_id: int) -> None:
         """Task: start a scheduled broadcast if it is still scheduled and due (a moved or
@@ -252,7 +272,14 @@ class BroadcastQueue:
             state = planner.finish_if_done(self.app, broadcast_id, now)
             if state:
                 finished[broadcast_id] = state
-        return {"fired": fired, "requeued": requeued, "finished": finished}
+        from bot import outbound
+
+        replies = outbound.stale_ids(self.app, now, self.sender.lease)
+        for message_id in replies:
+            self.send_replies([message_id])
+        if replies:
+            log.info("tick: %d gateway replies queued again", len(replies))
+        return {"fired": fired, "requeued": requeued + len(replies), "finished": finished}
 
     # --- the worker ----------------------------------------------------------------------------
 
@@ -285,9 +312,16 @@ class BroadcastQueue:
             stop.set()
 
 
+_QUEUE_LOCK = threading.Lock()
+
+
 def get_queue(app: Flask) -> BroadcastQueue:
-    """The app's BroadcastQueue, built on first use and kept in ``app.extensions``."""
+    """The app's BroadcastQueue, built on first use and kept in ``app.extensions`` (once, even
+    when web threads ask at the same moment)."""
     queue = app.extensions.get("essbot.broadcast_queue")
     if queue is None:
-        queue = app.extensions["essbot.broadcast_queue"] = BroadcastQueue(app)
+        with _QUEUE_LOCK:
+            queue = app.extensions.get("essbot.broadcast_queue")
+            if queue is None:
+                queue = app.extensions["essbot.broadcast_queue"] = BroadcastQueue(app)
     return queue

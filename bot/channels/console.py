@@ -1,4 +1,7 @@
-"""The console channel: the terminal chat (`essbot chat`) and the staff simulator.
+"""The console channel: the terminal chat (`essbot chat`).
+
+(The staff simulator, bot/simulator.py, goes one step further: it builds Twilio's webhook
+form and reads it with bot.channels.twilio.parse_inbound.)
 
 It builds the same InboundMessage as Twilio would, so the conversation code path
 (storage, deduplication, locking, engine, rendering) is exactly the production one.

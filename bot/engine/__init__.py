@@ -756,8 +756,10 @@ def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
         cleaned = " ".join(text.split())
         letters = sum(ch.isalpha() for ch in cleaned)
         limit = node.max or TEXT_MAX_CHARS
-        if letters < 2 or len(cleaned) > limit * 3 or is_number_only(cleaned):
-            # "fila", "deux": a menu number typed at a free-text question, not a trade.
+        if letters < 2 or len(cleaned) > limit * 3 or is_number_only(cleaned) \
+                or detect_doubt(cleaned):
+            # "fila", "deux": a menu number typed at a free-text question, not a trade;
+            # "je sais pas" is not a trade either (third newcomer's test): ask again.
             return _Reading("miss")
         return _Reading("ok", cleaned[:limit])
     if kind == "number":

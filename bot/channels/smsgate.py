@@ -1,0 +1,377 @@
+"""SMS Gateway for Android ("SMSGate"): two-way SMS on a local Mali SIM through a phone.
+
+Twilio sells no Mali numbers and two-way SMS with Twilio is reported unavailable in Mali;
+deployments put an Android phone with an Orange Mali or Moov Africa Malitel SIM to work as an
+HTTP gateway (shared/domain/SMS_GATEWAY.md, from the android-sms-gateway docs:
+features/webhooks, features/sending-messages, features/status-tracking). WhatsApp stays on
+Twilio. The message channel stays ``"sms"``; the provider is recorded in message attributes
+(``{"provider": "smsgate"}``).
+
+What this module knows, and nothing else in the bot does:
+
+- **Webhook authentication** (`verify_signature`): ``X-Signature`` is the hex HMAC-SHA256,
+  keyed with the signing key of the app's settings, over the raw body followed by the value of
+  ``X-Timestamp`` (Unix seconds); timestamps more than 5 minutes off are refused. Compared in
+  constant time (hmac.compare_digest).
+- **Webhook events** (`parse_event`, `to_inbound`): ``sms:received``, ``sms:sent``,
+  ``sms:delivered``, ``sms:failed`` (with ``reason``) and ``system:ping``. The gateway's
+  ``messageId`` is not guaranteed unique, so an inbound SMS is deduplicated on our own key
+  (`dedupe_key`: a hash of device, sender, receive time and text — what a retried delivery
+  repeats exactly).
+- **Sending** (`Client`): ``POST {base}/messages`` with Basic auth and our message id as the
+  idempotency ``id`` (a repeated id is not sent twice), ``GET {base}/messages/{id}`` for the
+  state. Gateway states map onto the statuses the bot already stores (`STATE_STATUS`,
+  `EVENT_STATUS`).
+
+Library choice: plain ``requests`` (already installed with twilio) and the standard library's
+``hmac``/``hashlib``. The ``android-sms-gateway`` client on PyPI (4.3.3) was read: its
+synchronous HTTP client sets no timeout (a hung phone would hang a worker thread), it does not
+verify webhook signatures, and the two calls needed here are a few lines each; it would add a
+dependency for no gain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+import requests
+
+from bot.channels.base import InboundMessage
+from bot.phones import is_test_phone, mask, to_e164
+
+log = logging.getLogger(__name__)
+
+#: Seconds a webhook's X-Timestamp may differ from our clock (SMS_GATEWAY.md: 5 minutes).
+MAX_SKEW_S = 300
+
+#: Events the webhook accepts (SMS_GATEWAY.md "Incoming SMS", "Other events").
+RECEIVED = "sms:received"
+STATUS_EVENTS = ("sms:sent", "sms:delivered", "sms:failed")
+PING = "system:ping"
+EVENTS = (RECEIVED, *STATUS_EVENTS, PING)
+
+#: Gateway message states (``state`` of POST/GET /messages) → the statuses the outbox and the
+#: message history already use (Twilio's vocabulary, bot/channels/twilio.py `_RANK`).
+STATE_STATUS = {"Pending": "queued", "Processed": "sending", "Sent": "sent",
+                "Delivered": "delivered", "Failed": "failed"}
+#: Status events → statuses. A multipart SMS counts delivered when one part is
+#: (SMS_GATEWAY.md "Sending").
+EVENT_STATUS = {"sms:sent": "sent", "sms:delivered": "delivered", "sms:failed": "failed"}
+
+#: Prefix of our idempotency ids (``essbot-<message id>``) and of our inbound dedupe keys.
+ID_PREFIX = "essbot-"
+INBOUND_PREFIX = "sg-"
+
+#: Longest inbound text kept, in characters (a phone joins a long SMS; 4,096 is far beyond it).
+MAX_INBOUND_CHARS = 4096
+#: Longest failure reason kept, in characters.
+MAX_REASON_CHARS = 200
+
+
+class SignatureError(Exception):
+    """The webhook is not the gateway's: missing, wrong or stale signature. The text says which
+    (logged; the HTTP answer is a bare 403)."""
+
+
+class PayloadError(ValueError):
+    """The webhook body cannot be read (not JSON, a required field missing); the text is the
+    reason given with the HTTP 400."""
+
+
+class GatewayError(Exception):
+    """The gateway's API answered with an HTTP error.
+
+    ``status`` is the HTTP status (429: too many requests, never processed; 5xx: outcome
+    unknown; other 4xx: refused), ``reason`` the gateway's message (at most 200 characters).
+    """
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(f"SMS gateway answered {status}: {reason}")
+        self.status = status
+        self.reason = reason[:MAX_REASON_CHARS]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One webhook delivery: ``event`` (one of EVENTS), the delivery ``id``, ``device_id``,
+    ``webhook_id`` and the event's ``payload`` (a dict)."""
+
+    event: str
+    id: str
+    device_id: str
+    webhook_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MessageState:
+    """The gateway's view of one sent message: its ``id`` (our idempotency id), ``state``
+    (Pending, Processed, Sent, Delivered or Failed), the mapped ``status`` and the first
+    recipient ``error`` (None when none)."""
+
+    id: str
+    state: str
+    status: str
+    error: str | None = None
+
+
+def _now() -> float:
+    """The current Unix time in seconds (a function so that tests replaying recorded requests
+    can set the clock)."""
+    return time.time()
+
+
+def provider_enabled(settings: Mapping[str, Any]) -> bool:
+    """Whether SMS sent by the bot go through the gateway (ESSBOT_SMS_PROVIDER=smsgate)."""
+    return str(settings.get("ESSBOT_SMS_PROVIDER") or "twilio").lower() == "smsgate"
+
+
+def signature_for(key: str, body: bytes, timestamp: str) -> str:
+    """The hex HMAC-SHA256 of `body` followed by `timestamp` (the X-Timestamp text), keyed
+    with the signing `key`: what the gateway puts in X-Signature (SMS_GATEWAY.md)."""
+    return hmac.new(key.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_signature(key: str, body: bytes, timestamp: str | None, signature: str | None,
+                     now: float | None = None) -> None:
+    """Check a webhook's X-Signature and X-Timestamp headers against the raw `body`.
+
+    `now` is the current Unix time in seconds (default: the clock). Returns None when the
+    request is the gateway's; raises SignatureError when a header is missing, the timestamp is
+    not an integer or is more than MAX_SKEW_S seconds off, or the signature does not match
+    (constant-time comparison). Rule: SMS_GATEWAY.md "Authentication".
+    """
+    if not signature or not timestamp:
+        raise SignatureError("X-Signature or X-Timestamp missing")
+    try:
+        stamp = int(timestamp.strip())
+    except ValueError:
+        raise SignatureError("X-Timestamp is not Unix seconds") from None
+    now = _now() if now is None else now
+    if abs(now - stamp) > MAX_SKEW_S:
+        raise SignatureError(f"X-Timestamp is {now - stamp:+.0f} s off")
+    expected = signature_for(key, body, timestamp.strip()).encode()
+    given = signature.strip().lower().encode("ascii", "replace")
+    if not hmac.compare_digest(expected, given):
+        raise SignatureError("X-Signature does not match")
+
+
+def _text(value: Any, name: str, required: bool = True) -> str:
+    if value is None:
+        if required:
+            raise PayloadError(f"{name} is required")
+        return ""
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise PayloadError(f"{name} must be a string")
+    return str(value)
+
+
+def parse_event(body: bytes) -> Event:
+    """Read a webhook body (JSON, UTF-8) as an Event.
+
+    Raises PayloadError (the reason for an HTTP 400) when the body is not JSON, not an object,
+    lacks ``event`` or ``payload``, or ``payload`` is not an object. An unknown event name is
+    returned as is (the caller ignores it). Format: SMS_GATEWAY.md "Delivery".
+    """
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PayloadError("body is not UTF-8") from None
+    except ValueError as exc:
+        raise PayloadError(f"body is not JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(doc, dict):
+        raise PayloadError("body must be a JSON object")
+    event = _text(doc.get("event"), "event")
+    payload = doc.get("payload")
+    if payload is None and event == PING:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise PayloadError("payload must be a JSON object")
+    return Event(event=event[:40], id=_text(doc.get("id"), "id", False)[:64],
+                 device_id=_text(doc.get("deviceId"), "deviceId", False)[:64],
+                 webhook_id=_text(doc.get("webhookId"), "webhookId", False)[:64],
+                 payload=payload)
+
+
+def dedupe_key(event: Event) -> str:
+    """Our deduplication key of an ``sms:received`` event (at most 43 characters, ``sg-`` +
+    40 hex digits): a hash of device id, sender, receive time and text.
+
+    The gateway's ``messageId`` is not guaranteed unique (SMS_GATEWAY.md), and a retried
+    delivery repeats the same SMS exactly, so these four fields are the SMS's identity.
+    Raises PayloadError when sender or receivedAt is missing.
+    """
+    p = event.payload
+    parts = [event.device_id, _sender(p), _text(p.get("receivedAt"), "payload.receivedAt"),
+             _text(p.get("message"), "payload.message", False)]
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return INBOUND_PREFIX + digest[:40]
+
+
+def _sender(payload: Mapping[str, Any]) -> str:
+    # SMS_GATEWAY.md names it `sender`; app versions before it used `phoneNumber`.
+    value = payload.get("sender", payload.get("phoneNumber"))
+    return _text(value, "payload.sender").strip()
+
+
+def to_inbound(event: Event, received_at: datetime, country: str) -> InboundMessage:
+    """Turn an ``sms:received`` event into an InboundMessage on channel ``"sms"``.
+
+    Takes the event, our receive time (aware UTC) and the default country for numbers without
+    a prefix. The provider_sid is `dedupe_key`; attributes keep the provider, the gateway's
+    messageId, device, SIM slot and the phone's receivedAt. Raises PayloadError on a missing
+    field and bot.phones.InvalidPhone when the sender is not a phone number (an operator's
+    alphanumeric sender, say).
+    """
+    p = event.payload
+    key = dedupe_key(event)
+    text = _text(p.get("message"), "payload.message", False)
+    attributes: dict[str, Any] = {"provider": "smsgate"}
+    if len(text) > MAX_INBOUND_CHARS:
+        text, attributes["truncated_from"] = text[:MAX_INBOUND_CHARS], len(text)
+    for source, name in (("messageId", "gateway_message_id"), ("simNumber", "sim_number"),
+                         ("receivedAt", "gateway_received_at")):
+        if p.get(source) is not None:
+            attributes[name] = str(p[source])[:64]
+    if event.device_id:
+        attributes["device_id"] = event.device_id
+    return InboundMessage(channel="sms", address=to_e164(_sender(p), country), text=text,
+                          provider_sid=key, received_at=received_at, attributes=attributes)
+
+
+def status_of(event: Event) -> tuple[str, str, str | None]:
+    """For an ``sms:sent|delivered|failed`` event: (our idempotency id, status, failure
+    reason or None). Raises PayloadError when ``payload.messageId`` is missing."""
+    p = event.payload
+    gateway_id = _text(p.get("messageId"), "payload.messageId").strip()[:64]
+    if not gateway_id:
+        raise PayloadError("payload.messageId is empty")
+    reason = p.get("reason") if event.event == "sms:failed" else None
+    return gateway_id, EVENT_STATUS[event.event], \
+        (str(reason)[:MAX_REASON_CHARS] if reason is not None else None)
+
+
+def gateway_id(message_id: int) -> str:
+    """The idempotency id sent with our message `message_id` (``essbot-123``)."""
+    return f"{ID_PREFIX}{message_id}"
+
+
+def message_id_of(gateway_id: str) -> int | None:
+    """Our message id inside an idempotency id made by `gateway_id`, else None."""
+    if not gateway_id.startswith(ID_PREFIX):
+        return None
+    digits = gateway_id[len(ID_PREFIX):]
+    return int(digits) if digits.isdigit() and 0 < int(digits) < 2**63 else None
+
+
+def _state(doc: Any, fallback_id: str) -> MessageState:
+    if not isinstance(doc, dict):
+        raise GatewayError(502, "unreadable answer")
+    state = str(doc.get("state") or "Pending")
+    error = None
+    for recipient in doc.get("recipients") or []:
+        if isinstance(recipient, dict) and recipient.get("error"):
+            error = str(recipient["error"])[:MAX_REASON_CHARS]
+            break
+    return MessageState(id=str(doc.get("id") or fallback_id)[:64], state=state,
+                        status=STATE_STATUS.get(state, "queued"), error=error)
+
+
+class Client:
+    """The gateway's REST API (local, cloud or private server), with Basic auth.
+
+    Takes the API base URL (``https://api.sms-gate.app/3rdparty/v1``, or
+    ``https://<phone-ip>:8080`` in local mode), user, password, a timeout in seconds for each
+    request, the SIM slot (0: the phone's default), optionally a requests.Session and the path
+    of a CA certificate to trust (local mode's own CA). Not shared between threads (a requests
+    session is not thread-safe).
+    """
+
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 10.0,
+                 sim_number: int = 0, session: requests.Session | None = None,
+                 ca_bundle: str | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.sim_number = sim_number
+        self.session = session or requests.Session()
+        self.session.auth = (username, password)
+        if ca_bundle:
+            # Local mode: the phone's certificate is signed by a CA of its own, not a public one.
+            self.session.verify = ca_bundle
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "Client":
+        """A client from SMSGATE_URL, SMSGATE_USERNAME, SMSGATE_PASSWORD,
+        SMSGATE_HTTP_TIMEOUT, SMSGATE_SIM_NUMBER and SMSGATE_CA_BUNDLE. Raises ValueError when
+        one of the first three is unset."""
+        missing = [name for name in ("SMSGATE_URL", "SMSGATE_USERNAME", "SMSGATE_PASSWORD")
+                   if not settings.get(name)]
+        if missing:
+            raise ValueError("set " + ", ".join(missing) + " to send SMS through the gateway")
+        return cls(settings["SMSGATE_URL"], settings["SMSGATE_USERNAME"],
+                   settings["SMSGATE_PASSWORD"],
+                   timeout=float(settings.get("SMSGATE_HTTP_TIMEOUT") or 10),
+                   sim_number=int(settings.get("SMSGATE_SIM_NUMBER") or 0),
+                   ca_bundle=settings.get("SMSGATE_CA_BUNDLE") or None)
+
+    def _raise_for(self, response: requests.Response) -> None:
+        if response.status_code < 400:
+            return
+        try:
+            doc = response.json()
+            reason = str(doc.get("message") or doc.get("error") or doc) \
+                if isinstance(doc, dict) else str(doc)
+        except ValueError:
+            reason = response.text.strip() or response.reason or ""
+        raise GatewayError(response.status_code, reason)
+
+    def send(self, phone: str, text: str, idempotency_id: str) -> MessageState:
+        """Ask the phone to send `text` to E.164 `phone`; return the gateway's state of it.
+
+        `idempotency_id` (`gateway_id` of our stored message) makes a repeated request safe:
+        the gateway does not send an id twice; a 409 Conflict for a known id is read as
+        "already accepted" and its state fetched. Delivery reports are requested. Raises
+        GatewayError on an HTTP error and requests exceptions on network errors (timeouts:
+        the outcome is unknown, a resend with the same id is safe). Source: SMS_GATEWAY.md
+        "Sending". A simulator test phone (bot.phones.is_test_phone) is never sent to: the
+        state "Sent" is returned at once, as bot.channels.twilio.send does.
+        """
+        if is_test_phone(phone):
+            log.info("not sent to the gateway: %s is a simulator test contact", mask(phone))
+            return MessageState(idempotency_id, "Sent", STATE_STATUS["Sent"])
+        body: dict[str, Any] = {"textMessage": {"text": text}, "phoneNumbers": [phone],
+                                "withDeliveryReport": True, "id": idempotency_id}
+        if self.sim_number:
+            body["simNumber"] = self.sim_number
+        response = self.session.post(f"{self.base_url}/messages", json=body,
+                                     timeout=self.timeout)
+        if response.status_code == 409:
+            found = self.get(idempotency_id)
+            return found or MessageState(idempotency_id, "Pending", "queued")
+        self._raise_for(response)
+        try:
+            doc = response.json()
+        except ValueError:
+            raise GatewayError(502, "unreadable answer") from None
+        return _state(doc, idempotency_id)
+
+    def get(self, idempotency_id: str) -> MessageState | None:
+        """The gateway's state of message `idempotency_id`, or None when it has no such
+        message (404). Raises GatewayError on other HTTP errors, requests exceptions on
+        network errors."""
+        response = self.session.get(f"{self.base_url}/messages/{idempotency_id}",
+                                    timeout=self.timeout)
+        if response.status_code == 404:
+            return None
+        self._raise_for(response)
+        try:
+            return _state(response.json(), idempotency_id)
+        except ValueError:
+            raise GatewayError(502, "unreadable answer") from None
