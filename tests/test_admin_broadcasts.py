@@ -318,7 +318,7 @@ def test_send_without_twilio_sender_explains_in_french(app, agent):
     token = csrf_token(agent.get(f"/admin/broadcasts/{bid}").data)
     page = agent.post(f"/admin/broadcasts/{bid}/send", data={"mode": "now", "csrf_token": token},
                       follow_redirects=True)
-    assert "expéditeur Twilio n&#39;est pas configuré" in page.get_data(as_text=True)
+    assert "l&#39;expéditeur n&#39;est pas configuré" in page.get_data(as_text=True)
     assert planner.get(app, bid).state == "draft"
 
 

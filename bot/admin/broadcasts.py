@@ -134,8 +134,8 @@ _ERRORS = (
     (re.compile(r"the (\w+) text is (\d+) characters on (\w+)"),
      N_("Le texte est trop long : Twilio n'accepte pas plus de 1 600 caractères par message.")),
     (re.compile(r"cannot send: set"),
-     N_("Envoi impossible : l'expéditeur Twilio n'est pas configuré (compte, numéro SMS ou "
-        "WhatsApp). Voyez avec l'informaticien.")),
+     N_("Envoi impossible : l'expéditeur n'est pas configuré (compte Twilio, numéro SMS ou "
+        "WhatsApp, ou passerelle SMS). Voyez avec l'informaticien.")),
     (re.compile(r"ESSBOT_WHATSAPP_TEMPLATES|no WhatsApp template"),
      N_("Les modèles WhatsApp (ESSBOT_WHATSAPP_TEMPLATES) sont mal configurés.")),
     (re.compile(r"cannot \w+ a (\w+) broadcast"),
@@ -360,7 +360,8 @@ def error_label(code: int | None) -> str:
     """The French explanation of a Twilio error code ("" for None; a pointer to Twilio's
     error dictionary for codes not explained here)."""
     if code is None:
-        return _("sans code (Twilio injoignable après plusieurs essais)")
+        return _("sans code d'erreur (passerelle SMS, ou service injoignable après plusieurs "
+                 "essais)")
     label = ERROR_LABELS.get(int(code))
     if label:
         return _(label)
