@@ -325,3 +325,22 @@ def test_send_without_twilio_sender_explains_in_french(app, agent):
 def test_unknown_broadcast_is_a_404_in_french(app, agent):
     response = agent.get("/admin/broadcasts/999")
     assert response.status_code == 404 and "n'existe pas" in response.get_data(as_text=True)
+
+
+def test_report_lists_sms_gateway_failure_reasons(app, agent):
+    from bot.db import transaction
+    from bot.models import Message
+    from tests.test_broadcast_plan import SENDER
+
+    ids = people(app)
+    app.config.update(SENDER)
+    bid = planner.create(app, title="T", text_fr="Texte", segment={"quartier": ["Badialan I"]})
+    planner.start(app, bid)
+    with transaction(app) as conn:  # what the gateway's sms:failed leaves (no Twilio code)
+        conn.execute(sa.insert(Message.__table__).values(
+            contact_id=ids["fr_sms"], direction="out", channel="sms", body="Texte", media=[],
+            attributes={"error_reason": "RESULT_ERROR_NO_SERVICE"}, status="failed",
+            broadcast_id=bid, created_at=utcnow()))
+    html = agent.get(f"/admin/broadcasts/{bid}").get_data(as_text=True)
+    assert "Raisons données par la passerelle SMS" in html
+    assert re.search(r"<strong>1</strong> RESULT_ERROR_NO_SERVICE", html)

@@ -233,3 +233,17 @@ def test_the_draft_waits_on_the_web_page_and_a_web_edit_ends_the_phone_confirmat
     assert "Envoi" not in after and "Annonce" not in after
     row = planner.get(app, b.id)
     assert (row.state, row.text_bm, row.plan) == ("draft", "Bɔlɔlɔ sibiri.", None)
+
+
+def test_diffuser_by_whatsapp_keeps_accents_and_oui_by_sms_confirms(app, staff, signed_post):
+    with FakeTwilio() as fake:
+        app.config.update({**settings_for(fake), **FAST})
+        answer = " ".join(replies(signed_post(MESSAGES_URL, inbound_params(
+            "DIFFUSER Samé Vaccination samedi.", AGENT_PHONE, channel="whatsapp"))))
+        [b] = broadcasts(app)
+        assert f"Annonce n°{b.id} pour Samé" in answer and "coût inconnu" in answer
+        confirmed = " ".join(replies(signed_post(MESSAGES_URL, inbound_params("awo",
+                                                                              AGENT_PHONE))))
+        assert on_sms(f"Envoi lancé : annonce n°{b.id}") in confirmed
+        drain(get_queue(app), b.id)
+    assert fake.per_recipient() == {"+22370000010": 1}  # the one reachable contact of Samé
