@@ -10,7 +10,7 @@ import io
 import json
 import re
 import time as time_module
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -176,7 +176,7 @@ def test_schedule_time_is_read_in_the_configured_zone_not_the_servers(app, agent
                              at=f"{year}-06-01T09:30"))
         draft = planner.get(app, bid)
         assert draft.state == "draft"  # chosen, not scheduled until confirmed
-        assert draft.scheduled_at == datetime(year, 6, 1, utc_hour, 30, tzinfo=timezone.utc)
+        assert draft.scheduled_at == datetime(year, 6, 1, utc_hour, 30, tzinfo=UTC)
         html = agent.get(f"/admin/broadcasts/{bid}").get_data(as_text=True)
         assert f"01/06/{year} 09:30" in html and "pas encore confirmée" in html
         token = csrf_token(html)
@@ -186,7 +186,7 @@ def test_schedule_time_is_read_in_the_configured_zone_not_the_servers(app, agent
         row = planner.get(app, bid)
         assert (row.state, row.scheduled_at) == ("scheduled", draft.scheduled_at)
         fire = [t for t in get_queue(app).huey.pending() if t.name.endswith("broadcast_fire")]
-        assert [(t.args, t.eta.replace(tzinfo=timezone.utc) if t.eta.tzinfo is None else t.eta)
+        assert [(t.args, t.eta.replace(tzinfo=UTC) if t.eta.tzinfo is None else t.eta)
                 for t in fire] == [((bid,), draft.scheduled_at)]
         listing = agent.get("/admin/broadcasts").get_data(as_text=True)
         assert "Programmée" in listing and f"01/06/{year} 09:30" in listing

@@ -41,7 +41,7 @@ def on_sms(text: str) -> str:
 def replies(response) -> list[str]:
     assert response.status_code == 200, response.data[:300]
     return [html.unescape(m) for m in re.findall(r"<Message[^>]*>(.*?)</Message>",
-                                                 response.get_data(as_text=True), re.S)]
+                                                 response.get_data(as_text=True), re.DOTALL)]
 
 
 @pytest.fixture

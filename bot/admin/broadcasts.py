@@ -35,12 +35,22 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 import sqlalchemy as sa
-from flask import (Flask, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   url_for)
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField, TextAreaField
@@ -48,8 +58,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from bot.admin import _, audit, bp, require_role
 from bot.broadcasts import planner, segments
-from bot.broadcasts.models import (Broadcast, BroadcastState, InvalidTransition, Outbox,
-                                   OutboxState)
+from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition, Outbox, OutboxState
 from bot.db import get_engine
 from bot.i18n import N_
 from bot.models import Actor, Contact, utcnow
@@ -501,26 +510,25 @@ def _compose(broadcast: Any | None):
                 errors.append(_("Choisissez la date et l'heure d'envoi, ou « Dès que j'ai "
                                 "confirmé »."))
         valid = "count" not in request.form and form.validate_on_submit()
-        if not errors and "count" not in request.form:
-            if valid:
-                try:
-                    if broadcast is None:
-                        broadcast_id = planner.create(app, **_form_values(form), segment=chosen,
-                                                      planned_at=planned,
-                                                      author=current_user.email)
-                        audit("create", f"broadcast:{broadcast_id}",
-                              filters=sorted(chosen), scheduled=planned is not None)
-                    else:
-                        broadcast_id = broadcast.id
-                        planner.update_draft(app, broadcast_id, **_form_values(form),
-                                             segment=chosen, planned_at=planned)
-                        audit("edit", f"broadcast:{broadcast_id}", filters=sorted(chosen),
-                              scheduled=planned is not None)
-                except (planner.BroadcastError, segments.SegmentError,
-                        InvalidTransition) as exc:
-                    errors.append(french_error(exc))
+        if not errors and "count" not in request.form and valid:
+            try:
+                if broadcast is None:
+                    broadcast_id = planner.create(app, **_form_values(form), segment=chosen,
+                                                  planned_at=planned,
+                                                  author=current_user.email)
+                    audit("create", f"broadcast:{broadcast_id}",
+                          filters=sorted(chosen), scheduled=planned is not None)
                 else:
-                    return redirect(url_for("admin.broadcasts_view", broadcast_id=broadcast_id))
+                    broadcast_id = broadcast.id
+                    planner.update_draft(app, broadcast_id, **_form_values(form),
+                                         segment=chosen, planned_at=planned)
+                    audit("edit", f"broadcast:{broadcast_id}", filters=sorted(chosen),
+                          scheduled=planned is not None)
+            except (planner.BroadcastError, segments.SegmentError,
+                    InvalidTransition) as exc:
+                errors.append(french_error(exc))
+            else:
+                return redirect(url_for("admin.broadcasts_view", broadcast_id=broadcast_id))
         if not errors or "count" in request.form:
             try:
                 count = count_segment(app, segments.normalize(chosen))
@@ -538,7 +546,7 @@ def _compose(broadcast: Any | None):
 
 
 @bp.app_template_filter("bcast_money")
-def money(amount: float | int | None) -> str:
+def money(amount: float | None) -> str:
     """An amount in ESSBOT_CURRENCY as staff read it: "1 250", "12,5" (French separators,
     no needless decimals)."""
     if amount is None:
