@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot import content_store, engine, sms
 from bot.channels.base import InboundMessage, OutboundReply
-from bot.db import session_scope, transaction
+from bot.db import get_engine, session_scope, transaction
 from bot.i18n import N_, translate
 from bot.models import Actor, Contact, Conversation, Message, utcnow
 from bot.phones import mask
@@ -74,6 +74,17 @@ def handle_inbound(app: Flask, msg: InboundMessage) -> HandleResult:
     retries), because a message not stored must not be acknowledged.
     """
     contact_id = _store(app, msg)
+    from bot.broadcasts import diffuser
+
+    try:
+        # A staff phone's DIFFUSER command or its OUI/NON (issue 7); None for everyone else.
+        staff = diffuser.intercept(app, msg, contact_id)
+    except Exception as exc:  # a bug must not cost the staff member an answer
+        log.error("DIFFUSER failed for message %s from %s", msg.provider_sid, mask(msg.address),
+                  exc_info=exc)
+        return _record_failure(app, msg, contact_id, exc)
+    if staff is not None:
+        return staff
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             return _process(app, msg, contact_id)
@@ -292,6 +303,47 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
                    for body in bodies]
         conn.execute(sql.mark_processed, {"inbound_id": inbound.id, "now": now})
         return HandleResult(replies, duplicate=False)
+
+
+def stored_replies(app: Flask, msg: InboundMessage) -> HandleResult | None:
+    """The replies of an inbound message already processed (a provider retry), as a
+    duplicate HandleResult; None when it was not processed yet. For code answering outside
+    the engine (bot.broadcasts.diffuser), which must not act twice on one message."""
+    with get_engine(app).connect() as conn:
+        sql = _sql(conn)
+        inbound = conn.execute(sql.inbound_by_sid, {"sid": msg.provider_sid}).first()
+        if inbound is None or inbound.processed_at is None:
+            return None
+        replies = conn.execute(sql.replies_of, {"inbound_id": inbound.id})
+        return HandleResult([OutboundReply(r.id, r.body, r.channel) for r in replies],
+                            duplicate=True)
+
+
+def reply_outside_engine(app: Flask, msg: InboundMessage, contact_id: int, texts: list[str],
+                         language: str = "fr") -> HandleResult:
+    """Store `texts` as the replies to `msg` and mark it processed, in one transaction that
+    locks the contact like `_process` — for answers decided outside the engine (a staff
+    phone's DIFFUSER). Each text is rendered for the channel (GSM-7 folding on SMS) and cut
+    at Twilio's 1,600 characters. The conversation state is left as it was. A message
+    processed meanwhile returns its stored replies (duplicate)."""
+    fold = bool(app.config["ESSBOT_SMS_FOLDING"])
+    with transaction(app) as conn:
+        sql = _sql(conn)
+        conn.execute(sql.lock_contact, {"contact_id": contact_id}).one()
+        inbound = conn.execute(sql.inbound_by_sid, {"sid": msg.provider_sid}).one()
+        if inbound.processed_at is not None:
+            replies = conn.execute(sql.replies_of, {"inbound_id": inbound.id})
+            return HandleResult([OutboundReply(r.id, r.body, r.channel) for r in replies],
+                                duplicate=True)
+        now = utcnow()
+        out = []
+        for text in texts:
+            body = sms.render(text, msg.channel, language, fold=fold)
+            for page in sms.split_for_channel_limit(body):
+                out.append(_insert_reply(conn, sql, contact_id, inbound.id, msg.channel,
+                                         language, page, now))
+        conn.execute(sql.mark_processed, {"inbound_id": inbound.id, "now": now})
+    return HandleResult(out, duplicate=False)
 
 
 def _insert_reply(conn: sa.Connection, sql: _Statements, contact_id: int, inbound_id: int,

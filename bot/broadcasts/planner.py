@@ -371,18 +371,11 @@ def local_time(value: datetime | None, timezone: str = "Africa/Bamako") -> str |
     return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
-def create(app: Flask, *, title: str, text_fr: str, text_bm: str | None = None,
-           segment: Mapping[str, Any] | None = None, at: datetime | None = None,
-           channel_policy: str = "auto", author: str | None = None,
-           now: datetime | None = None) -> int:
-    """Create a broadcast (``draft``, or ``scheduled`` when `at` is given) and return its id.
-
-    `at` is an aware datetime (see `parse_local_time`) in the future. Texts are checked as
-    they will be sent: each rendered SMS body must fit Twilio's 1,600 characters. Raises
-    BroadcastError (or segments.SegmentError) on empty texts, a title over 120 characters, a
-    time in the past, an unknown channel policy or a bad segment.
-    """
-    now = now or utcnow()
+def _checked(app: Flask, title: str, text_fr: str, text_bm: str | None,
+             segment: Mapping[str, Any] | None, channel_policy: str, at: datetime | None,
+             now: datetime) -> dict[str, Any]:
+    """The column values of a broadcast after the checks of `create` (see there); raises
+    BroadcastError or segments.SegmentError."""
     title, text_fr = (title or "").strip(), (text_fr or "").strip()
     text_bm = (text_bm or "").strip()
     if not title or len(title) > 120:
@@ -403,16 +396,62 @@ def create(app: Flask, *, title: str, text_fr: str, text_bm: str | None = None,
             if len(body) > MAX_BODY_CHARS:
                 raise BroadcastError(f"the {language} text is {len(body)} characters on "
                                      f"{channel}; Twilio accepts {MAX_BODY_CHARS}")
-    definition = segments.normalize(segment or {})
+    return {"title": title, "text_fr": text_fr, "text_bm": text_bm or None,
+            "segment": segments.normalize(segment or {}), "channel_policy": channel_policy,
+            "scheduled_at": at}
+
+
+def create(app: Flask, *, title: str, text_fr: str, text_bm: str | None = None,
+           segment: Mapping[str, Any] | None = None, at: datetime | None = None,
+           channel_policy: str = "auto", author: str | None = None,
+           now: datetime | None = None, planned_at: datetime | None = None,
+           plan: Mapping[str, Any] | None = None) -> int:
+    """Create a broadcast (``draft``, or ``scheduled`` when `at` is given) and return its id.
+
+    `at` is an aware datetime (see `parse_local_time`) in the future. `planned_at` (instead
+    of `at`) keeps a wished time on a *draft* (``scheduled_at``) without scheduling it: the
+    staff pages store the time chosen while composing and schedule only when staff confirm
+    (`schedule`); the tick fires ``scheduled`` broadcasts only. `plan` is stored as is on the
+    draft (DIFFUSER keeps its pending confirmation there; replaced when sending starts).
+    Texts are checked as they will be sent: each rendered SMS body must fit Twilio's 1,600
+    characters. Raises BroadcastError (or segments.SegmentError) on empty texts, a title over
+    120 characters, a time in the past, an unknown channel policy or a bad segment.
+    """
+    now = now or utcnow()
+    if at is not None and planned_at is not None:
+        raise BroadcastError("give either at (schedule now) or planned_at (keep on the draft)")
+    values = _checked(app, title, text_fr, text_bm, segment, channel_policy, at or planned_at,
+                      now)
     state = BroadcastState.SCHEDULED if at else BroadcastState.DRAFT
     with transaction(app) as conn:
         broadcast_id = conn.execute(sa.insert(Broadcast.__table__).values(
-            title=title, text_fr=text_fr, text_bm=text_bm or None, segment=definition,
-            channel_policy=channel_policy, state=state, scheduled_at=at, author=author,
+            **values, state=state, author=author, plan=dict(plan) if plan else None,
             created_at=now, updated_at=now).returning(Broadcast.__table__.c.id)).scalar_one()
     log.info("broadcast %s created (%s, segment fields %s)", broadcast_id, state,
-             ",".join(definition) or "all")
+             ",".join(values["segment"]) or "all")
     return broadcast_id
+
+
+def update_draft(app: Flask, broadcast_id: int, *, title: str, text_fr: str,
+                 text_bm: str | None = None, segment: Mapping[str, Any] | None = None,
+                 channel_policy: str = "auto", planned_at: datetime | None = None,
+                 now: datetime | None = None) -> None:
+    """Change a draft's texts, segment, channel policy and wished time (`planned_at`, see
+    `create`), with the checks of `create`. Only a ``draft`` can change (a guarded UPDATE):
+    raises BroadcastNotFound, InvalidTransition ("cannot edit a sending broadcast"),
+    BroadcastError or segments.SegmentError."""
+    now = now or utcnow()
+    values = _checked(app, title, text_fr, text_bm, segment, channel_policy, planned_at, now)
+    b = Broadcast.__table__
+    with transaction(app) as conn:
+        current = conn.execute(sa.select(b.c.state).where(b.c.id == broadcast_id)
+                               .with_for_update()).scalar()
+        if current is None:
+            raise BroadcastNotFound(f"no broadcast {broadcast_id}")
+        if current != BroadcastState.DRAFT:
+            raise InvalidTransition(f"cannot edit a {current} broadcast")
+        conn.execute(sa.update(b).where(b.c.id == broadcast_id, b.c.state == current)
+                     .values(**values, plan=None, updated_at=now))
 
 
 def get(app: Flask, broadcast_id: int) -> Any:
