@@ -72,9 +72,13 @@ def admin_msgids() -> set[str]:
                              method_map=[("**.py", "python"), ("templates/**.html", "jinja2")],
                              options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}},
                              keywords={"_": None, "N_": None, "gettext": None})
-    stats = extract_from_dir(str(ROOT / "bot"), method_map=[
-        ("stats.py", "python"), ("broadcasts/diffuser.py", "python"), ("**", "ignore")],
-        keywords={"S_": None, "_": None})
+    stats = [*extract_from_dir(str(ROOT / "bot"), method_map=[("stats.py", "python"),
+                                                                 ("**", "ignore")],
+                               keywords={"S_": None}),
+             # DIFFUSER's answers go to staff phones, in the staff interface's French.
+             *extract_from_dir(str(ROOT / "bot" / "broadcasts"),
+                               method_map=[("diffuser.py", "python"), ("**", "ignore")],
+                               keywords={"_": None})]
     return {msgid for _file, _line, msgid, _comments, _context in [*found, *stats]
             if isinstance(msgid, str)}
 
