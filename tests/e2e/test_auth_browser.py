@@ -32,3 +32,15 @@ def test_wrong_password_is_explained(page):
     page.fill("#password", "pas-le-bon")
     page.click("button[type=submit]")
     assert "incorrect" in page.locator(".flash.error").inner_text()
+
+
+def test_a_post_without_the_csrf_token_is_refused(page, login_as):
+    """A logged-in browser session is not enough: a form posted without its token (as a
+    forged cross-site form would be) is refused and changes nothing."""
+    login_as(page, "admin")
+    response = page.request.post(f"{page.base}/admin/staff", form={
+        "email": "intrus@mairie.test", "role": "admin", "password": "mot-de-passe-long"})
+    assert response.status == 400
+    assert "CSRF" in response.text()
+    page.goto(f"{page.base}/admin/staff")
+    assert "intrus@mairie.test" not in page.content()
