@@ -9,9 +9,9 @@ import logging
 import os
 
 from dotenv import load_dotenv
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -48,9 +48,17 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        if request.path.startswith("/admin"):
+            return admin.error_page(exc)  # staff get a French page with the reason
         # Plain text with the reason; 403 says nothing more (DESIGN.md contract).
         body = exc.name if exc.code == 403 else f"{exc.name}: {exc.description}"
         return body + "\n", exc.code, {"Content-Type": "text/plain; charset=utf-8"}
+
+    @app.errorhandler(OverflowError)
+    def _number_too_large(exc: OverflowError):
+        # An id in a URL or form beyond what the database stores (newcomer's test:
+        # /admin/staff/99999999999999999999999 was a 500): no such record.
+        return _http_error(NotFound())
 
     @app.errorhandler(DBAPIError)
     def _database_down(exc: DBAPIError):

@@ -192,3 +192,61 @@ def test_cli_staff_create(app, monkeypatch):
     with session_scope(app) as session:
         user = session.scalars(sa.select(StaffUser)).one()
         assert user.check_password("tres-secret-99") and user.password_hash.startswith("scrypt:")
+
+
+def _session_cookie(client) -> str:
+    cookie = client.get_cookie("essbot_session")
+    assert cookie is not None
+    return cookie.value
+
+
+@pytest.mark.parametrize("change", ["deactivate", "password", "role"])
+def test_account_changes_end_its_open_sessions(app, change):
+    """Newcomer's test: a deactivated agent kept full access with the session already open."""
+    ids = make_staff(app)
+    admin, agent = app.test_client(), app.test_client()
+    login(admin, "admin")
+    login(agent, "agent")
+    assert agent.get("/admin/simulator").status_code == 200
+    data = {"role": "agent", "active": "y", "password": ""}
+    if change == "deactivate":
+        data.pop("active")
+    elif change == "password":
+        data["password"] = "un-tout-nouveau-mot"
+    else:
+        data["role"] = "viewer"
+    assert post_form(admin, f"/admin/staff/{ids['agent']}", data).status_code == 302
+    response = agent.get("/admin/simulator")
+    assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+
+
+def test_a_copied_session_cookie_is_dead_after_logout(app, client):
+    make_staff(app)
+    login(client, "agent")
+    stolen = _session_cookie(client)
+    assert post_form(client, "/admin/logout", {}, page="/admin/").status_code == 302
+    other = app.test_client()
+    other.set_cookie("essbot_session", stolen)
+    response = other.get("/admin/simulator")
+    assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+
+
+def test_error_pages_and_form_errors_are_in_french(app, client):
+    """Newcomer's test: "This field is required.", a bare "Forbidden", an English 404."""
+    make_staff(app)
+    login(client, "viewer")
+    forbidden = client.get("/admin/staff")
+    assert forbidden.status_code == 403
+    assert "Votre rôle ne permet pas cette action." in forbidden.get_data(as_text=True)
+    missing = client.get("/admin/nulle-part")
+    assert missing.status_code == 404 and "existe pas" in missing.get_data(as_text=True)
+    # An id larger than the database stores is "no such record", not a 500.
+    huge = client.get("/admin/registry/99999999999999999999999")
+    assert huge.status_code == 404
+    client.get("/admin/login")
+    admin = app.test_client()
+    login(admin, "admin")
+    page = post_form(admin, "/admin/staff", {"email": "", "role": "agent", "password": "court"})
+    text = page.get_data(as_text=True)
+    assert "This field is required" not in text and "Field must be" not in text
+    assert "obligatoire" in text.lower() or "requis" in text.lower()

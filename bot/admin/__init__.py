@@ -193,16 +193,56 @@ def record_audit(app: Flask, action: str, target: str | None, *, staff_id: int |
                                at=utcnow()))
 
 
+#: French reasons of the error pages, by HTTP status (used when the error carries
+#: werkzeug's default English description).
+ERROR_REASONS = {
+    400: N_("La demande n'est pas valide."),
+    401: N_("Connectez-vous d'abord."),
+    403: N_("Votre rôle ne permet pas cette action."),
+    404: N_("Cette page ou cette fiche n'existe pas."),
+    405: N_("Cette action n'est pas possible à cette adresse."),
+    413: N_("Le fichier est trop volumineux (1 Mo au plus)."),
+    429: N_("Trop de tentatives. Réessayez dans quelques minutes."),
+    500: N_("Une erreur interne est survenue ; elle est notée dans le journal du serveur."),
+}
+
+
+def error_page(exc: Any):
+    """The French error page of the staff interface for `exc` (a werkzeug HTTPException):
+    status kept, reason in French (the view's own description when it gave one, else
+    :data:`ERROR_REASONS`; a missing or expired CSRF token is explained)."""
+    from flask import render_template
+    from flask_wtf.csrf import CSRFError
+
+    code = exc.code or 500
+    default = getattr(type(exc), "description", None)
+    if isinstance(exc, CSRFError):
+        reason = _("Le formulaire a expiré ou a été envoyé sans son jeton de sécurité (CSRF). "
+                   "Rechargez la page et recommencez.")
+    elif exc.description and exc.description != default and code != 500:
+        reason = exc.description
+    else:
+        reason = _(ERROR_REASONS.get(code, ERROR_REASONS[400 if code < 500 else 500]))
+    response = current_app.make_response((render_template(
+        "admin/error.html", code=code, reason=reason), code))
+    if code == 429 and getattr(exc, "retry_after", None):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return _headers(response)
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> StaffUser | None:
-    try:
-        key = int(user_id)
-    except (TypeError, ValueError):
+    """The account of a session id ``"<id>.<session_version>"`` (StaffUser.get_id), or None
+    when it is unknown, deactivated, or its sessions were ended since (logout, password or
+    role change): the request is then treated as anonymous."""
+    key, _sep, version = str(user_id).partition(".")
+    if not (key.isdigit() and version.isdigit() and len(key) < 12):
         return None
     with session_scope() as session:
-        user = session.get(StaffUser, key)
-        if user is not None:
-            session.expunge(user)
+        user = session.get(StaffUser, int(key))
+        if user is None or not user.active or user.session_version != int(version):
+            return None
+        session.expunge(user)
     g.staff = user
     return user
 
@@ -217,6 +257,11 @@ def init_app(app: Flask) -> None:
     """Register the staff interface on `app`: the blueprint, Flask-Login, CSRF (checked
     only inside the blueprint), the login throttle, cookie settings and Jinja's gettext."""
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked in _guard, admin only
+    # Form errors in French: WTForms' own French catalog (no Flask-Babel needed).
+    from flask_wtf import FlaskForm
+
+    app.config.setdefault("WTF_I18N_ENABLED", False)
+    FlaskForm.Meta.locales = ("fr_FR", "fr")
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's life
     secure = str(app.config.get("ESSBOT_PUBLIC_URL") or "").startswith("https://")
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",

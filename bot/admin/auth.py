@@ -81,6 +81,12 @@ def login():
 def logout():
     """End the session (POST only, with the CSRF token, so a link cannot log staff out)."""
     audit("logout")
+    # End the session on the server too: Flask keeps it in a signed cookie, which a copy
+    # would otherwise keep valid (a shared office PC, a stolen cookie).
+    with session_scope() as session:
+        user = session.get(StaffUser, current_user.id)
+        if user is not None:
+            user.end_sessions()
     logout_user()
     flash(_("Vous êtes déconnecté."), "info")
     return redirect(url_for("admin.login"))

@@ -135,8 +135,10 @@ def staff_edit(user_id: int):
                     changes[field] = True
                     setattr(user, field, value)
             if form.password.data:
-                user.set_password(form.password.data)
+                user.set_password(form.password.data)  # also ends the account's sessions
                 changes["password"] = True
+            if "role" in changes or "active" in changes:
+                user.end_sessions()  # the new rights apply now, not at the next login
             try:
                 session.flush()
             except sa.exc.IntegrityError:

@@ -47,6 +47,10 @@ class StaffUser(Base):
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(256))
     phone: so.Mapped[str | None] = so.mapped_column(sa.String(32), unique=True)
     active: so.Mapped[bool] = so.mapped_column(default=True, server_default=sa.true())
+    # Part of the id kept in the session cookie: raising it ends every open session of the
+    # account (logout, password or role change, deactivation). Flask's sessions live in a
+    # signed cookie, so without it a copied cookie would stay valid after logout.
+    session_version: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     last_login_at: so.Mapped[datetime | None]
 
@@ -60,8 +64,12 @@ class StaffUser(Base):
         return bool(self.active)
 
     def get_id(self) -> str:
-        """The id Flask-Login stores in the session, as a string."""
-        return str(self.id)
+        """The id Flask-Login stores in the session: ``"<id>.<session_version>"``."""
+        return f"{self.id}.{self.session_version or 1}"
+
+    def end_sessions(self) -> None:
+        """Make every session opened so far invalid (their stored id no longer matches)."""
+        self.session_version = (self.session_version or 1) + 1
 
     def set_password(self, password: str) -> None:
         """Hash and store `password`. Raises ValueError if it is shorter than
@@ -69,6 +77,8 @@ class StaffUser(Base):
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
         self.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
+        if self.id is not None:
+            self.end_sessions()  # a new password logs out whoever knew the old one
 
     def check_password(self, password: str) -> bool:
         """Whether `password` matches the stored hash (constant-time compare)."""
