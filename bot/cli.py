@@ -65,6 +65,8 @@ def serve(host: str, port: int, workers: int, threads: int, queue_worker: bool) 
     if not current_app.config.get("TWILIO_AUTH_TOKEN"):
         click.echo("note: TWILIO_AUTH_TOKEN is not set; the Twilio webhooks answer 503 "
                    "until it is (try the bot with `essbot chat`).", err=True)
+    for problem in gateway_problems(current_app.config):
+        click.echo(f"warning: {problem}", err=True)
     child = None
     if queue_worker:
         # A separate process: the queue consumer must not share gunicorn's forked workers.
@@ -78,6 +80,23 @@ def serve(host: str, port: int, workers: int, threads: int, queue_worker: bool) 
                 child.wait(15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def gateway_problems(settings) -> list[str]:
+    """What is missing for the Android SMS gateway to work, as sentences (empty when it is not
+    used or is complete). The webhook accepts SMS with only SMSGATE_SIGNING_KEY, but replies
+    need SMSGATE_URL, SMSGATE_USERNAME and SMSGATE_PASSWORD (newcomer's test: the worker retried
+    forever without naming the missing setting)."""
+    used = settings.get("SMSGATE_SIGNING_KEY") or \
+        str(settings.get("ESSBOT_SMS_PROVIDER") or "").lower() == "smsgate"
+    if not used:
+        return []
+    missing = [name for name in ("SMSGATE_URL", "SMSGATE_USERNAME", "SMSGATE_PASSWORD",
+                                 "SMSGATE_SIGNING_KEY") if not settings.get(name)]
+    if not missing:
+        return []
+    return [f"the SMS gateway is configured without {', '.join(missing)}: SMS received through "
+            "it cannot be answered (or its webhook answers 503) until they are set"]
 
 
 @main.command()

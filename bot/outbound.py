@@ -133,6 +133,8 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
         kind, _code = classify(exc)
         if isinstance(exc, ValueError) and not isinstance(exc, sg.GatewayError):
             kind = "not_sent"  # not configured: nothing was sent; retry, the operator can fix it
+            # The message names the missing setting (no personal data): say it.
+            where = f"{where}: {str(exc)[:160]}"
         reason = exc.reason if isinstance(exc, sg.GatewayError) else type(exc).__name__
         if kind in ("throttled", "not_sent", "unknown") and attempt < max_attempts:
             delay = backoff(attempt, float(settings.get("ESSBOT_SEND_RETRY_BASE") or 2),

@@ -452,3 +452,18 @@ def test_a_simulator_test_phone_is_never_sent_to_the_gateway():
     client = Client("http://127.0.0.1:9", "u", "p", session=Refuse())
     state = client.send("+447700900001", "Bonjour", "essbot-1")
     assert state.status == "sent"
+
+
+def test_serve_names_missing_gateway_settings():
+    """Newcomer's test: with only the signing key set, SMS were accepted and the replies
+    retried for ever without naming what was missing."""
+    from bot.cli import gateway_problems
+
+    assert gateway_problems({}) == []
+    problems = gateway_problems({"SMSGATE_SIGNING_KEY": "k"})
+    assert len(problems) == 1 and "SMSGATE_URL" in problems[0]
+    assert "SMSGATE_PASSWORD" in problems[0]
+    complete = {"SMSGATE_SIGNING_KEY": "k", "SMSGATE_URL": "https://gw", "SMSGATE_USERNAME": "u",
+                "SMSGATE_PASSWORD": "p", "ESSBOT_SMS_PROVIDER": "smsgate"}
+    assert gateway_problems(complete) == []
+    assert "SMSGATE_SIGNING_KEY" in gateway_problems({**complete, "SMSGATE_SIGNING_KEY": None})[0]
