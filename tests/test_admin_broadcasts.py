@@ -5,6 +5,8 @@ roles and CSRF."""
 
 from __future__ import annotations
 
+import html
+
 import csv
 import io
 import json
@@ -324,7 +326,8 @@ def test_send_without_twilio_sender_explains_in_french(app, agent):
 
 def test_unknown_broadcast_is_a_404_in_french(app, agent):
     response = agent.get("/admin/broadcasts/999")
-    assert response.status_code == 404 and "n'existe pas" in response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert "n'existe pas" in html.unescape(response.get_data(as_text=True))
 
 
 def test_report_lists_sms_gateway_failure_reasons(app, agent):
