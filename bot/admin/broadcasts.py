@@ -407,7 +407,9 @@ def failures_csv(app: Flask, broadcast_id: int) -> tuple[str, int]:
              .where(o.c.broadcast_id == broadcast_id, failed).order_by(o.c.id))
     buffer = io.StringIO()
     buffer.write("\ufeff")
-    writer = csv.writer(buffer)
+    from bot.registry.export import CSV_DELIMITER
+
+    writer = csv.writer(buffer, delimiter=CSV_DELIMITER)
     writer.writerow([_(h) for h in FAILURE_COLUMNS])
     n = 0
     with get_engine(app).connect() as conn:

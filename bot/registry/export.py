@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
@@ -21,22 +22,46 @@ EXPORT_COLUMNS = (
     "consent_version", "deleted_at",
 )
 
+#: CSV field separator: ";", what Excel expects in French-speaking locales (a comma-separated
+#: file opens there in a single column; newcomer's test). The import reads both.
+CSV_DELIMITER = ";"
+
 #: Formats and their MIME types.
 FORMATS = {"csv": "text/csv; charset=utf-8",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection":
+#: = + - @, tab and carriage return).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+_PHONE = re.compile(r"\+\d{6,15}")
+
+
+def neutralise(text: str) -> str:
+    """`text` made safe for a spreadsheet: a leading formula character gets an apostrophe in
+    front (``=HYPERLINK(…)`` → ``'=HYPERLINK(…)``, shown as text by Excel and LibreOffice), as
+    OWASP's CSV Injection page recommends. An E.164 phone (``+22370000001``) is left as it is:
+    it is not a formula, and staff dial it."""
+    if text.startswith(FORMULA_STARTS) and not _PHONE.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def cell(value: object) -> object:
     """One exported value: lists joined with ";", booleans as oui/non, times ISO 8601 (UTC),
-    None → ""."""
+    None → "", text that a spreadsheet would run as a formula neutralised (:func:`neutralise`:
+    names and trades are typed by the public)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "oui" if value else "non"
     if isinstance(value, list):
-        return ";".join(str(v) for v in value)
+        return neutralise(";".join(str(v) for v in value))
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
+    if isinstance(value, str):
+        return neutralise(value)
     return value
 
 
@@ -78,7 +103,7 @@ def export_actors(app: Any, fmt: str, output: str, *, include_deleted: bool = Fa
         count = 0
         if fmt == "csv":
             with open(output, "w", newline="", encoding="utf-8-sig") as fh:
-                writer = csv.writer(fh)
+                writer = csv.writer(fh, delimiter=CSV_DELIMITER)
                 writer.writerow(EXPORT_COLUMNS)
                 for row in rows:
                     writer.writerow(row_cells(row))

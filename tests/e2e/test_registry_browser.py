@@ -88,7 +88,7 @@ def test_agent_filters_exports_and_screenshots(page, seeded, login_as, screensho
     path = tmp_path / "export.csv"
     info.value.save_as(path)
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(fh, delimiter=";"))
     assert sorted(r["name"] for r in rows) == ["Aminata Touré", "Awa Traoré",
                                                "Kadiatou Sangaré", "Mariam Sidibé"]
     assert {(r["quartier"], r["gender"]) for r in rows} == {("Badialan I", "femme")}
