@@ -135,12 +135,25 @@ def test_deleted_actors_are_excluded_unless_asked(app, client, staff):
     assert "Awa" not in deleted  # nothing personal is left to show
 
 
-def test_an_unknown_filter_value_is_said_in_french_and_ignored(app, client, staff):
+def test_an_unknown_filter_value_is_said_in_french_and_lists_nobody(app, client, staff):
+    """Newcomer's test: an unread filter used to be dropped, so the list — and its export —
+    covered the whole registry."""
     add_actors(app)
-    login(client, "viewer")
+    login(client, "agent")
     page = client.get("/admin/registry?quartier=Atlantis&sector=commerce").data.decode()
     assert "Filtre « quartier » : valeur inconnue « Atlantis »" in page
-    assert shown(page.encode()) == {"Moussa Diarra"}
+    assert shown(page.encode()) == set()
+    assert "Exporter (CSV)" not in page
+
+
+def test_people_outside_the_commune_can_be_filtered(app, client, staff):
+    from bot.registry.fields import outside_label
+
+    people = [dict(PEOPLE[0], quartier=outside_label()), *PEOPLE[1:]]
+    add_actors(app, people)
+    login(client, "viewer")
+    response = client.get("/admin/registry", query_string={"quartier": outside_label()})
+    assert shown(response.data) == {"Awa Traoré"}
 
 
 def test_pagination_keeps_the_filters_and_shows_the_total(app, client, staff):

@@ -46,7 +46,7 @@ from bot.registry.changes import RegistryChangeError, delete_actor, update_actor
 from bot.registry.export import FORMATS, export_actors
 from bot.registry.importer import (COLUMNS, ImportFileError, ImportReport, accepted_values,
                                    analyse_file, apply_import, template_csv, template_xlsx)
-from bot.registry.query import AGE_BANDS, STATUSES, RegistryFilter, fetch_page
+from bot.registry.query import AGE_BANDS, PER_PAGE, STATUSES, Page, RegistryFilter, fetch_page
 
 #: Messages of a conversation shown on a person's page (the latest ones).
 CONVERSATION_SHOWN = 200
@@ -87,16 +87,21 @@ def index():
         page_number = int(request.args.get("page", "1"))
     except ValueError:
         page_number = 1
-    with get_engine().connect() as conn:
-        page = fetch_page(conn, filt, page_number, now=utcnow(),
-                          timezone=current_app.config["ESSBOT_TIMEZONE"])
+    if errors:
+        # A filter that cannot be read must not widen the list to everyone (newcomer's test:
+        # an unread quartier listed and exported the whole registry): nothing is shown.
+        page = Page([], 0, 1, 1, PER_PAGE)
+    else:
+        with get_engine().connect() as conn:
+            page = fetch_page(conn, filt, page_number, now=utcnow(),
+                              timezone=current_app.config["ESSBOT_TIMEZONE"])
     age_bands = dict(AGE_BANDS)
     for band in filt.values.get("age", []):
         age_bands.setdefault(band, band)
     return render_template("admin/registry.html", filt=filt, page=page,
                            choices=_filter_choices(), age_bands=age_bands, statuses=STATUSES,
                            args=filt.query_args(), mask=mask, label=F.label,
-                           now_year=_now_year(), formats=FORMATS)
+                           now_year=_now_year(), formats=FORMATS, filter_errors=errors)
 
 
 @bp.get("/registry/<int:actor_id>", endpoint="registry_actor")

@@ -74,6 +74,11 @@ def _quartier(value: str) -> str:
     places = load_dialogs().places(REGISTRATION)
     if value in places.names():
         return value
+    # People living outside the commune are stored with the dialog's "outside" label
+    # ("Hors de la Commune III"): a value staff can choose like any quartier.
+    outside = dict(places.outside_label).get("fr")
+    if outside and value.strip().casefold() in (outside.casefold(), "hors commune"):
+        return outside
     match = match_quartier(value, places)
     if match.kind == "quartier" and match.name:
         return match.name
