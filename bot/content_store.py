@@ -247,6 +247,15 @@ def list_tickets(app: Flask, status: str | None = "open") -> list[dict[str, Any]
     return rows
 
 
+def _unanswered_values() -> dict[str, Any]:
+    t = Ticket.__table__
+    # Back to where it was before the reply: assigned if someone had taken it, else open; not
+    # answered (newcomer's test: a failed reply left "Répondu le…" on an open ticket).
+    return {"status": sa.case((t.c.assigned_to.is_not(None), "assigned"), else_="open"),
+            "closed_at": None, "answered_at": None, "reply_channel": None,
+            "updated_at": utcnow()}
+
+
 class TicketError(ValueError):
     """A ticket that does not exist or cannot be answered."""
 
@@ -291,7 +300,7 @@ def _reply_through_gateway(app: Flask, result: dict[str, Any]) -> dict[str, Any]
             reason = conn.execute(sa.select(m.c.attributes).where(
                 m.c.id == result["message_id"])).scalar() or {}
             conn.execute(sa.update(t).where(t.c.id == result["ticket"]).values(
-                status="open", closed_at=None, updated_at=utcnow()))
+                **_unanswered_values()))
         result.update(status="failed", error=reason.get("error_reason"))
     log.info("ticket %s reply on sms through the gateway: %s", result["ticket"], result["status"])
     return result
@@ -372,8 +381,7 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
         conn.execute(sa.update(m).where(m.c.id == message_id).values(**values))
         if result["status"] == "failed":
             # Not delivered to Twilio: the ticket stays open so staff can try again.
-            conn.execute(sa.update(t).where(t.c.id == ticket_id).values(
-                status="open", closed_at=None, updated_at=utcnow()))
+            conn.execute(sa.update(t).where(t.c.id == ticket_id).values(**_unanswered_values()))
     if result["status"] == "sent":
         log.info("ticket %s answered on %s: reply accepted by Twilio", ticket_id, channel)
     else:

@@ -518,10 +518,30 @@ def test_the_part_count_endpoint_flags_limits_and_refuses_bad_input(app, staff):
      "63016 : hors de la fenêtre WhatsApp de 24 heures"),
     ({"status": "failed", "channel": "sms", "error": 30999}, "error", "erreur Twilio 30999."),
     ({"status": "failed", "channel": "sms", "error": "TWILIO_SMS_FROM is not set"}, "error",
-     "motif : TWILIO_SMS_FROM is not set"),
+     "réglages manquants : TWILIO_SMS_FROM"),
 ])
 def test_every_reply_outcome_is_said_in_french(result, category, words):
     from bot.admin.inbox import outcome_message
 
     found_category, text = outcome_message(result)
     assert found_category == category and words in text
+
+
+def test_a_reply_without_a_configured_sender_says_so_and_leaves_the_ticket_unanswered(
+        app, staff):
+    """Newcomer's test: with no Twilio account the page showed an English reason, and the
+    ticket kept "Répondu le…" and its assignee while listed as unassigned."""
+    ticket_id = ask_agent(app)
+    agent = as_role(app, "agent")
+    page = f"/admin/inbox/{ticket_id}"
+    post(agent, f"/admin/inbox/{ticket_id}/status", {"action": "assign"}, page)
+    assert ticket(app, ticket_id).status == "assigned"
+    before = page_text(agent.get(page))
+    assert 'id="sender-missing"' in before and "TWILIO_ACCOUNT_SID" in before
+    response = post(agent, f"/admin/inbox/{ticket_id}/reply",
+                    {"text": "Nous avons bien noté.", "action": "send"}, page)
+    html = page_text(response)
+    assert "n'est pas configuré" in html and "TWILIO_ACCOUNT_SID" in html
+    assert "are required" not in html
+    row = ticket(app, ticket_id)
+    assert row.status == "assigned" and row.answered_at is None and row.reply_channel is None

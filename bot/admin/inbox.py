@@ -25,6 +25,7 @@ app so the CLI and tests can reuse them.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
@@ -341,6 +342,11 @@ def outcome_message(result: Mapping[str, Any]) -> tuple[str, str]:
     if isinstance(error, int):
         meaning = TWILIO_ERRORS.get(error)
         detail = _("erreur Twilio %(code)s", code=error) + (f" : {_(meaning)}" if meaning else "")
+    elif error and ("TWILIO_" in str(error) or "SMSGATE_" in str(error)):
+        # A sender that is not configured: say so in French, with the settings' names.
+        names = ", ".join(sorted(set(re.findall(r"(?:TWILIO|SMSGATE)_[A-Z_]+", str(error)))))
+        detail = _("l'envoi n'est pas configuré sur le serveur (réglages manquants : "
+                   "%(names)s)", names=names)
     elif error:
         detail = _("motif : %(what)s", what=str(error)[:200])
     else:
@@ -474,10 +480,19 @@ def _render_ticket(view: TicketView, text: str = "", check: dict[str, Any] | Non
                    status: int = 200):
     language = (view.contact.language if view.contact is not None else None) or \
         view.ticket.get("language") or current_app.config["ESSBOT_DEFAULT_LANGUAGE"]
+    sender_missing = None
+    if view.channel in ("sms", "whatsapp"):
+        from bot.broadcasts.planner import BroadcastError, check_sender
+
+        try:
+            check_sender(current_app.config, [view.channel])
+        except BroadcastError as exc:  # said before staff type a reply (newcomer's test)
+            sender_missing = ", ".join(re.findall(r"(?:TWILIO|SMSGATE)_[A-Z_]+", str(exc)))
     return render_template("admin/inbox_ticket.html", v=view, t=view.ticket, text=text,
                            check=check, language=language, reasons=REASONS, statuses=STATUSES,
                            channels=CHANNELS, languages=LANGUAGES, delivery=DELIVERY,
-                           max_chars=sms.TWILIO_BODY_LIMIT), status
+                           max_chars=sms.TWILIO_BODY_LIMIT,
+                           sender_missing=sender_missing), status
 
 
 @bp.get("/inbox/<int:ticket_id>", endpoint="inbox_ticket")
