@@ -172,6 +172,8 @@ def test_schedule_time_is_read_in_the_configured_zone_not_the_servers(app, agent
     time_module.tzset()
     try:
         app.config["ESSBOT_TIMEZONE"] = zone
+        app.config.update(TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_SMS_FROM="+15005550006",
+                          TWILIO_WHATSAPP_FROM="whatsapp:+14155238886")
         people(app)
         year = utcnow().year + 1
         bid = new_id(compose(agent, quartier=["Badialan I"], when="at",
@@ -347,3 +349,17 @@ def test_report_lists_sms_gateway_failure_reasons(app, agent):
     html = agent.get(f"/admin/broadcasts/{bid}").get_data(as_text=True)
     assert "Raisons données par la passerelle SMS" in html
     assert re.search(r"<strong>1</strong> RESULT_ERROR_NO_SERVICE", html)
+
+
+def test_scheduling_is_refused_when_nothing_could_send_it(app, agent):
+    """Newcomer's test: "send now" was refused without a sender, but the same broadcast was
+    accepted for the next morning and would have failed then."""
+    people(app)
+    year = utcnow().year + 1
+    bid = new_id(compose(agent, quartier=["Badialan I"], when="at", at=f"{year}-06-01T09:30"))
+    token = csrf_token(agent.get(f"/admin/broadcasts/{bid}").get_data(as_text=True))
+    page = agent.post(f"/admin/broadcasts/{bid}/send", data={"mode": "schedule",
+                                                            "csrf_token": token},
+                      follow_redirects=True)
+    assert "l&#39;expéditeur n&#39;est pas configuré" in page.get_data(as_text=True)
+    assert planner.get(app, bid).state == "draft"

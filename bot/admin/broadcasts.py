@@ -710,6 +710,11 @@ def send(broadcast_id: int):
                 flash(_("Aucune heure choisie : modifiez le brouillon ou envoyez maintenant."),
                       "error")
                 return back
+            # Refused now rather than at the scheduled hour, as "send now" is (newcomer's test:
+            # a broadcast nothing could send was accepted for tomorrow morning).
+            routes = planner.preview(app, broadcast_id).get("by_channel") or {}
+            planner.check_sender(app.config, {route.split("_")[0] for route, n in
+                                              routes.items() if n})
             planner.schedule(app, broadcast_id, row.scheduled_at)
             audit("send", target, mode="schedule",
                   scheduled_at=planner.local_time(row.scheduled_at,
