@@ -82,6 +82,24 @@ def serve(host: str, port: int, workers: int, threads: int, queue_worker: bool) 
                 child.kill()
 
 
+def ensure_schema(app) -> None:
+    """Bring the embedded SQLite database up to date (created on first use), as `serve` and
+    `chat` do; on PostgreSQL check that the migrations ran and stop with the command to run
+    if not (newcomer's test: `staff create` on a fresh clone ended in a traceback)."""
+    url = app.config["DATABASE_URL"]
+    if url.startswith("sqlite"):
+        from bot.migrate import upgrade
+
+        upgrade(url)
+        return
+    import sqlalchemy as sa
+
+    from bot.db import get_engine
+
+    if not sa.inspect(get_engine(app)).has_table("staff_user"):
+        raise click.ClickException("the database has no tables yet: run `essbot db upgrade`")
+
+
 def gateway_problems(settings) -> list[str]:
     """What is missing for the Android SMS gateway to work, as sentences (empty when it is not
     used or is complete). The webhook accepts SMS with only SMSGATE_SIGNING_KEY, but replies
@@ -403,6 +421,7 @@ def staff_create(email: str, role: str, name: str, phone: str | None,
     from bot.admin import record_audit
     from bot.admin.staff import StaffError, create_staff
 
+    ensure_schema(current_app)
     if not password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
@@ -412,6 +431,42 @@ def staff_create(email: str, role: str, name: str, phone: str | None,
     record_audit(current_app, "staff_create", f"staff:{user_id}", staff_id=None,
                  staff_email="cli", detail={"role": role})
     click.echo(f"staff account {user_id} created: {email.strip().lower()} ({role})")
+
+
+@staff.command("password")
+@click.option("--email", required=True, help="The account's login e-mail.")
+@click.option("--password", default=None, envvar="ESSBOT_STAFF_PASSWORD",
+              help="The new password (at least 10 characters); asked (hidden) when not given.")
+@click.option("--activate", is_flag=True, help="Also reactivate a deactivated account.")
+@with_appcontext
+def staff_password(email: str, password: str | None, activate: bool) -> None:
+    """Set a staff account's password (a forgotten one, or the only admin's): every open
+    session of the account ends."""
+    import sqlalchemy as sa
+
+    from bot.admin import record_audit
+    from bot.db import session_scope
+    from bot.models.staff import StaffUser
+
+    ensure_schema(current_app)
+    email = email.strip().lower()
+    with session_scope(current_app) as session:
+        user = session.scalars(sa.select(StaffUser).where(StaffUser.email == email)).first()
+        if user is None:
+            raise click.ClickException(f"no staff account {email}")
+        if not password:
+            password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        try:
+            user.set_password(password)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        if activate:
+            user.active = True
+        user_id = user.id
+    record_audit(current_app, "staff_edit", f"staff:{user_id}", staff_id=None,
+                 staff_email="cli", detail={"fields": ["password"] + (["active"] if activate
+                                                                      else [])})
+    click.echo(f"password of {email} changed" + (" and account active" if activate else ""))
 
 
 @main.group()

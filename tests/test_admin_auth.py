@@ -250,3 +250,42 @@ def test_error_pages_and_form_errors_are_in_french(app, client):
     text = page.get_data(as_text=True)
     assert "This field is required" not in text and "Field must be" not in text
     assert "obligatoire" in text.lower() or "requis" in text.lower()
+
+
+def test_cli_staff_commands_on_a_fresh_sqlite_database(tmp_path, monkeypatch):
+    """Newcomer's test: `essbot staff create` right after installing crashed (no tables)."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    monkeypatch.setenv("ESSBOT_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    runner = CliRunner()
+    created = runner.invoke(main, ["staff", "create", "--email", "chef@mairie.test",
+                                   "--password", "premier-mot-de-passe"])
+    assert created.exit_code == 0, created.output
+    changed = runner.invoke(main, ["staff", "password", "--email", "CHEF@mairie.test",
+                                   "--password", "second-mot-de-passe"])
+    assert changed.exit_code == 0, changed.output
+    unknown = runner.invoke(main, ["staff", "password", "--email", "x@mairie.test",
+                                   "--password", "second-mot-de-passe"])
+    assert unknown.exit_code != 0 and "no staff account" in unknown.output
+
+
+def test_successful_logins_do_not_count_towards_the_throttle(app):
+    make_staff(app)
+    for _ in range(7):
+        client = app.test_client()
+        login(client, "agent")  # asserts a 302 each time
+
+
+def test_pages_are_compressed_for_a_slow_line_but_webhooks_are_not(app, client):
+    import gzip
+
+    make_staff(app)
+    login(client, "viewer")
+    page = client.get("/admin/", headers={"Accept-Encoding": "gzip"})
+    assert page.headers.get("Content-Encoding") == "gzip"
+    assert b"Tableau de bord" in gzip.decompress(page.data)
+    health = client.get("/healthz", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in health.headers

@@ -52,6 +52,9 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_rate, key_func=_login_key, methods=["POST"],
+               # Only failed attempts count (a success redirects): staff logging in and out
+               # during the day are never locked out (newcomer's test).
+               deduct_when=lambda response: response.status_code != 302,
                error_message="Trop de tentatives de connexion. Réessayez dans quelques minutes.")
 def login():
     """The login form (GET) and its check (POST); redirects to `next` on success."""
