@@ -1,0 +1,40 @@
+"""Fixes from a third newcomer's test (`essbot chat`), with plain data (the engine, a fake
+clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_engine import InfoPhone, Phone
+
+
+@pytest.mark.parametrize("text", ["n be fe ka n tomo se", "n b'a fe ka n tomo se",
+                                  "n be fe ka n togo sebe"])
+def test_bambara_ka_n_at_the_menu_is_not_the_language_menu(text):
+    phone = InfoPhone()
+    phone.run("i ni ce")
+    out = phone.say(text)
+    assert not out.startswith("Langue / Kan"), out
+    assert phone.state.node != "language"
+    # Searched as a question or registration started; "awo" then never switches to French.
+    assert phone.state.node in ("offer_handover", "info", "consent")
+    phone.say("awo")
+    assert phone.language == "bm"
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+@pytest.mark.parametrize("text", ["n bɛ fɛ ka n tɔgɔ sɛbɛn", "n be fe ka n togo seben",
+                                  "n b'a fe ka togo seben", "togoseben",
+                                  "n be fe ka n togo sebe"])
+def test_bambara_registration_intent_starts_registration(text, channel):
+    phone = InfoPhone(channel=channel)
+    phone.run("i ni ce")
+    phone.say(text)
+    assert (phone.state.dialog, phone.state.node) == ("registration", "consent")
+
+
+def test_bambara_registration_intent_as_a_first_message_starts_registration():
+    phone = InfoPhone(channel="whatsapp")
+    phone.say("n bɛ fɛ ka n tɔgɔ sɛbɛn")
+    assert phone.language == "bm"
+    assert (phone.state.dialog, phone.state.node) == ("registration", "consent")
