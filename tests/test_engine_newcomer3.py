@@ -38,3 +38,30 @@ def test_bambara_registration_intent_as_a_first_message_starts_registration():
     phone.say("n bɛ fɛ ka n tɔgɔ sɛbɛn")
     assert phone.language == "bm"
     assert (phone.state.dialog, phone.state.node) == ("registration", "consent")
+
+
+ARTICLE = ("Bonjour", "1", "2", "1", "1")  # French, Informations, health, RAMU: its short answer
+
+
+@pytest.mark.parametrize("typed, field", [
+    ("un", "details"), ("deux", "eligibility"), ("trois", "how_to_apply"),
+    ("quatre", "where"), ("kelen", "details"), ("fila", "eligibility"), ("saba", "how_to_apply"),
+    ("naani", "where"), ("le deuxième", "eligibility"), ("2", "eligibility"),
+    ("plus", "details"),
+])
+def test_number_words_work_at_the_article_step(typed, field):
+    phone = InfoPhone()
+    phone.run(*ARTICLE)
+    assert phone.state.answers["_info"]["view"] == "article"
+    out = phone.say(typed)
+    assert "Je n'ai pas compris" not in out
+    info = phone.state.answers["_info"]
+    assert (info["view"], info["id"], info["field"]) == ("article", "ramu", field)
+
+
+@pytest.mark.parametrize("typed", ["zéro", "fu", "0"])
+def test_zero_in_words_goes_back_from_the_article(typed):
+    phone = InfoPhone()
+    phone.run(*ARTICLE)
+    phone.say(typed)
+    assert phone.state.answers["_info"]["view"] == "topics"

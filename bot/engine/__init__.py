@@ -1359,8 +1359,9 @@ def _info_back(ctx: _Ctx) -> None:
 
 
 def _pick_number(text: str, count: int) -> int | None:
-    """A bare number 1..count (the lists here are numbered; titles are matched by search)."""
-    result = parse_choice(text, [Option(str(i), number=i) for i in range(1, count + 1)],
+    """A bare number 0..count, in digits or words ("deux", "fila", "zéro", "fu"); 0 is
+    "Retour" (the lists here are numbered; titles are matched by search)."""
+    result = parse_choice(text, [Option(str(i), number=i) for i in range(0, count + 1)],
                           language="fr", strict=True)
     return int(result.key) if result.key is not None and result.sure else None
 
@@ -1379,20 +1380,31 @@ def _answer_info(ctx: _Ctx, text: str) -> None:
         # Only a number or one of the words alone ("plus", "conditions"): a sentence that
         # contains "comment" or "où" is a new question, searched below.
         folded = fold(text)
-        wanted = next((name for n, name in ARTICLE_FIELDS.items()
-                       if folded == str(n) or folded in ARTICLE_FIELD_WORDS[name][0]
-                       or folded in ARTICLE_FIELD_WORDS[name][1]), None)
+        number = _pick_number(text, len(ARTICLE_FIELDS))  # "2", "deux", "fila" (README)
+        wanted = ARTICLE_FIELDS.get(number or -1) or next(
+            (name for name in ARTICLE_FIELDS.values()
+             if folded in ARTICLE_FIELD_WORDS[name][0] or folded in ARTICLE_FIELD_WORDS[name][1]),
+            None)
+        if number == 0:
+            _info_back(ctx)
+            return
         if wanted is not None:
             _show_article(ctx, info["id"], wanted, info.get("from", "topics"))
             return
     elif view == "list":
         number = _pick_number(text, len(info.get("ids") or []))
+        if number == 0:
+            _info_back(ctx)
+            return
         if number is not None:
             _show_article(ctx, info["ids"][number - 1], came_from="list")
             return
     elif view == "topics":
         topics = library.in_category(info.get("cat") or "")
         number = _pick_number(text, len(topics))
+        if number == 0:
+            _info_back(ctx)
+            return
         if number is not None:
             _show_article(ctx, topics[number - 1].id)
             return
@@ -1401,6 +1413,9 @@ def _answer_info(ctx: _Ctx, text: str) -> None:
         # question about FAFPA, not the training category).
         categories = [c for c in library.categories if library.in_category(c.id)]
         number = _pick_number(text, len(categories))
+        if number == 0:
+            _info_back(ctx)
+            return
         if number is not None:
             ctx.answers["_info"] = {"view": "topics", "cat": categories[number - 1].id}
             ctx.answers.pop("_misses", None)
