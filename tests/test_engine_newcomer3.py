@@ -65,3 +65,44 @@ def test_zero_in_words_goes_back_from_the_article(typed):
     phone.run(*ARTICLE)
     phone.say(typed)
     assert phone.state.answers["_info"]["view"] == "topics"
+
+
+@pytest.mark.parametrize("start", [("i ni ce", "n be fe ka n tomo se"),
+                                   ("Bonjour", "1", "xylophone quantique")])
+@pytest.mark.parametrize("question, article", [
+    ("banaw ka furakeli", None), ("amo ye mun ye", "amo"), ("apej", "apej"),
+    ("c'est quoi l'AMO", "amo"),
+])
+def test_a_new_question_at_the_hand_over_offer_is_searched(start, question, article):
+    phone = InfoPhone()
+    phone.run(*start)
+    assert phone.state.node == "offer_handover"
+    out = phone.say(question)
+    assert "compris" not in out and "faamu" not in out, out
+    assert not any(e.kind == "handover" for e in phone.effects)
+    info = phone.state.answers.get("_info") or {}
+    assert phone.state.node == "info" and info.get("view") in ("article", "list")
+    if article:
+        assert info.get("id") == article
+    assert "_question" not in phone.state.answers
+
+
+def test_a_new_question_not_found_at_the_offer_is_offered_instead():
+    phone = InfoPhone()
+    phone.run("Bonjour", "1", "xylophone quantique")
+    out = phone.say("trompette galactique")
+    assert "compris" not in out and phone.state.node == "offer_handover"
+    phone.say("oui")
+    ticket = next(e for e in phone.effects if e.kind == "handover")
+    assert ticket.value["question"] == "trompette galactique"
+
+
+def test_yes_and_no_at_the_hand_over_offer_still_work():
+    phone = InfoPhone()
+    phone.run("Bonjour", "1", "xylophone quantique")
+    phone.say("2")
+    assert phone.state.node == "menu"
+    phone.say("xylophone quantique")
+    phone.say("1")
+    ticket = next(e for e in phone.effects if e.kind == "handover")
+    assert ticket.value["question"] == "xylophone quantique"

@@ -825,8 +825,11 @@ def _answer(ctx: _Ctx, text: str) -> None:
         _answer_info(ctx, text)
         return
     reading = _read(ctx, dialog, node, text)
-    if reading.outcome == "miss" and dialog == MAIN and node_id == "menu" \
+    if reading.outcome == "miss" and dialog == MAIN and node_id in ("menu", "offer_handover") \
             and _free_question(ctx, text):
+        # At the menu, and instead of "yes"/"no" to passing an unanswered question to staff
+        # (newcomer's test: "c'est quoi l'AMO" there was a miss): a new question, searched;
+        # if nothing answers it either, the hand-over is offered for this one.
         return
     if reading.outcome == "ok":
         _store(ctx, dialog, node_id, node, reading.value, reading.extra)
@@ -1438,6 +1441,8 @@ def _free_question(ctx: _Ctx, text: str, offer: bool = True) -> bool:
     result = search(text, library.index, language=ctx.lang())
     if not result.words:
         return False
+    if result.decision in ("one", "several"):
+        ctx.answers.pop("_question", None)  # a question offered to staff earlier is answered
     if result.decision == "one" or (result.decision == "several" and len(result.ids) == 1):
         # A "did you mean" list of one article: answer it directly (newcomer's test).
         field_name = result.aspect if result.aspect in ARTICLE_FIELDS.values() else None
