@@ -1782,15 +1782,25 @@ _ACKNOWLEDGE = {"ok", "okay", "oki", "oky", "okey", "ok ok", "d accord", "daccor
 _ACKNOWLEDGE_KEYS = _collapsed_set(_ACKNOWLEDGE)
 
 
+# Emoji that say "ok"/"yes"/"thanks" (newcomer's test: 👎 and 😡 got "Très bien!"). Others
+# (👎 😡 😢 🤔 …) are not an acknowledgement.
+_POSITIVE_EMOJI = frozenset("👍👌✅✔☑🙏👏🤝💯🆗😊🙂😀😃😄😁☺🥰😍❤💚💙💛🧡💜🤗😇")
+# Ignored around them: skin tones, variation selectors, zero-width joiner, spaces.
+_EMOJI_MODIFIERS = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400)) | {"\ufe0f", "\ufe0e",
+                                                                        "\u200d"}
+
+
 def is_acknowledgement(text: str | None) -> bool:
     """True when the whole message is an acknowledgement ("ok", "d'accord", "très bien",
-    Bambara "ayiwa") or only emoji and symbols ("👍", "👌🏾"), not a menu answer. Never
-    raises."""
+    Bambara "ayiwa") or only positive emoji ("👍", "👌🏾", "🙏", "✅"; not "👎" or "😡"), not a
+    menu answer. Never raises."""
     if not isinstance(text, str) or not text.strip():
         return False
     folded = fold(text[:MAX_INPUT_CHARS])
     if not folded:
-        return any(unicodedata.category(ch) == "So" for ch in text[:MAX_INPUT_CHARS])
+        marks = [ch for ch in text[:MAX_INPUT_CHARS]
+                 if not ch.isspace() and ch not in _EMOJI_MODIFIERS]
+        return bool(marks) and all(ch in _POSITIVE_EMOJI for ch in marks)
     return " ".join(_collapse(w) for w in folded.split()) in _ACKNOWLEDGE_KEYS
 
 

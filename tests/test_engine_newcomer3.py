@@ -106,3 +106,19 @@ def test_yes_and_no_at_the_hand_over_offer_still_work():
     phone.say("1")
     ticket = next(e for e in phone.effects if e.kind == "handover")
     assert ticket.value["question"] == "xylophone quantique"
+
+
+@pytest.mark.parametrize("emoji", ["👍", "👍🏾", "👌", "✅", "🙏", "🙏🙏"])
+def test_positive_emoji_at_the_menu_are_ok(emoji):
+    phone = InfoPhone()
+    phone.run("Bonjour", "1")
+    assert phone.say(emoji).startswith("Très bien!")
+
+
+@pytest.mark.parametrize("emoji", ["👎", "😡", "😢", "🤔", "👍👎"])
+def test_other_emoji_at_the_menu_are_not_ok(emoji):
+    phone = InfoPhone()
+    phone.run("Bonjour", "1")
+    out = phone.say(emoji)
+    assert "Très bien" not in out and out.startswith("Je n'ai pas compris.")
+    assert phone.state.node == "menu"
