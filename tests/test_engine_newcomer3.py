@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot import sms
 from tests.test_engine import InfoPhone, Phone
 
 
@@ -122,3 +123,29 @@ def test_other_emoji_at_the_menu_are_not_ok(emoji):
     out = phone.say(emoji)
     assert "Très bien" not in out and out.startswith("Je n'ai pas compris.")
     assert phone.state.node == "menu"
+
+
+BEFORE_BIRTH_YEAR = {"fr": ("Bonjour", "1", "1", "oui", "1", "Awa Traoré", "1"),
+                     "bm": ("i ni ce", "1", "awo", "1", "Awa Traoré", "1")}
+
+
+@pytest.mark.parametrize("language", ["fr", "bm"])
+@pytest.mark.parametrize("help_word", ["AIDE", "?"])
+def test_help_during_a_confirmation_keeps_it_answerable(language, help_word):
+    phone = Phone()
+    phone.run(*BEFORE_BIRTH_YEAR[language])
+    assert phone.state.node == "birth_year", phone.state
+    phone.say("quarante")
+    out = phone.say(help_word)
+    assert "1986" in out and sms.analyze(sms.render(out, "sms", language)).segments <= 2
+    phone.say("awo" if language == "bm" else "oui")
+    assert phone.state.answers["registration"]["birth_year"] == 1986
+    assert phone.state.node == "quartier"
+
+
+def test_help_during_a_confirmation_then_no_asks_again():
+    phone = Phone()
+    phone.run(*BEFORE_BIRTH_YEAR["fr"])
+    phone.say("quarante")
+    phone.say("AIDE")
+    assert phone.say("non").startswith("Écrivez l'année de naissance")

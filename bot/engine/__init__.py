@@ -456,6 +456,9 @@ def _ask_language(ctx: _Ctx) -> None:
 
 def _command(ctx: _Ctx, command: str) -> None:
     """The global commands (FACTS.md §3 for the data rights)."""
+    # AIDE leaves a pending "c'est bien ça?" answerable (newcomer's test: "oui" after AIDE
+    # was a miss); every other command leaves the question.
+    pending = ctx.answers.get("_pending") if command == "help" else None
     ctx.answers.pop("_pending", None)
     ctx.answers.pop("_misses", None)
     if command == "menu":
@@ -469,6 +472,16 @@ def _command(ctx: _Ctx, command: str) -> None:
             # guessed one), then the choice again; the full help would take 4 SMS parts.
             ctx.message("help_short")
             _ask_language(ctx)
+        elif node is not None and isinstance(pending, Mapping):
+            # The short help, then the confirmation or the choice again, still answerable.
+            ctx.answers["_pending"] = pending
+            if node.help:
+                ctx.say(node.help)
+            ctx.message("help_short")
+            if "pick" in pending:
+                _say_pick(ctx, list(pending["pick"]))
+            else:
+                _say_confirm(ctx, node, _pending_shown(node, pending))
         elif node is not None and node.help:
             # The question's own help, and the keywords in one line (2 SMS parts at most).
             ctx.say(node.help)
@@ -853,6 +866,12 @@ def _say_confirm(ctx: _Ctx, node: NodeSpec, shown: Any) -> None:
     ctx.say(msgid, value=shown)
 
 
+def _pending_shown(node: NodeSpec, pending: Mapping[str, Any]) -> Any:
+    """How a pending value is shown in "Vous voulez dire: X?": a choice by its label."""
+    value = pending.get("value")
+    return _label_of(node, value) if node.input == "choice" else value
+
+
 def _say_pick(ctx: _Ctx, candidates: list[str]) -> None:
     lines: list[Reply] = [Reply(ctx.dialogs.message("which_quartier"))]
     for i, name in enumerate(candidates, start=1):
@@ -904,7 +923,7 @@ def _answer_pending(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, text: 
     misses = int(ctx.answers.get("_misses", 0)) + 1
     ctx.answers["_misses"] = misses
     ctx.message("not_understood")
-    _say_confirm(ctx, node, pending["value"])
+    _say_confirm(ctx, node, _pending_shown(node, pending))
 
 
 def _too_many_misses(ctx: _Ctx) -> None:
