@@ -149,3 +149,44 @@ def test_help_during_a_confirmation_then_no_asks_again():
     phone.say("quarante")
     phone.say("AIDE")
     assert phone.say("non").startswith("Écrivez l'année de naissance")
+
+
+@pytest.mark.parametrize("language, options", [("fr", "1 Une femme\n2 Un homme"),
+                                               ("bm", "1 Muso\n2 Cɛ")])
+def test_the_third_miss_in_registration_still_shows_how_to_answer(language, options):
+    phone = Phone()
+    phone.run(*BEFORE_BIRTH_YEAR[language][:-1])
+    assert phone.state.node == "gender"
+    phone.say("zz")
+    phone.say("zz")
+    third = phone.say("zz")
+    assert [e.value["reason"] for e in phone.effects if e.kind == "handover"] == ["misses"]
+    assert options in third
+    assert sms.analyze(sms.render(third, "sms", language)).segments <= 2
+    phone.say("1")
+    assert phone.state.node == "birth_year"
+
+
+REGISTRATION_PATHS = {
+    "fr": [("Bonjour", "1", "1", "oui", "1", "Awa Traoré", "1", "1985", "Samé", "4",
+            "vente de légumes", "1", "2"),
+           ("Bonjour", "1", "1", "oui", "2", "Musow ka jɛkulu Benkadi", "Awa Traoré", "1",
+            "1985", "Samé", "5", "teinture", "1", "12", "1")],
+    "bm": [("i ni ce", "1", "awo", "1", "Awa Traoré", "1", "1985", "Samé", "4",
+            "vente de légumes", "1", "2"),
+           ("i ni ce", "1", "awo", "2", "Musow ka jɛkulu Benkadi", "Awa Traoré", "1", "1985",
+            "Samé", "5", "teinture", "1", "12", "1")],
+}
+
+
+@pytest.mark.parametrize("language", ["fr", "bm"])
+def test_the_third_miss_at_every_registration_step_fits_two_parts(language):
+    for path in REGISTRATION_PATHS[language]:
+        for k in range(2, len(path) + 1):
+            phone = Phone(settings={"office_hours": "mon-fri 08:00-16:00"})
+            phone.run(*path[:k])
+            if phone.state.dialog != "registration":
+                continue
+            for _ in range(3):
+                third = phone.say("zz")
+            assert sms.analyze(sms.render(third, "sms", language)).segments <= 2, third

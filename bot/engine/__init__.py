@@ -948,9 +948,43 @@ def _count_miss(ctx: _Ctx) -> bool:
 
 
 def _miss(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
-    """Not understood: re-prompt with the valid answers; after MAX_MISSES, help and staff."""
+    """Not understood: re-prompt with the valid answers; after MAX_MISSES, help and staff,
+    and during registration the question again (newcomer's test: the gender step lost its
+    "1 Une femme 2 Un homme")."""
     if _count_miss(ctx):
         _prompt(ctx, dialog, node_id, node, reprompt=True)
+    elif dialog == REGISTRATION:
+        _reask_briefly(ctx, dialog, node_id, node)
+
+
+def _fits(ctx: _Ctx) -> bool:
+    """True when this turn's replies fit ``sms_max_segments`` SMS parts (always off SMS)."""
+    if ctx.facts.channel != "sms":
+        return True
+    language = ctx.lang()
+    text = sms.render(render(ctx.replies, language), "sms", language)
+    return sms.analyze(text).segments <= int(_settings_value(ctx, "sms_max_segments"))
+
+
+def _reask_briefly(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
+    """After the hand-over message, the question again so the person still sees how to
+    answer: the whole re-prompt if it fits the SMS budget, else only the numbered answers
+    ("1 Une femme\n2 Un homme"), else nothing more."""
+    before = len(ctx.replies)
+    _prompt(ctx, dialog, node_id, node, reprompt=True)
+    if _fits(ctx):
+        return
+    del ctx.replies[before:]
+    if node.input in ("choice", "multi_choice") and node.list_options:
+        lines = _option_lines(node, ctx, dialog)
+    elif node.input == "yes_no":
+        lines = [Reply("%(n)s %(label)s", {"n": n, "label": Reply(ctx.dialogs.message(name))},
+                       raw=True) for n, name in ((1, "answer_yes"), (2, "answer_no"))]
+    else:
+        return
+    ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(lines), "\n")}, raw=True))
+    if not _fits(ctx):
+        del ctx.replies[before:]
 
 
 def _store(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, value: Any,
