@@ -190,3 +190,27 @@ def test_the_third_miss_at_every_registration_step_fits_two_parts(language):
             for _ in range(3):
                 third = phone.say("zz")
             assert sms.analyze(sms.render(third, "sms", language)).segments <= 2, third
+
+
+def test_nine_with_nothing_to_page_at_an_article_says_so_and_only_the_options():
+    phone = InfoPhone()
+    phone.run(*ARTICLE)
+    out = phone.say("9")
+    assert out == ("Il n'y a pas de suite.\n"
+                   "1 Plus de détails, 2 Conditions, 3 Démarches, 4 Où aller, 0 Retour")
+    assert "_misses" not in phone.state.answers
+    assert phone.state.answers["_info"]["view"] == "article"
+    phone.say("2")
+    assert phone.state.answers["_info"]["field"] == "eligibility"
+
+
+def test_nine_with_nothing_to_page_in_bambara_and_at_a_menu():
+    phone = InfoPhone(language="bm")
+    phone.run("i ni ce")
+    out = phone.say("9")
+    assert out.startswith("A tɔ si tɛ.\nMenu:") and "faamu" not in out
+    phone = Phone()
+    phone.run(*BEFORE_BIRTH_YEAR["fr"][:-1])
+    out = phone.say("9")
+    assert out.startswith("Il n'y a pas de suite.") and "1 Une femme" in out
+    assert phone.state.node == "gender" and "_misses" not in phone.state.answers

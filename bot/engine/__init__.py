@@ -90,6 +90,11 @@ INFO_VERIFIED_SHORT = N_("(màj %(verified)s)")
 INFO_LIST = N_("Votre question concerne:")
 INFO_LIST_FOOTER = N_("0 Retour. AGENT: parler à un agent.")
 INFO_BACK = N_("0 Retour")
+#: What a person types for the next page of a long reply (bot/conversations.py pages it).
+NEXT_PAGE = "9"
+#: "9" when there is no next page and 9 is no answer (newcomer's test: the whole article was
+#: sent again with "Je n'ai pas compris.").
+NO_MORE_PAGES = N_("Il n'y a pas de suite.")
 WHEN_NOW = N_("aujourd'hui")
 WHEN_TODAY = N_("aujourd'hui à partir de %(time)s")
 WHEN_TOMORROW = N_("demain à partir de %(time)s")
@@ -838,6 +843,12 @@ def _answer(ctx: _Ctx, text: str) -> None:
         _answer_info(ctx, text)
         return
     reading = _read(ctx, dialog, node, text)
+    if reading.outcome == "miss" and text.strip() == NEXT_PAGE \
+            and node.input in ("choice", "yes_no"):
+        # "9" with no next page and no option 9: say so and ask again, not a miss.
+        ctx.say(NO_MORE_PAGES)
+        _prompt(ctx, dialog, node_id, node, reprompt=True)
+        return
     if reading.outcome == "miss" and dialog == MAIN and node_id in ("menu", "offer_handover") \
             and _free_question(ctx, text):
         # At the menu, and instead of "yes"/"no" to passing an unanswered question to staff
@@ -1477,6 +1488,14 @@ def _answer_info(ctx: _Ctx, text: str) -> None:
             ctx.answers.pop("_misses", None)
             _say_info(ctx)
             return
+    if text.strip() == NEXT_PAGE:
+        # Nothing left to page: say so, and only the options of an article.
+        ctx.say(NO_MORE_PAGES)
+        if view == "article":
+            ctx.say(INFO_ARTICLE_OPTIONS)
+        else:
+            _say_info(ctx)
+        return
     if _free_question(ctx, text):
         return
     if _count_miss(ctx):
