@@ -979,12 +979,12 @@ def _fits(ctx: _Ctx) -> bool:
 
 def _reask_briefly(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
     """After the hand-over message, the question again so the person still sees how to
-    answer: the whole re-prompt if it fits the SMS budget, else only the numbered answers
-    ("1 Une femme\n2 Un homme"), else nothing more."""
+    answer. The first layout that fits the SMS budget: the hand-over and the re-prompt; the
+    hand-over and only the numbered answers ("1 Une femme\n2 Un homme"); the same with the
+    hand-over without its keyword list (too_many_misses_short); else the hand-over alone."""
     before = len(ctx.replies)
     _prompt(ctx, dialog, node_id, node, reprompt=True)
-    if _fits(ctx):
-        return
+    prompt = ctx.replies[before:]
     del ctx.replies[before:]
     if node.input in ("choice", "multi_choice") and node.list_options:
         lines = _option_lines(node, ctx, dialog)
@@ -992,10 +992,19 @@ def _reask_briefly(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None
         lines = [Reply("%(n)s %(label)s", {"n": n, "label": Reply(ctx.dialogs.message(name))},
                        raw=True) for n, name in ((1, "answer_yes"), (2, "answer_no"))]
     else:
-        return
-    ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(lines), "\n")}, raw=True))
-    if not _fits(ctx):
-        del ctx.replies[before:]
+        lines = []
+    options = [Reply("%(t)s", {"t": Join(tuple(lines), "\n")}, raw=True)] if lines else []
+    handover = ctx.replies[before - 1:before]
+    short = [Reply(ctx.dialogs.message("too_many_misses_short"), {"when": _when(ctx)})]
+    head = ctx.replies[:before - 1]
+    for first, then in ((handover, prompt), (handover, options), (short, prompt),
+                        (short, options)):
+        if not then:
+            continue
+        ctx.replies[:] = head + first + then
+        if _fits(ctx):
+            return
+    ctx.replies[:] = head + handover
 
 
 def _store(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, value: Any,
