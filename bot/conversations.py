@@ -41,7 +41,7 @@ MAX_ENGINE_CHARS = 1000
 #: Parts allowed on WhatsApp before paging (a WhatsApp message is one "part" of up to 1,600 characters).
 WHATSAPP_PAGE_CHARS = 1600
 #: What a person types to get the next page of a long reply.
-NEXT_PAGE = "9"
+NEXT_PAGE = engine.NEXT_PAGE
 CONTINUATION = N_("9 = suite")
 SORRY = N_("Désolé, une erreur est survenue. Réessayez dans un moment.")
 

@@ -488,11 +488,25 @@ def _key_of(phrase: str, numerals: bool = False) -> _Key:
     return _Key.of(phrase, numerals)
 
 
+# One-letter Bambara pronouns and particles (n = I/my, i = you, a = he/it, u = they; FACTS.md §5
+# greetings "i ni ce", "n b'a fɛ"). Glued onto the word before them they make other words:
+# "n bɛ fɛ ka n tɔgɔ sɛbɛn" (I want to register) held "ka"+"n" = "kan" (language), which sent
+# a newcomer to the language menu.
+_LONE_PRONOUNS = frozenset({"n", "i", "a", "u"})
+
+
 def _windows(q: Sequence[str], key: _Key) -> Iterable[tuple[int, int, str]]:
+    """Windows of one token fewer to one more than ``key``, joined without spaces. A lone
+    pronoun (_LONE_PRONOUNS) is never joined onto the word before it, unless the key itself
+    has these very tokens ("Badialan I")."""
     n = len(key.tokens)
     for size in range(max(1, n - 1), n + 2):
         for start in range(0, len(q) - size + 1):
-            yield start, start + size, "".join(q[start:start + size])
+            words = q[start:start + size]
+            if size > 1 and any(w in _LONE_PRONOUNS for w in words[1:]) \
+                    and tuple(words) != key.tokens:
+                continue
+            yield start, start + size, "".join(words)
 
 
 def _best_window(q: Sequence[str], key: _Key, *, fuzzy: bool,
@@ -1665,8 +1679,14 @@ _REGISTER = {"inscription", "inscriptions", "inscrire", "m inscrire", "s inscrir
              "ka togo seben", "a togo seben", "i togo seben"}
 # PROFIL (see my data, FACTS.md §3: a command per data right); read as the "mydata" keyword.
 _PROFILE = {"profil", "profile", "mon profil", "voir profil", "voir mon profil", "mes infos"}
+# "n bɛ fɛ" / "n b'a fɛ" (I want, FACTS.md §5 and the Bambara texts), typed with or without
+# the special letters and the "a".
 _COMMAND_POLITE = _KEYWORD_POLITE | {"je veux", "je voudrais", "n b a fe", "n be a fe",
-                                     "svp", "bonjour", "i ni ce", "aw ni ce", "ka"}
+                                     "n be fe", "n b fe", "svp", "bonjour", "i ni ce",
+                                     "aw ni ce", "ka"}
+# Registration in Bambara, also with one typo ("n togo sebe"): compared space-less after
+# "ka", "n", "i" and "a" are dropped, from CHOICE_SURE (≈ one letter off in 9).
+_REGISTER_BM = "togoseben"
 
 
 def detect_command(text: str | None) -> str | None:
@@ -1696,6 +1716,10 @@ def detect_command(text: str | None) -> str | None:
     phrase = " ".join(words)
     if phrase in _REGISTER or phrase.replace(" ", "") in {w.replace(" ", "") for w in _REGISTER}:
         return "register"
+    core = "".join(w for w in words if w not in _LONE_PRONOUNS and w != "ka")
+    if len(core) >= len(_REGISTER_BM) - 1 and core.startswith("togo") \
+            and fuzz.ratio(core, _REGISTER_BM) >= CHOICE_SURE:
+        return "register"
     if phrase in _PROFILE:
         return "mydata"
     return None
@@ -1706,7 +1730,7 @@ def detect_command(text: str | None) -> str | None:
 # official alphabet (ɛ ɔ ɲ ŋ), which only Bambara writers type.
 _BAMBARA_MARKERS = ("i ni ce", "aw ni ce", "i ni sogoma", "aw ni sogoma", "i ni tile",
                     "aw ni tile", "i ni wula", "aw ni wula", "i ni su", "aw ni su", "n b a fe",
-                    "n be a fe", "togo seben", "bamanankan", "an ka taa",
+                    "n be a fe", "n be fe", "togo seben", "bamanankan", "an ka taa",
                     # Bambara keywords typed as a first message (newcomer's test).
                     "deme", "a deme", "n deme", "a dabila", "ka dabila", "a damine",
                     "ka damine", "togoseben", "josi", "a josi")
@@ -1758,15 +1782,25 @@ _ACKNOWLEDGE = {"ok", "okay", "oki", "oky", "okey", "ok ok", "d accord", "daccor
 _ACKNOWLEDGE_KEYS = _collapsed_set(_ACKNOWLEDGE)
 
 
+# Emoji that say "ok"/"yes"/"thanks" (newcomer's test: 👎 and 😡 got "Très bien!"). Others
+# (👎 😡 😢 🤔 …) are not an acknowledgement.
+_POSITIVE_EMOJI = frozenset("👍👌✅✔☑🙏👏🤝💯🆗😊🙂😀😃😄😁☺🥰😍❤💚💙💛🧡💜🤗😇")
+# Ignored around them: skin tones, variation selectors, zero-width joiner, spaces.
+_EMOJI_MODIFIERS = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400)) | {"\ufe0f", "\ufe0e",
+                                                                        "\u200d"}
+
+
 def is_acknowledgement(text: str | None) -> bool:
     """True when the whole message is an acknowledgement ("ok", "d'accord", "très bien",
-    Bambara "ayiwa") or only emoji and symbols ("👍", "👌🏾"), not a menu answer. Never
-    raises."""
+    Bambara "ayiwa") or only positive emoji ("👍", "👌🏾", "🙏", "✅"; not "👎" or "😡"), not a
+    menu answer. Never raises."""
     if not isinstance(text, str) or not text.strip():
         return False
     folded = fold(text[:MAX_INPUT_CHARS])
     if not folded:
-        return any(unicodedata.category(ch) == "So" for ch in text[:MAX_INPUT_CHARS])
+        marks = [ch for ch in text[:MAX_INPUT_CHARS]
+                 if not ch.isspace() and ch not in _EMOJI_MODIFIERS]
+        return bool(marks) and all(ch in _POSITIVE_EMOJI for ch in marks)
     return " ".join(_collapse(w) for w in folded.split()) in _ACKNOWLEDGE_KEYS
 
 

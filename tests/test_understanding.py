@@ -57,6 +57,8 @@ def _run(case: dict):
         return u.parse_name(text, keep_case=case.get("keep_case", False))
     if kind == "keyword":
         return u.detect_keyword(text)
+    if kind == "command":
+        return u.detect_command(text)
     raise AssertionError(f"unknown kind {kind!r}")
 
 
@@ -68,7 +70,7 @@ def test_table_is_big_enough_and_covers_every_function():
     kinds = {case["kind"] for case in TABLE["cases"]}
     assert len(TABLE["cases"]) >= 170
     assert kinds == {"fold", "choice", "multi", "yes_no", "place", "year", "number", "name",
-                     "keyword"}
+                     "keyword", "command"}
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -90,6 +90,11 @@ INFO_VERIFIED_SHORT = N_("(màj %(verified)s)")
 INFO_LIST = N_("Votre question concerne:")
 INFO_LIST_FOOTER = N_("0 Retour. AGENT: parler à un agent.")
 INFO_BACK = N_("0 Retour")
+#: What a person types for the next page of a long reply (bot/conversations.py pages it).
+NEXT_PAGE = "9"
+#: "9" when there is no next page and 9 is no answer (newcomer's test: the whole article was
+#: sent again with "Je n'ai pas compris.").
+NO_MORE_PAGES = N_("Il n'y a pas de suite.")
 WHEN_NOW = N_("aujourd'hui")
 WHEN_TODAY = N_("aujourd'hui à partir de %(time)s")
 WHEN_TOMORROW = N_("demain à partir de %(time)s")
@@ -456,6 +461,9 @@ def _ask_language(ctx: _Ctx) -> None:
 
 def _command(ctx: _Ctx, command: str) -> None:
     """The global commands (FACTS.md §3 for the data rights)."""
+    # AIDE leaves a pending "c'est bien ça?" answerable (newcomer's test: "oui" after AIDE
+    # was a miss); every other command leaves the question.
+    pending = ctx.answers.get("_pending") if command == "help" else None
     ctx.answers.pop("_pending", None)
     ctx.answers.pop("_misses", None)
     if command == "menu":
@@ -469,6 +477,16 @@ def _command(ctx: _Ctx, command: str) -> None:
             # guessed one), then the choice again; the full help would take 4 SMS parts.
             ctx.message("help_short")
             _ask_language(ctx)
+        elif node is not None and isinstance(pending, Mapping):
+            # The short help, then the confirmation or the choice again, still answerable.
+            ctx.answers["_pending"] = pending
+            if node.help:
+                ctx.say(node.help)
+            ctx.message("help_short")
+            if "pick" in pending:
+                _say_pick(ctx, list(pending["pick"]))
+            else:
+                _say_confirm(ctx, node, _pending_shown(node, pending))
         elif node is not None and node.help:
             # The question's own help, and the keywords in one line (2 SMS parts at most).
             ctx.say(node.help)
@@ -825,8 +843,17 @@ def _answer(ctx: _Ctx, text: str) -> None:
         _answer_info(ctx, text)
         return
     reading = _read(ctx, dialog, node, text)
-    if reading.outcome == "miss" and dialog == MAIN and node_id == "menu" \
+    if reading.outcome == "miss" and text.strip() == NEXT_PAGE \
+            and node.input in ("choice", "yes_no"):
+        # "9" with no next page and no option 9: say so and ask again, not a miss.
+        ctx.say(NO_MORE_PAGES)
+        _prompt(ctx, dialog, node_id, node, reprompt=True)
+        return
+    if reading.outcome == "miss" and dialog == MAIN and node_id in ("menu", "offer_handover") \
             and _free_question(ctx, text):
+        # At the menu, and instead of "yes"/"no" to passing an unanswered question to staff
+        # (newcomer's test: "c'est quoi l'AMO" there was a miss): a new question, searched;
+        # if nothing answers it either, the hand-over is offered for this one.
         return
     if reading.outcome == "ok":
         _store(ctx, dialog, node_id, node, reading.value, reading.extra)
@@ -848,6 +875,12 @@ def _answer(ctx: _Ctx, text: str) -> None:
 def _say_confirm(ctx: _Ctx, node: NodeSpec, shown: Any) -> None:
     msgid = node.confirm or ctx.dialogs.message("confirm_choice")
     ctx.say(msgid, value=shown)
+
+
+def _pending_shown(node: NodeSpec, pending: Mapping[str, Any]) -> Any:
+    """How a pending value is shown in "Vous voulez dire: X?": a choice by its label."""
+    value = pending.get("value")
+    return _label_of(node, value) if node.input == "choice" else value
 
 
 def _say_pick(ctx: _Ctx, candidates: list[str]) -> None:
@@ -901,7 +934,7 @@ def _answer_pending(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, text: 
     misses = int(ctx.answers.get("_misses", 0)) + 1
     ctx.answers["_misses"] = misses
     ctx.message("not_understood")
-    _say_confirm(ctx, node, pending["value"])
+    _say_confirm(ctx, node, _pending_shown(node, pending))
 
 
 def _too_many_misses(ctx: _Ctx) -> None:
@@ -926,9 +959,52 @@ def _count_miss(ctx: _Ctx) -> bool:
 
 
 def _miss(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
-    """Not understood: re-prompt with the valid answers; after MAX_MISSES, help and staff."""
+    """Not understood: re-prompt with the valid answers; after MAX_MISSES, help and staff,
+    and during registration the question again (newcomer's test: the gender step lost its
+    "1 Une femme 2 Un homme")."""
     if _count_miss(ctx):
         _prompt(ctx, dialog, node_id, node, reprompt=True)
+    elif dialog == REGISTRATION:
+        _reask_briefly(ctx, dialog, node_id, node)
+
+
+def _fits(ctx: _Ctx) -> bool:
+    """True when this turn's replies fit ``sms_max_segments`` SMS parts (always off SMS)."""
+    if ctx.facts.channel != "sms":
+        return True
+    language = ctx.lang()
+    text = sms.render(render(ctx.replies, language), "sms", language)
+    return sms.analyze(text).segments <= int(_settings_value(ctx, "sms_max_segments"))
+
+
+def _reask_briefly(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
+    """After the hand-over message, the question again so the person still sees how to
+    answer. The first layout that fits the SMS budget: the hand-over and the re-prompt; the
+    hand-over and only the numbered answers ("1 Une femme\n2 Un homme"); the same with the
+    hand-over without its keyword list (too_many_misses_short); else the hand-over alone."""
+    before = len(ctx.replies)
+    _prompt(ctx, dialog, node_id, node, reprompt=True)
+    prompt = ctx.replies[before:]
+    del ctx.replies[before:]
+    if node.input in ("choice", "multi_choice") and node.list_options:
+        lines = _option_lines(node, ctx, dialog)
+    elif node.input == "yes_no":
+        lines = [Reply("%(n)s %(label)s", {"n": n, "label": Reply(ctx.dialogs.message(name))},
+                       raw=True) for n, name in ((1, "answer_yes"), (2, "answer_no"))]
+    else:
+        lines = []
+    options = [Reply("%(t)s", {"t": Join(tuple(lines), "\n")}, raw=True)] if lines else []
+    handover = ctx.replies[before - 1:before]
+    short = [Reply(ctx.dialogs.message("too_many_misses_short"), {"when": _when(ctx)})]
+    head = ctx.replies[:before - 1]
+    for first, then in ((handover, prompt), (handover, options), (short, prompt),
+                        (short, options)):
+        if not then:
+            continue
+        ctx.replies[:] = head + first + then
+        if _fits(ctx):
+            return
+    ctx.replies[:] = head + handover
 
 
 def _store(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, value: Any,
@@ -1359,8 +1435,9 @@ def _info_back(ctx: _Ctx) -> None:
 
 
 def _pick_number(text: str, count: int) -> int | None:
-    """A bare number 1..count (the lists here are numbered; titles are matched by search)."""
-    result = parse_choice(text, [Option(str(i), number=i) for i in range(1, count + 1)],
+    """A bare number 0..count, in digits or words ("deux", "fila", "zéro", "fu"); 0 is
+    "Retour" (the lists here are numbered; titles are matched by search)."""
+    result = parse_choice(text, [Option(str(i), number=i) for i in range(0, count + 1)],
                           language="fr", strict=True)
     return int(result.key) if result.key is not None and result.sure else None
 
@@ -1379,20 +1456,31 @@ def _answer_info(ctx: _Ctx, text: str) -> None:
         # Only a number or one of the words alone ("plus", "conditions"): a sentence that
         # contains "comment" or "où" is a new question, searched below.
         folded = fold(text)
-        wanted = next((name for n, name in ARTICLE_FIELDS.items()
-                       if folded == str(n) or folded in ARTICLE_FIELD_WORDS[name][0]
-                       or folded in ARTICLE_FIELD_WORDS[name][1]), None)
+        number = _pick_number(text, len(ARTICLE_FIELDS))  # "2", "deux", "fila" (README)
+        wanted = ARTICLE_FIELDS.get(number or -1) or next(
+            (name for name in ARTICLE_FIELDS.values()
+             if folded in ARTICLE_FIELD_WORDS[name][0] or folded in ARTICLE_FIELD_WORDS[name][1]),
+            None)
+        if number == 0:
+            _info_back(ctx)
+            return
         if wanted is not None:
             _show_article(ctx, info["id"], wanted, info.get("from", "topics"))
             return
     elif view == "list":
         number = _pick_number(text, len(info.get("ids") or []))
+        if number == 0:
+            _info_back(ctx)
+            return
         if number is not None:
             _show_article(ctx, info["ids"][number - 1], came_from="list")
             return
     elif view == "topics":
         topics = library.in_category(info.get("cat") or "")
         number = _pick_number(text, len(topics))
+        if number == 0:
+            _info_back(ctx)
+            return
         if number is not None:
             _show_article(ctx, topics[number - 1].id)
             return
@@ -1401,11 +1489,22 @@ def _answer_info(ctx: _Ctx, text: str) -> None:
         # question about FAFPA, not the training category).
         categories = [c for c in library.categories if library.in_category(c.id)]
         number = _pick_number(text, len(categories))
+        if number == 0:
+            _info_back(ctx)
+            return
         if number is not None:
             ctx.answers["_info"] = {"view": "topics", "cat": categories[number - 1].id}
             ctx.answers.pop("_misses", None)
             _say_info(ctx)
             return
+    if text.strip() == NEXT_PAGE:
+        # Nothing left to page: say so, and only the options of an article.
+        ctx.say(NO_MORE_PAGES)
+        if view == "article":
+            ctx.say(INFO_ARTICLE_OPTIONS)
+        else:
+            _say_info(ctx)
+        return
     if _free_question(ctx, text):
         return
     if _count_miss(ctx):
@@ -1423,6 +1522,8 @@ def _free_question(ctx: _Ctx, text: str, offer: bool = True) -> bool:
     result = search(text, library.index, language=ctx.lang())
     if not result.words:
         return False
+    if result.decision in ("one", "several"):
+        ctx.answers.pop("_question", None)  # a question offered to staff earlier is answered
     if result.decision == "one" or (result.decision == "several" and len(result.ids) == 1):
         # A "did you mean" list of one article: answer it directly (newcomer's test).
         field_name = result.aspect if result.aspect in ARTICLE_FIELDS.values() else None
