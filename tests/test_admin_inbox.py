@@ -258,7 +258,7 @@ def test_reply_goes_by_sms_outside_the_window_with_its_part_count(app, staff):
         app.config.update(settings_for(fake))
         checked = page_text(post(agent, f"/admin/inbox/{ticket_id}/reply",
                                  {"text": text, "action": "check"}, page))
-        assert "2 SMS · GSM-7" in checked and "Envoyé tel quel" in checked  # Ɛ is folded
+        assert "2 SMS · GSM-7" in checked and "Texte réellement envoyé" in checked  # Ɛ is folded
         post(agent, f"/admin/inbox/{ticket_id}/reply", {"text": text, "action": "send"}, page)
         [request] = fake.requests
     assert request["form"]["To"] == PHONE and request["form"]["Body"] == expected["rendered"]

@@ -333,7 +333,11 @@ def edit(actor_id: int):
             flash(str(exc), "error")
         else:
             if changed:
-                flash(_("Fiche enregistrée (%(n)s champ(s) modifié(s)).", n=len(changed)))
+                from bot.i18n import admin_ngettext as ngettext
+
+                flash(ngettext("Fiche enregistrée (%(n)s champ modifié).",
+                               "Fiche enregistrée (%(n)s champs modifiés).",
+                               len(changed)) % {"n": len(changed)})
             else:
                 flash(_("Aucun changement."))
             return redirect(url_for("admin.registry_actor", actor_id=actor_id))

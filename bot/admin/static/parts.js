@@ -57,7 +57,7 @@
     if (data.changed) {
       var sent = document.createElement("span");
       sent.className = "parts-rendered";
-      sent.textContent = (el.getAttribute("data-rendered-label") || "Envoyé tel quel :") +
+      sent.textContent = (el.getAttribute("data-rendered-label") || "Texte réellement envoyé :") +
         " " + data.rendered;
       el.appendChild(sent);
     }
