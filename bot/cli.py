@@ -215,15 +215,22 @@ def actors() -> None:
                    "registry page: quartier, sector, kind, gender, age (15-40, -25, 60-, "
                    "inconnu), needs, language, channel, status (registered, unfinished, "
                    "deleted, all), q (name, code or phone digits).")
+@click.option("--labels/--codes", default=False, show_default=True,
+              help="--labels: the staff page's file (French headers and labels, times "
+                   "JJ/MM/AAAA HH:MM in ESSBOT_TIMEZONE). --codes: field names, stored codes, "
+                   "UTC ISO times, for scripts.")
 @with_appcontext
-def actors_export(fmt: str, output: str, include_deleted: bool, filters: tuple[str, ...]) -> None:
-    """Export the registry to a CSV (UTF-8 with BOM, so Excel reads the accents) or an
-    Excel file.
+def actors_export(fmt: str, output: str, include_deleted: bool, filters: tuple[str, ...],
+                  labels: bool) -> None:
+    """Export the registry to a CSV (UTF-8 with BOM, so Excel reads the accents, ";"
+    separated) or an Excel file.
 
-    One row per actor, columns as EXPORT_COLUMNS; lists are joined with ";", yes/no as
-    oui/non, times in UTC ISO 8601 (only the month, "2026-11", on anonymised rows). A
-    progress bar is shown on large exports (stderr). The same function serves the export
-    button of /admin/registry (bot/registry/export.py).
+    One row per actor, columns as EXPORT_COLUMNS. By default (--codes) the file is for
+    scripts, unchanged from earlier versions so that they keep working: field names as
+    headers, stored codes (lists joined with ";"), yes/no as oui/non, times in UTC ISO 8601
+    (only the month, "2026-11", on anonymised rows). --labels writes the file the export
+    button of /admin/registry gives staff (bot/registry/export.py: same function). The
+    import reads both. A progress bar is shown on large exports (stderr).
     """
     from bot.admin import record_audit
     from bot.registry.query import FilterError, RegistryFilter
@@ -233,7 +240,7 @@ def actors_export(fmt: str, output: str, include_deleted: bool, filters: tuple[s
     except FilterError as exc:
         raise click.BadParameter(str(exc), param_hint="--filter") from None
     app = current_app._get_current_object()
-    count = export_actors(app, fmt, output, filt=filt, progress=_progress_bar)
+    count = export_actors(app, fmt, output, labels=labels, filt=filt, progress=_progress_bar)
     record_audit(app, "export", "registry", staff_id=None, staff_email="cli",
                  detail={"format": fmt, "filters": filt.as_dict(), "rows": count})
     click.echo(f"{count} actors written to {output}")

@@ -9,7 +9,7 @@ import html
 import io
 import re
 import xml.etree.ElementTree as ET
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -365,8 +365,11 @@ def test_export_of_the_filtered_view(app, client, staff):
     assert response.status_code == 200
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
-    assert sorted(r["phone"] for r in rows) == ["+22370000003", "+22376000001"]
-    assert {r["gender"] for r in rows} == {"femme"}
+    assert sorted(r["Téléphone"] for r in rows) == ["+22370000003", "+22376000001"]
+    # For staff in Excel: French headers and labels, local dates (newcomer's test).
+    assert {r["Genre"] for r in rows} == {"Femme"}
+    assert "gender" not in rows[0] and "femme" not in {r["Genre"] for r in rows}
+    assert all(re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d", r["Consentement le"]) for r in rows)
     [event] = audits(app, "export")
     assert event.detail == {"format": "csv", "filters": {"gender": ["femme"]}, "rows": 2}
 
@@ -374,9 +377,12 @@ def test_export_of_the_filtered_view(app, client, staff):
         "csrf_token": csrf_token(page), "format": "xlsx", "quartier": "Sogonafing"})
     from openpyxl import load_workbook
 
-    sheet = load_workbook(io.BytesIO(response.data), read_only=True)["actors"]
+    sheet = load_workbook(io.BytesIO(response.data), read_only=True)["Registre ESS"]
     header, *values = list(sheet.iter_rows(values_only=True))
-    assert [dict(zip(header, v))["name"] for v in values] == ["Moussa Diarra"]
+    [row] = [dict(zip(header, v)) for v in values]
+    assert (row["Nom et prénom"], row["Genre"]) == ("Moussa Diarra", "Homme")
+    assert row["Besoins"] == "Financement, Accès au marché" and row["Langue"] == "Bambara"
+    assert isinstance(row["Consentement le"], datetime)  # a date cell Excel sorts and filters
 
 
 def test_viewer_gets_no_export(app, client, staff):

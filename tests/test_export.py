@@ -6,6 +6,7 @@ Runs on SQLite and, with DATABASE_URL set to PostgreSQL, there (CI does both).
 from __future__ import annotations
 
 import csv
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -213,3 +214,125 @@ def test_xlsx_export_has_no_formula_cells(app, tmp_path):
     assert "f" not in types
     values = [c.value for c in next(sheet.iter_rows(min_row=2))]
     assert "'=1+1" in values
+
+
+# ------------------------------------------------------------------------------------------
+# The staff file: French headers and labels, local dates (newcomer's test: codes, English
+# column names and "+00:00" were hard to read in Excel)
+# ------------------------------------------------------------------------------------------
+
+LABELLED = {
+    "Téléphone": PHONE, "Langue": "Français", "Canal d'inscription": "SMS",
+    "Type": "Organisation", "Nom et prénom": "", "Nom de l'organisation": "GIE Benkadi",
+    "Personne à contacter": "Mme Fatoumata Diarra", "Genre": "Femme",
+    "Année de naissance": "1979", "Quartier": "Sogonafing",
+    "Secteur d'activité": "Textile et teinture", "Métier ou activité": "teinture de bazin",
+    "Forme de l'organisation": "GIE", "Nombre de membres": "25",
+    "Organisation déclarée": "Oui", "Protection sociale": "AMO, Mutuelle de santé",
+    "Besoins": "Formation, Financement, Accès au marché", "Fiche remplie à (%)": "100",
+    "Décennie de naissance": "1970-1979", "Supprimée le": "",
+}
+
+
+def read_export(path, fmt: str) -> tuple[list, list[dict]]:
+    """(header, rows as dicts) of an exported file; empty cells as ""."""
+    if fmt == "csv":
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh, delimiter=";")
+            return list(reader.fieldnames or []), list(reader)
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(path, read_only=True).worksheets[0]
+    header, *values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    return header, [dict(zip(header, ("" if v is None else v for v in r))) for r in values]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_cli_labels_gives_the_staff_file(app, signed_post, cli_env, tmp_path, fmt):
+    from datetime import datetime
+
+    from bot.registry.export import HEADERS
+
+    register(signed_post, ORGANISATION)
+    out = tmp_path / f"actors.{fmt}"
+    result = cli_env.invoke(main, ["actors", "export", "--labels", "--format", fmt,
+                                   "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    header, [row] = read_export(out, fmt)
+    assert header == [HEADERS[c] for c in EXPORT_COLUMNS]  # same columns, same order
+    assert header[:3] == ["Code d'inscription", "Téléphone", "Langue"]
+    for column, value in LABELLED.items():
+        assert str(row[column]) == value, (column, row[column])
+    assert row["Code d'inscription"].startswith("ESS3-")
+    for column in ("Consentement le", "Créée le", "Modifiée le", "Inscription confirmée le"):
+        value = row[column]
+        if fmt == "xlsx":
+            assert isinstance(value, datetime), column  # a real date cell
+        else:
+            assert re.fullmatch(r"\d\d/\d\d/20\d\d \d\d:\d\d", value), (column, value)
+
+
+def test_staff_times_are_local_and_anonymised_rows_keep_the_month():
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from bot.registry.export import row_cells
+
+    late = datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc)
+    row = [late if c in ("consent_at", "created_at") else None for c in EXPORT_COLUMNS]
+    cells = dict(zip(EXPORT_COLUMNS, row_cells(row, labels=True, zone=ZoneInfo("Africa/Bamako"))))
+    assert cells["consent_at"] == "30/11/2026 23:30"  # Bamako is UTC all year
+    lagos = dict(zip(EXPORT_COLUMNS, row_cells(row, labels=True, zone=ZoneInfo("Africa/Lagos"))))
+    assert lagos["consent_at"] == "01/12/2026 00:30"  # ESSBOT_TIMEZONE is followed
+    codes = dict(zip(EXPORT_COLUMNS, row_cells(row)))
+    assert codes["consent_at"] == "2026-11-30T23:30:00+00:00"  # scripts: unchanged
+    row[EXPORT_COLUMNS.index("deleted_at")] = late
+    deleted = dict(zip(EXPORT_COLUMNS, row_cells(row, labels=True,
+                                                 zone=ZoneInfo("Africa/Lagos"))))
+    assert deleted["created_at"] == deleted["deleted_at"] == "12/2026"
+
+
+def test_staff_labels_are_neutralised_too():
+    from datetime import timezone
+
+    from bot.registry.export import row_cells
+
+    row = [None] * len(EXPORT_COLUMNS)
+    row[EXPORT_COLUMNS.index("trade")] = "=1+1"
+    row[EXPORT_COLUMNS.index("sector")] = "-inconnu"  # an unknown code is shown as stored
+    cells = dict(zip(EXPORT_COLUMNS, row_cells(row, labels=True, zone=timezone.utc)))
+    assert cells["trade"] == "'=1+1" and cells["sector"] == "'-inconnu"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize("labels", [True, False])
+def test_an_exported_file_imports_back(app, signed_post, tmp_path, fmt, labels):
+    """Round trip: the staff page's file (labels) and the scripts' (codes) are read by the
+    import with every value recognised."""
+    from bot.registry.export import export_actors
+    from bot.registry.importer import analyse_file
+
+    register(signed_post, ORGANISATION)
+    with session_scope(app) as s:
+        s.add(Actor(phone="+22366000042", kind="individu", name="Awa Traoré", gender="femme",
+                    birth_year=1990, quartier="Badialan I", sector="artisanat_service",
+                    trade="coiffure", needs=["formation"], language="bm", channel="whatsapp"))
+    out = tmp_path / f"registre.{fmt}"
+    assert export_actors(app, fmt, str(out), labels=labels) == 2
+    with session_scope(app) as s:
+        s.execute(sa.delete(Actor))  # a registry emptied, then filled from the export
+    report = analyse_file(app, out.read_bytes(), out.name)
+    assert report.errors == [] and report.duplicates == []
+    assert len(report.create) == 2
+    made = {r["values"]["phone"]: r["values"] for r in report.create}
+    org, person = made[PHONE], made["+22366000042"]
+    assert {k: org[k] for k in ("kind", "org_name", "contact_name", "gender", "birth_year",
+                                "quartier", "sector", "trade", "legal_form", "members_count",
+                                "formalised", "needs", "language")} == {
+        "kind": "organisation", "org_name": "GIE Benkadi", "contact_name": "Mme Fatoumata Diarra",
+        "gender": "femme", "birth_year": 1979, "quartier": "Sogonafing", "sector": "textile",
+        "trade": "teinture de bazin", "legal_form": "gie", "members_count": 25,
+        "formalised": True, "needs": ["formation", "financement", "acces_marche"],
+        "language": "fr"}
+    assert (person["kind"], person["name"], person["sector"], person["language"]) == (
+        "individu", "Awa Traoré", "artisanat_service", "bm")

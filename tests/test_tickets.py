@@ -71,6 +71,20 @@ def test_agent_with_its_question_stores_it_directly(app):
     assert (reason, question) == ("asked", "je veux savoir pour le crédit")
 
 
+def test_agent_before_the_language_puts_the_next_message_in_the_ticket(app):
+    """Newcomer's test: the question after AGENT at the language question got the language
+    menu again, and the ticket stayed "(pas de question écrite)"."""
+    say(app, "bonjour")
+    say(app, "AGENT")
+    [reply] = say(app, "Je cherche la mutuelle des artisans")
+    assert "J'ai transmis votre question" in reply and reply.endswith("2 Bamanankan")
+    [(_id, status, reason, question, snapshot)] = tickets(app)
+    assert (status, reason, question) == ("open", "asked", "Je cherche la mutuelle des artisans")
+    assert [m["body"] for m in snapshot if m["direction"] == "in"] == [
+        "bonjour", "AGENT", "Je cherche la mutuelle des artisans"]
+    assert "Menu" in say(app, "1")[0]
+
+
 def test_a_question_without_answer_is_passed_on_with_its_text(app):
     say(app, "Bonjour")
     say(app, "1")

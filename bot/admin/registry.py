@@ -7,7 +7,8 @@
 - ``/admin/registry/<id>/edit`` and ``/delete`` (agent, audited): edit the fields; delete on
   request (the same effect as the person's SUPPRIMER).
 - ``/admin/registry/export`` (agent, audited with the filters and the row count): the filtered
-  list as CSV or Excel, through the function of ``essbot actors export``.
+  list as CSV or Excel for people (French headers and labels, local dates), through the
+  function of ``essbot actors export --labels``.
 - ``/admin/registry/import`` (agent, audited): upload a list, preview, confirm.
 
 **Phones** (Loi 2013-015, FACTS.md §3: collect and show only what the purpose needs): the list
@@ -387,7 +388,7 @@ def export():
     handle, path = tempfile.mkstemp(suffix=f".{fmt}", prefix="essbot-export-")
     os.close(handle)
     try:
-        count = export_actors(app, fmt, path, filt=filt)
+        count = export_actors(app, fmt, path, labels=True, filt=filt)  # for people: labels
         audit("export", "registry", format=fmt, filters=filt.as_dict(), rows=count)
         stream = open(path, "rb")
     finally:

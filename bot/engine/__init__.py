@@ -28,7 +28,8 @@ How a message is handled, in order:
    choice only when the message is essentially that number ("2", "le 2", "fila";
    parse_choice strict): "la mairie de la commune 3" is a question.
 5. AGENT opens a ticket and asks for the question, which is added to the ticket ("AGENT:
-   question" gives it at once).
+   question" gives it at once). Before a language is chosen, the question is asked in both
+   languages (or the guessed one), and the language only after it is passed on.
 
 State (``State.answers``, JSON): answers of each dialog under the dialog id (the registration's
 under ``"registration"``, with ``_at``, the time of the last answer, and ``_node``, where it
@@ -42,7 +43,7 @@ is in the information menu), ``_question`` (a question offered to staff), ``_rem
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
@@ -274,19 +275,19 @@ class _Ctx:
         self.replies.append(Reply(msgid, params))
 
     def message(self, name: str, **params: Any) -> None:
-        """Say a dialog message; before a language is chosen, in the language guessed from
-        the message, else in French and Bambara (newcomer test: a person who has not chosen
+        """Say a dialog message, as :meth:`say_understood` says a reply."""
+        self.say_understood(Reply(self.dialogs.message(name), params))
+
+    def say_understood(self, reply: Reply) -> None:
+        """Say `reply`; before a language is chosen, in the language guessed from the
+        message, else in French and Bambara (newcomer test: a person who has not chosen
         yet must understand every answer)."""
-        msgid = self.dialogs.message(name)
         if self.language is not None:
-            self.say(msgid, **params)
+            self.replies.append(reply)
             return
         guessed = guess_language(self.text)
-        if guessed is not None:
-            self.replies.append(Reply(msgid, params, language=guessed))
-        else:
-            self.replies.append(Reply(msgid, params, language="fr"))
-            self.replies.append(Reply(msgid, params, language="bm"))
+        for language in (guessed,) if guessed is not None else ("fr", "bm"):
+            self.replies.append(replace(reply, language=language))
 
     def library(self) -> Library | None:
         """The information articles (Facts.content), loaded on first use in this turn."""
@@ -384,7 +385,17 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
         ctx.message("no_data")
         _ask_language(ctx)
         return ctx.turn()
-    if ctx.language is None and not (ctx.dialog == MAIN and ctx.node == "language"):
+    # AGENT before the language is chosen (newcomer's test: the question typed next was
+    # taken for a first contact and lost): staff first; the language is asked afterwards
+    # unless the message shows it.
+    for_staff = command == "agent" or (command is None and agent_request(text) is not None) \
+        or (ctx.dialog == MAIN and ctx.node == "agent_question")
+    if ctx.language is None and for_staff:
+        guessed = guess_language(text)
+        if guessed is not None:
+            ctx.language = guessed
+            ctx.effect("set_language", guessed)
+    elif ctx.language is None and not (ctx.dialog == MAIN and ctx.node == "language"):
         guessed = guess_language(text)
         if guessed is None:
             # First contact: welcome in the default language, then the bilingual choice.
@@ -418,7 +429,7 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
         ctx.answers.pop("_pending", None)
         ctx.answers.pop("_info", None)
         ctx.effect("handover", {"reason": "asked", "question": question})
-        _goto(ctx, MAIN, "handover")
+        _handed_over(ctx)
         return ctx.turn()
 
     if ctx.dialog is None or ctx.node is None:
@@ -690,7 +701,11 @@ def _prompt(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, *,
     if node.footer:
         parts.append(Reply(node.footer))
     if parts:
-        ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(parts), "\n")}, raw=True))
+        reply = Reply("%(t)s", {"t": Join(tuple(parts), "\n")}, raw=True)
+        if node.bilingual:
+            ctx.say_understood(reply)
+        else:
+            ctx.replies.append(reply)
 
 
 # ------------------------------------------------------------------------------------------
@@ -1569,7 +1584,23 @@ def _action_agent_question(ctx: _Ctx) -> bool:
     """The question typed after AGENT: added to the ticket opened by AGENT."""
     question = ctx.answers.get(MAIN, {}).pop("_agent_question", None)
     ctx.effect("handover", {"reason": "asked", "question": question})
+    if ctx.language is None:
+        _handed_over(ctx)
+        return True
     return False
+
+
+def _handed_over(ctx: _Ctx) -> None:
+    """A question is with staff: say when they will answer, then the menu. Before a language
+    is chosen, a short thanks in both languages (or the guessed one) and the language
+    question instead: the menu would be in one language, and 2 SMS parts hold no more."""
+    if ctx.language is not None:
+        _goto(ctx, MAIN, "handover")
+        return
+    # What was written before AGENT is in the ticket's messages: not searched later.
+    ctx.answers.pop("_first_question", None)
+    ctx.message("agent_sent", when=_when(ctx))
+    _ask_language(ctx)
 
 
 def _action_drop_question(ctx: _Ctx) -> bool:

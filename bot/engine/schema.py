@@ -121,6 +121,9 @@ class NodeSpec(_Strict):
     unknown_ok: bool = False
     #: A name kept in the case it was typed in (organisation names), not capitalised.
     keep_case: bool = False
+    #: Asked even before the language is chosen (AGENT at the language question): then the
+    #: prompt is said in the language guessed from the message, else in French and Bambara.
+    bilingual: bool = False
     confirm_below: int | None = None
     only_if: Condition | None = None
     min: int | None = None

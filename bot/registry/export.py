@@ -1,16 +1,26 @@
 """Export of the registry to CSV or Excel, shared by ``essbot actors export`` and the staff page
-``/admin/registry/export`` (one function, same columns and cells)."""
+``/admin/registry/export`` (one function, same columns and cells).
+
+Two ways to write the same columns: **labels** (the staff page's, and ``essbot actors export
+--labels``) for people reading it in Excel — French headers (bot.registry.fields.FIELD_LABELS),
+French labels for coded values (the registration dialog's, as the pages show them), times as
+``JJ/MM/AAAA HH:MM`` in the deployment's time zone (ESSBOT_TIMEZONE); and **codes** (the CLI's
+default) for scripts — field names as headers, stored codes, times ISO 8601 in UTC. The import
+(bot.registry.importer) reads both.
+"""
 
 from __future__ import annotations
 
 import csv
 import re
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from typing import Any, Callable, Sequence
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from bot.models import Actor, utcnow
+from bot.registry import fields as F
 from bot.registry.query import RegistryFilter, conditions
 
 #: Columns of the export, in order (issue 3 lists the first 21).
@@ -21,6 +31,20 @@ EXPORT_COLUMNS = (
     "updated_at", "quartier_text", "birth_band", "completeness", "registered_at",
     "consent_version", "deleted_at",
 )
+
+#: Column headers of the staff export: the French labels of the pages, with the unit where
+#: the value is a bare number.
+HEADERS = {**F.FIELD_LABELS, "completeness": "Fiche remplie à (%)"}
+
+#: Columns whose values are codes shown by their French label (bot.registry.fields.label).
+LABELLED = frozenset({"language", "channel", "kind", "gender", "sector", "legal_form",
+                      "formalised", "protection", "needs"})
+
+#: How a time is written for staff (Excel reads it as a date in a French locale), and the
+#: month only of an anonymised row.
+TIME_FORMAT, MONTH_FORMAT = "%d/%m/%Y %H:%M", "%m/%Y"
+#: The same for an Excel date cell.
+XLSX_TIME_FORMAT = "DD/MM/YYYY HH:MM"
 
 #: CSV field separator: ";", what Excel expects in French-speaking locales (a comma-separated
 #: file opens there in a single column; newcomer's test). The import reads both.
@@ -65,20 +89,59 @@ def cell(value: object) -> object:
     return value
 
 
-def row_cells(row: Sequence[object]) -> list[object]:
-    """The exported cells of one actor row (values in EXPORT_COLUMNS order). An anonymised row
-    (deleted_at set) has its times cut to the month ("2026-11"): exact times next to the counts
-    left (gender, quartier, sector...) could re-identify the person."""
+def staff_cell(column: str, value: object, zone: tzinfo) -> object:
+    """One value for staff: the French label of a code (lists joined with ", "), "Oui"/"Non",
+    a time as an aware datetime in `zone` (the writer formats it), numbers as numbers, text
+    neutralised as in :func:`cell`."""
+    if value is None or value == []:
+        return ""
+    if isinstance(value, datetime):
+        return _aware(value).astimezone(zone)
+    if column in LABELLED:
+        return neutralise(F.label(column, value))
+    return cell(value)
+
+
+def row_cells(row: Sequence[object], labels: bool = False,
+              zone: tzinfo = timezone.utc) -> list[object]:
+    """The exported cells of one actor row (values in EXPORT_COLUMNS order): codes as stored
+    (:func:`cell`), or with `labels` as staff read them (:func:`staff_cell`, times in `zone`,
+    written as ``JJ/MM/AAAA HH:MM``). An anonymised row (deleted_at set) has its times cut to
+    the month ("2026-11", or "11/2026" for staff): exact times next to the counts left
+    (gender, quartier, sector...) could re-identify the person."""
     deleted = row[EXPORT_COLUMNS.index("deleted_at")] is not None
-    return [value.strftime("%Y-%m") if deleted and isinstance(value, datetime) else cell(value)
-            for value in row]
+    out: list[object] = []
+    for column, value in zip(EXPORT_COLUMNS, row):
+        if deleted and isinstance(value, datetime):
+            out.append(_aware(value).astimezone(zone).strftime(MONTH_FORMAT) if labels
+                       else value.strftime("%Y-%m"))
+        elif labels:
+            value = staff_cell(column, value, zone)
+            out.append(value.strftime(TIME_FORMAT) if isinstance(value, datetime) else value)
+        else:
+            out.append(cell(value))
+    return out
 
 
-def export_actors(app: Any, fmt: str, output: str, *, include_deleted: bool = False,
-                  filt: RegistryFilter | None = None, now: datetime | None = None,
+def headers(labels: bool = False) -> list[str]:
+    """The header row: French labels for staff, else the field names."""
+    return [HEADERS[c] for c in EXPORT_COLUMNS] if labels else list(EXPORT_COLUMNS)
+
+
+def _aware(value: datetime) -> datetime:
+    """A stored time as an aware datetime (stored times are UTC)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def export_actors(app: Any, fmt: str, output: str, *, labels: bool = True,
+                  include_deleted: bool = False, filt: RegistryFilter | None = None,
+                  now: datetime | None = None,
                   progress: Callable[[int], Any] | None = None) -> int:
     """Write the actors of `app` matching `filt` to the file `output` as "csv" (UTF-8 with a
-    BOM, so Excel reads the accents) or "xlsx"; return the rows written.
+    BOM, so Excel reads the accents) or "xlsx"; return the rows written. With `labels` (the
+    default) the file is for staff: French headers and labels, times as JJ/MM/AAAA HH:MM in
+    ESSBOT_TIMEZONE (real date cells in Excel); without, field names, codes and UTC ISO times
+    (the module docstring says why both).
 
     Without `filt`, every actor not deleted (`include_deleted` adds the anonymous rows left by
     deletion requests; a filter's own ``status`` decides otherwise). Rows are read in id order
@@ -93,7 +156,9 @@ def export_actors(app: Any, fmt: str, output: str, *, include_deleted: bool = Fa
         raise ValueError(f"unknown export format {fmt!r}")
     filt = filt or RegistryFilter(status="all" if include_deleted else "")
     table = Actor.__table__
-    where = conditions(filt, now or utcnow(), app.config.get("ESSBOT_TIMEZONE", "Africa/Bamako"))
+    zone_name = app.config.get("ESSBOT_TIMEZONE", "Africa/Bamako")
+    zone = ZoneInfo(zone_name)
+    where = conditions(filt, now or utcnow(), zone_name)
     query = sa.select(*[table.c[name] for name in EXPORT_COLUMNS]).where(*where).order_by(
         table.c.id)
     with get_engine(app).connect() as conn:
@@ -104,9 +169,9 @@ def export_actors(app: Any, fmt: str, output: str, *, include_deleted: bool = Fa
         if fmt == "csv":
             with open(output, "w", newline="", encoding="utf-8-sig") as fh:
                 writer = csv.writer(fh, delimiter=CSV_DELIMITER)
-                writer.writerow(EXPORT_COLUMNS)
+                writer.writerow(headers(labels))
                 for row in rows:
-                    writer.writerow(row_cells(row))
+                    writer.writerow(row_cells(row, labels, zone))
                     count += 1
                     if bar is not None:
                         bar.update(1)
@@ -114,11 +179,10 @@ def export_actors(app: Any, fmt: str, output: str, *, include_deleted: bool = Fa
             from openpyxl import Workbook
 
             book = Workbook(write_only=True)
-            sheet = book.create_sheet("actors")
-            sheet.append(list(EXPORT_COLUMNS))
+            sheet = book.create_sheet("Registre ESS" if labels else "actors")
+            sheet.append(headers(labels))
             for row in rows:
-                # Excel has no time zone: times are written as UTC text, like the CSV.
-                sheet.append(row_cells(row))
+                sheet.append(_xlsx_cells(sheet, row, labels, zone))
                 count += 1
                 if bar is not None:
                     bar.update(1)
@@ -126,3 +190,22 @@ def export_actors(app: Any, fmt: str, output: str, *, include_deleted: bool = Fa
         if bar is not None:
             bar.render_finish()
     return count
+
+
+def _xlsx_cells(sheet: Any, row: Sequence[object], labels: bool, zone: tzinfo) -> list[object]:
+    """One Excel row. Excel has no time zone: for scripts, times are UTC text like the CSV;
+    for staff, date cells in local time shown JJ/MM/AAAA HH:MM (sortable, filterable)."""
+    cells = row_cells(row, labels, zone)
+    if not labels or row[EXPORT_COLUMNS.index("deleted_at")] is not None:
+        return cells
+    from openpyxl.cell import WriteOnlyCell
+
+    out: list[object] = []
+    for value, shown in zip(row, cells):
+        if isinstance(value, datetime):
+            date = WriteOnlyCell(sheet, value=_aware(value).astimezone(zone).replace(tzinfo=None))
+            date.number_format = XLSX_TIME_FORMAT
+            out.append(date)
+        else:
+            out.append(shown)
+    return out

@@ -10,7 +10,9 @@ not matter, common variants accepted — see COLUMNS): ``telephone`` (required),
 (dialogs/registration.yaml: keys, labels or the words the bot accepts) and the quartiers of
 dialogs/places/ (matched like a person's answer, bot.understanding.match_quartier). Other
 columns are ignored and listed in the report. :func:`template_xlsx` writes a template with a
-help sheet.
+help sheet. A file of the registry export (bot/registry/export.py) is read too, with its
+French headers and labels ("Nom et prénom", "Secteur d'activité": "Textile et teinture") or
+its field names and codes.
 
 **Duplicates**: one entry per phone number (E.164, bot.phones.to_e164). A row whose phone is
 on an earlier row of the file, or already in the registry (an entry not deleted), creates
@@ -84,13 +86,15 @@ COLUMNS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "sector": ("secteur", "non", "Secteur d'activité", ("secteur d activite", "secteur activite",
                                                         "filiere", "domaine")),
     "trade": ("metier", "non", "Métier ou activité, en quelques mots",
-              ("activite", "profession", "activite principale", "metier activite")),
+              ("activite", "profession", "activite principale", "metier activite",
+               "metier ou activite")),
     "legal_form": ("forme_juridique", "non", "Forme de l'organisation",
                    ("forme", "statut", "statut juridique", "forme de l organisation")),
     "members_count": ("membres", "non", "Nombre de membres (organisation)",
                       ("nombre de membres", "nb membres", "nbre membres", "effectif")),
     "formalised": ("declaree", "non", "Organisation déclarée : oui ou non",
-                   ("formalisee", "formalise", "declare", "recepisse", "reconnue")),
+                   ("formalisee", "formalise", "declare", "recepisse", "reconnue",
+                    "organisation declaree")),
     "needs": ("besoins", "non", "Besoins, séparés par ; ou ,", ("besoin",)),
     "language": ("langue", "non", "fr (français) ou bm (bambara)", ("language",)),
     "broadcasts": ("annonces", "non", "oui : la personne a accepté de recevoir les annonces "

@@ -4,6 +4,7 @@ may not do. Also takes docs/screenshots/registry.png for the README."""
 from __future__ import annotations
 
 import csv
+import re
 from datetime import timedelta
 
 import pytest
@@ -89,9 +90,14 @@ def test_agent_filters_exports_and_screenshots(page, seeded, login_as, screensho
     info.value.save_as(path)
     with open(path, encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter=";"))
-    assert sorted(r["name"] for r in rows) == ["Aminata Touré", "Awa Traoré",
-                                               "Kadiatou Sangaré", "Mariam Sidibé"]
-    assert {(r["quartier"], r["gender"]) for r in rows} == {("Badialan I", "femme")}
+    # For staff in Excel: French headers, labels, local dates (newcomer's test).
+    assert sorted(r["Nom et prénom"] for r in rows) == ["Aminata Touré", "Awa Traoré",
+                                                        "Kadiatou Sangaré", "Mariam Sidibé"]
+    assert {(r["Quartier"], r["Genre"]) for r in rows} == {("Badialan I", "Femme")}
+    awa = next(r for r in rows if r["Nom et prénom"] == "Awa Traoré")
+    assert (awa["Secteur d'activité"], awa["Besoins"]) == ("Textile et teinture",
+                                                          "Formation, Financement")
+    assert re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d", awa["Créée le"])
     assert page.js_errors == []
 
 
