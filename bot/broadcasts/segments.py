@@ -197,22 +197,9 @@ def conditions(definition: Mapping[str, list[str]], *, default_language: str,
         if field in ("quartier", "sector", "kind", "gender"):
             where.append(a.c[field].in_(values))
         elif field == "needs":
-            # Portable "JSON list contains": the list is stored as JSON text (["a", "b"]) on
-            # SQLite and PostgreSQL alike; keys are plain words, "_" is escaped for LIKE.
-            text = sa.cast(a.c.needs, sa.Text)
-            where.append(sa.or_(*[text.like('%"' + v.replace("_", "\\_") + '"%', escape="\\")
-                                  for v in values]))
+            where.append(needs_condition(values))
         elif field == "age":
-            bands = []
-            for band in values:
-                low, _, high = band.partition("-")
-                parts = [a.c.birth_year.is_not(None)]
-                if low:
-                    parts.append(a.c.birth_year <= year - int(low))
-                if high:
-                    parts.append(a.c.birth_year >= year - int(high))
-                bands.append(sa.and_(*parts))
-            where.append(sa.or_(*bands))
+            where.append(age_condition(values, year))
         elif field == "language":
             where.append(effective_language(default_language).in_(values))
         elif field == "channel":
@@ -225,6 +212,34 @@ def conditions(definition: Mapping[str, list[str]], *, default_language: str,
                        for v in values]
             where.append(sa.or_(*options))
     return where
+
+
+def needs_condition(values: list[str]) -> sa.ColumnElement[bool]:
+    """SQL: the actor declared at least one of the need keys `values`. Portable "JSON list
+    contains": the list is stored as JSON text (``["a", "b"]``) on SQLite and PostgreSQL alike;
+    keys are plain words, "_" is escaped for LIKE. Shared with the staff registry's filters."""
+    text = sa.cast(Actor.__table__.c.needs, sa.Text)
+    return sa.or_(*[text.like('%"' + v.replace("_", "\\_") + '"%', escape="\\")
+                    for v in values])
+
+
+def age_condition(bands: list[str], year: int) -> sa.ColumnElement[bool]:
+    """SQL: the actor's age in `year` (year − birth year: only the year is known) is in one of
+    `bands` ("15-40", "-25", "60-"; "inconnu" = no birth year). Shared with the registry."""
+    birth = Actor.__table__.c.birth_year
+    options = []
+    for band in bands:
+        if band == "inconnu":
+            options.append(birth.is_(None))
+            continue
+        low, _, high = band.partition("-")
+        parts = [birth.is_not(None)]
+        if low:
+            parts.append(birth <= year - int(low))
+        if high:
+            parts.append(birth >= year - int(high))
+        options.append(sa.and_(*parts))
+    return sa.or_(*options)
 
 
 def base_from() -> sa.FromClause:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from bot.models import Actor
+from bot.broadcasts.segments import age_condition, needs_condition
 from bot.phones import exclude_test_phones
 
 #: Rows per page of the registry list.
@@ -220,24 +221,9 @@ def conditions(filt: RegistryFilter, now: datetime,
         if name in ("quartier", "sector", "kind", "gender", "language", "channel"):
             where.append(a.c[name].in_(values))
         elif name == "needs":
-            # The list is JSON text (["a", "b"]) on SQLite and PostgreSQL alike (as segments).
-            text = sa.cast(a.c.needs, sa.Text)
-            where.append(sa.or_(*[text.like('%"' + v.replace("_", "\\_") + '"%', escape="\\")
-                                  for v in values]))
+            where.append(needs_condition(values))  # the same rules as broadcast segments
         elif name == "age":
-            bands = []
-            for band in values:
-                if band == "inconnu":
-                    bands.append(a.c.birth_year.is_(None))
-                    continue
-                low, _, high = band.partition("-")
-                parts = [a.c.birth_year.is_not(None)]
-                if low:
-                    parts.append(a.c.birth_year <= year - int(low))
-                if high:
-                    parts.append(a.c.birth_year >= year - int(high))
-                bands.append(sa.and_(*parts))
-            where.append(sa.or_(*bands))
+            where.append(age_condition(values, year))
     if filt.q:
         digits = _phone_digits(filt.q)
         if digits:
