@@ -81,3 +81,19 @@ def test_agent_before_the_language_fits_two_sms_parts(now):
         phone.now = now
         out = phone.say(text)
         assert sms.analyze(sms.render(out, "sms", "fr")).segments <= 2, out
+
+
+@pytest.mark.parametrize("keyword, choice", [("INSCRIPTION", "1"), ("TOGOSEBEN", "2")])
+def test_registration_asked_at_the_language_question_asks_the_language_then_consent(
+        keyword, choice):
+    """Fifth newcomer's test: "bonjour", INSCRIPTION, "oui" showed the consent in French, then
+    threw the answer away (the welcome and the language question came back)."""
+    phone = Phone()
+    phone.run("bonjour")
+    out = phone.say(keyword)
+    assert out.startswith("Langue / Kan") or LANGUAGE in out
+    assert (phone.state.dialog, phone.state.node) == ("main", "language")
+    phone.say(choice)
+    assert (phone.state.dialog, phone.state.node) == ("registration", "consent")
+    phone.say("1")  # yes, I agree
+    assert phone.state.answers["registration"].get("consent_at")

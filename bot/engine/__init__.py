@@ -507,6 +507,13 @@ def _command(ctx: _Ctx, command: str) -> None:
     elif command == "language":
         _leave_queue(ctx)
         _goto(ctx, MAIN, "language")
+    elif command == "register" and ctx.language is None:
+        # INSCRIPTION at the language question (newcomer's test: the consent was shown in
+        # French and the answer then taken for a first contact): the language first, then
+        # the registration, as when INSCRIPTION is the first message.
+        _leave_queue(ctx)
+        ctx.answers["_intent"] = "register"
+        _ask_language(ctx)
     elif command == "register":
         _leave_queue(ctx)
         _open_registration(ctx)
