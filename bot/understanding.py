@@ -623,6 +623,25 @@ _STRICT_FILLERS = {"s", "il", "plait", "beaucoup", "please", "pls", "numero", "n
                    "oui", "voudrai", "veut", "aimerais", "donc"}
 
 
+# Words that only link an option's word to nothing in particular ("je voudrais des
+# informations s'il vous plaît", "comment m'inscrire au registre"): not a topic of their own.
+_TOPIC_GLUE = {"des", "du", "de", "d", "sur", "au", "aux", "un", "une", "plus", "avoir",
+               "savoir", "besoin", "comment", "quel", "quels", "quelle", "quelles", "en", "me",
+               "m", "donner", "donnez", "dire", "qui", "que", "quoi", "sont", "y", "faire",
+               "veux", "voudrais", "aimerais", "peux", "puis", "se", "si", "vos", "votre",
+               "mes", "svp", "bonjour", "salut", "merci", "moi", "nous", "on", "avec", "tout",
+               "toutes", "tous", "autre", "autres", "demande", "demander", "recevoir"}
+
+
+def _names_a_topic(tokens: Sequence[str], matches: Sequence[tuple]) -> bool:
+    """Whether `tokens` hold a word of their own beside the option words `matches` cover
+    (``(score, start, end, option, …)`` spans): "ramu" in "des informations sur le RAMU"."""
+    covered = {i for m in matches for i in range(m[1], m[2])}
+    return any(i not in covered and len(t) > 1 and t not in _CHOICE_FILLERS
+               and t not in _STRICT_FILLERS and t not in _TOPIC_GLUE and _word_number(t) is None
+               for i, t in enumerate(tokens))
+
+
 def _meaningful(tokens: Sequence[str]) -> list[str]:
     return [t for t in tokens if t not in _CHOICE_FILLERS]
 
@@ -672,7 +691,8 @@ def _decide_labels(scored, *, minimum: float) -> tuple[list, bool]:
 
 
 def parse_choice(text: str | None, options: Sequence[Option], *,
-                 language: str = "fr", strict: bool = False) -> ChoiceResult:
+                 language: str = "fr", strict: bool = False,
+                 topic_words: bool = False) -> ChoiceResult:
     """Read which one option of a numbered menu a person chose.
 
     Takes the message, the menu's :class:`Option` list and the conversation language (``"fr"``
@@ -694,6 +714,9 @@ def parse_choice(text: str | None, options: Sequence[Option], *,
     ("2", "n°2", "c'est le 2", "option 2", "fila") or option words; a sentence with other
     words ("c'est où la mairie de la commune 3", "j'ai 1 question sur l'AMO") gives
     ``reason="sentence"`` and no key, and a number word lost among other words is not guessed.
+    With ``topic_words=True`` as well (the main menu), an option's word inside a sentence that
+    names something else ("des informations sur le RAMU", "inscription à l'INPS") is a
+    sentence too: the question is searched rather than the option opened (newcomer's test).
     """
     table = _numbered(options)
     folded = fold(text)
@@ -712,6 +735,8 @@ def parse_choice(text: str | None, options: Sequence[Option], *,
 
     if exact and not exact_amb and not digits:
         opt = exact[0][3]
+        if strict and topic_words and _names_a_topic(q_raw, exact):
+            return ChoiceResult(None, reason="sentence")
         return ChoiceResult(opt.key, number_of(opt), 100.0, True, (opt.key,), via="word")
     if exact_amb and not digits:
         keys = tuple(s[3].key for s in exact)
@@ -750,6 +775,8 @@ def parse_choice(text: str | None, options: Sequence[Option], *,
                                       minimum=CHOICE_FUZZY_MIN)
     if fuzzy and not fuzzy_amb:
         score, _, _, opt, _ = fuzzy[0]
+        if strict and topic_words and _names_a_topic(q_raw, fuzzy):
+            return ChoiceResult(None, reason="sentence")
         return ChoiceResult(opt.key, number_of(opt), float(score), score >= CHOICE_SURE,
                             (opt.key,), via="fuzzy")
     if fuzzy_amb:

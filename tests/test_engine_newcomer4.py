@@ -97,3 +97,32 @@ def test_registration_asked_at_the_language_question_asks_the_language_then_cons
     assert (phone.state.dialog, phone.state.node) == ("registration", "consent")
     phone.say("1")  # yes, I agree
     assert phone.state.answers["registration"].get("consent_at")
+
+
+@pytest.mark.parametrize("question, title", [
+    ("des informations sur le RAMU", "RAMU"),
+    ("information amo", "AMO"),
+    ("inscription a l inps", "INPS"),
+])
+def test_a_question_naming_a_menu_word_is_searched_not_the_menu_opened(question, title):
+    """Fifth newcomer's test: "des informations sur le RAMU" at the menu opened the category
+    list, "inscription a l inps" the commune's registration."""
+    phone = InfoPhone()
+    phone.run("Bonjour", "1")
+    out = phone.say(question)
+    assert not out.startswith("Informations. Choisissez") and phone.state.dialog != "registration"
+    assert title in out, out
+
+
+@pytest.mark.parametrize("choice, start", [
+    ("informations", "Informations"), ("je voudrais des informations svp", "Informations"),
+    ("inscription", None), ("je veux m'inscrire", None),
+])
+def test_the_menu_words_alone_still_choose(choice, start):
+    phone = InfoPhone()
+    phone.run("Bonjour", "1")
+    out = phone.say(choice)
+    if start:
+        assert out.startswith(start), out
+    else:
+        assert phone.state.dialog == "registration", out

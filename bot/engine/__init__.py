@@ -761,7 +761,8 @@ def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
         # sentence ("la mairie de la commune 3") is not a choice there.
         # The language question too: "j'ai 2 enfants et je veux l'AMO" must not pick Bambara.
         strict = dialog == MAIN and ctx.node in ("menu", "language")
-        result = parse_choice(text, _options(node), language=language, strict=strict)
+        result = parse_choice(text, _options(node), language=language, strict=strict,
+                              topic_words=dialog == MAIN and ctx.node == "menu")
         if result.key is None:
             if result.reason == "sentence" and ctx.node == "language":
                 # Kept, and answered once the language is chosen (as a first message is).
