@@ -10,8 +10,8 @@ import os
 
 from dotenv import load_dotenv
 from flask import Flask, request
-from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException, NotFound
+from sqlalchemy.exc import DataError, DBAPIError
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -59,6 +59,14 @@ def create_app(config: dict | None = None) -> Flask:
         # An id in a URL or form beyond what the database stores (newcomer's test:
         # /admin/staff/99999999999999999999999 was a 500): no such record.
         return _http_error(NotFound())
+
+    @app.errorhandler(DataError)
+    def _value_out_of_range(exc: DataError):
+        # PostgreSQL refuses a value the column cannot hold (an id beyond BIGINT in a URL):
+        # bad input, not a database outage.
+        if request.path.startswith("/admin"):
+            return _http_error(NotFound())
+        return _http_error(BadRequest("a value is out of range"))
 
     @app.errorhandler(DBAPIError)
     def _database_down(exc: DBAPIError):
