@@ -323,6 +323,7 @@ def test_send_without_twilio_sender_explains_in_french(app, agent):
     page = agent.post(f"/admin/broadcasts/{bid}/send", data={"mode": "now", "csrf_token": token},
                       follow_redirects=True)
     assert "l&#39;expéditeur n&#39;est pas configuré" in page.get_data(as_text=True)
+    assert "Réglages manquants : TWILIO_ACCOUNT_SID" in page.get_data(as_text=True)
     assert planner.get(app, bid).state == "draft"
 
 

@@ -163,3 +163,16 @@ def test_demo_entries_are_found_by_the_registry_search(app):
     from bot.understanding import fold
 
     assert rows and all(text and fold(name) in text for name, text in rows)
+
+
+def test_demo_contacts_are_never_in_a_broadcast_segment(app):
+    """Fifth newcomer's test: a broadcast through the SMS gateway went to demo numbers."""
+    from bot.broadcasts import segments
+    from bot.db import transaction
+    from bot.demo import seed_demo
+    from bot.models import utcnow
+
+    seed_demo(app, 40, seed=2)
+    with transaction(app) as conn:
+        counted = segments.count(conn, {}, default_language="fr", now=utcnow())
+    assert counted["contacts"] == 0

@@ -163,6 +163,11 @@ def french_error(exc: Exception) -> str:
     message = str(exc)
     for pattern, text in _ERRORS:
         if pattern.search(message):
+            if "cannot send: set" in message:
+                # Name what is missing (newcomer's test: a gateway-only install refused a
+                # broadcast with WhatsApp recipients without saying it needs Twilio for them).
+                names = message.split("cannot send: set", 1)[1].strip()
+                return _(text) + " " + _("Réglages manquants : %(names)s.", names=names)
             return _(text)
     return _("Impossible : %(reason)s", reason=message)
 

@@ -189,9 +189,14 @@ def conditions(definition: Mapping[str, list[str]], *, default_language: str,
 
     from bot.phones import exclude_test_phones
 
+    from bot.demo import DEMO_PHONE_PREFIX
+
     c, a = Contact.__table__, Actor.__table__
+    # Demo contacts (`essbot actors seed-demo`, numbers outside Mali's plan) are never sent
+    # to either: a real SIM or Twilio would waste sends on them (newcomer's test).
     where: list[sa.ColumnElement[bool]] = [sa.not_(c.c.phone.like("deleted:%")),
-                                           exclude_test_phones(c.c.phone)]
+                                           exclude_test_phones(c.c.phone),
+                                           sa.not_(c.c.phone.like(DEMO_PHONE_PREFIX + "%"))]
     year = now.astimezone(ZoneInfo(timezone)).year
     for field, values in definition.items():
         if field in ("quartier", "sector", "kind", "gender"):
