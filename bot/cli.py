@@ -386,11 +386,16 @@ def tickets_reply(ticket_id: int, text: str) -> None:
     inside the 24-hour window, else SMS if they wrote by SMS, else recorded as not sendable."""
     from bot.content_store import TicketError, reply_ticket
 
+    from bot.admin import record_audit
+
     try:
         result = reply_ticket(current_app._get_current_object(), ticket_id, text)
     except TicketError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
+    record_audit(current_app, "ticket_reply", f"ticket:{ticket_id}", staff_id=None,
+                 staff_email="cli", detail={"channel": result["channel"],
+                                            "status": result["status"]})
     if result["status"] == "not_sendable":
         click.echo(f"ticket {ticket_id}: reply recorded, NOT sent (no open channel: the "
                    "WhatsApp window is closed and the person never wrote by SMS, or opted out)")

@@ -248,6 +248,13 @@ def test_cli_create_preview_status_cancel(app, runner):
     assert status["state"] == "scheduled"
     cancelled = json.loads(runner.invoke(broadcast_group, ["cancel", str(bid)]).output)
     assert cancelled["state"] == "cancelled"
+    # Staff actions from the command line are in the audit log too (newcomer's test).
+    from bot.db import session_scope
+    from bot.models.staff import AuditEvent
+
+    with session_scope(app) as session:
+        events = [(e.action, e.target, e.staff_email) for e in session.query(AuditEvent)]
+    assert events == [("create", f"broadcast:{bid}", "cli"), ("cancel", f"broadcast:{bid}", "cli")]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -51,6 +51,15 @@ def _app():
     return current_app._get_current_object()
 
 
+def _audit(app: Any, action: str, broadcast_id: int, **detail: Any) -> None:
+    """Write the staff audit log for a broadcast action taken from the command line (as the
+    web pages do; staff e-mail "cli")."""
+    from bot.admin import record_audit
+
+    record_audit(app, action, f"broadcast:{broadcast_id}", staff_id=None, staff_email="cli",
+                 detail=detail)
+
+
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -91,6 +100,7 @@ def create_command(title: str, text_fr: str, text_bm: str | None, filters: tuple
                                       author=author)
         if when is not None:
             get_queue(app).schedule_fire(broadcast_id, when)
+    _audit(app, "create", broadcast_id, scheduled=when is not None)
     click.echo(broadcast_id)
 
 
@@ -132,6 +142,8 @@ def send_command(broadcast_id: int, wait: bool, poll: float) -> None:
     app = _app()
     with _clear_errors():
         plan = get_queue(app).send_now(broadcast_id)
+        _audit(app, "send", broadcast_id, mode="now", recipients=plan["recipients"],
+               pending=plan["pending"])
         _echo_json({"id": broadcast_id, "state": BroadcastState.SENDING,
                     "pending": plan["pending"], "by_channel": plan["by_channel"],
                     "parts": plan["parts"], "cost": plan["cost"], "skipped": plan["skipped"]})
@@ -168,8 +180,11 @@ def cancel_command(broadcast_id: int) -> None:
     """Cancel a broadcast: nothing more is handed to Twilio; prints counts as JSON."""
     from bot.broadcasts import planner
 
+    app = _app()
     with _clear_errors():
-        _echo_json(planner.cancel(_app(), broadcast_id))
+        result = planner.cancel(app, broadcast_id)
+    _audit(app, "cancel", broadcast_id)
+    _echo_json(result)
 
 
 @broadcast_group.command("list")
