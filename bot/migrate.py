@@ -10,8 +10,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
+# Alembic logs a line per plugin at INFO when it is imported, and more at every upgrade:
+# noise in front of `essbot staff create`'s password prompt and `essbot serve`'s start.
+for _name in ("alembic.runtime.plugins", "alembic.runtime.migration"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -36,8 +41,6 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Upgrade the database at `database_url` to `revision` (default: the latest).
 
-    Alembic's INFO output is silenced (it printed a dozen lines at every start).
+    Alembic's INFO output is silenced (see the top of this module).
     """
-    for name in ("alembic.runtime.plugins", "alembic.runtime.migration"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     command.upgrade(alembic_config(database_url), revision)

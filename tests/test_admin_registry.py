@@ -364,6 +364,7 @@ def test_export_of_the_filtered_view(app, client, staff):
         "csrf_token": csrf_token(page), "format": "csv", "gender": "femme"})
     assert response.status_code == 200
     assert "attachment" in response.headers["Content-Disposition"]
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
     assert sorted(r["Téléphone"] for r in rows) == ["+22370000003", "+22376000001"]
     # For staff in Excel: French headers and labels, local dates (newcomer's test).

@@ -218,7 +218,7 @@ def dedupe_key(event: Event) -> str:
 def _sender(payload: Mapping[str, Any]) -> str:
     # SMS_GATEWAY.md names it `sender`; app versions before it used `phoneNumber`.
     value = payload.get("sender", payload.get("phoneNumber"))
-    return _text(value, "payload.sender").strip()
+    return _text(value, "payload.sender (or payload.phoneNumber)").strip()
 
 
 def to_inbound(event: Event, received_at: datetime, country: str) -> InboundMessage:

@@ -51,7 +51,7 @@ XLSX_TIME_FORMAT = "DD/MM/YYYY HH:MM"
 CSV_DELIMITER = ";"
 
 #: Formats and their MIME types.
-FORMATS = {"csv": "text/csv; charset=utf-8",
+FORMATS = {"csv": "text/csv",  # werkzeug adds "; charset=utf-8"
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
