@@ -312,3 +312,19 @@ def test_running_cost_in_parts_and_currency(app, agent):
     assert f"<strong>{parts}</strong> parties SMS" in second["side"]
     amount = f"{parts * 27.5:.2f}".rstrip("0").rstrip(".")
     assert f"Soit environ {amount} FCFA" in second["side"]
+
+
+def test_a_simulated_ticket_is_answered_without_any_twilio_account(app, agent, staff):
+    """Fifth newcomer's test: on a fresh install the answer reached the simulator, but the
+    ticket page said "échec… l'envoi n'est pas configuré" and left the ticket open."""
+    say(agent, "Bonjour", "whatsapp")
+    say(agent, "1", "whatsapp")
+    say(agent, "AGENT", "whatsapp", keyword=True)
+    with session_scope(app) as s:
+        ticket_id = s.execute(sa.select(Ticket.id)).scalar_one()
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_WHATSAPP_FROM", "TWILIO_SMS_FROM"):
+        app.config[name] = None
+    page = agent.get(f"/admin/inbox/{ticket_id}").get_data(as_text=True)
+    assert 'id="sender-missing"' not in page
+    result = reply_ticket(app, ticket_id, "Bonjour, ici le service ESS.")
+    assert result["status"] == "sent", result
