@@ -127,7 +127,10 @@ def inbox_rows(app: Flask, tab: str, staff_email: str | None, page: int = 1,
     t, c = Ticket.__table__, Contact.__table__
     tab = tab if tab in dict(TABS) else "open"
     page = max(1, page)
-    query = (sa.select(t, c.c.phone).select_from(t.outerjoin(c, c.c.id == t.c.contact_id))
+    # The ticket keeps the language known when it opened; the contact's, chosen since, is
+    # shown when the ticket has none (newcomer's test: "—" in the list, "bambara" on the page).
+    query = (sa.select(t, c.c.phone, c.c.language.label("contact_language"))
+             .select_from(t.outerjoin(c, c.c.id == t.c.contact_id))
              .where(_tab_filter(tab, staff_email)).order_by(t.c.created_at.desc(), t.c.id.desc())
              .limit(per_page).offset((page - 1) * per_page))
     email = staff_email or ""

@@ -88,7 +88,7 @@ def main() -> None:
                        "webhookId": "wh-received",
                        "payload": {"messageId": "c3", "message": "Bonjour",
                                    "receivedAt": "2026-11-29T10:14:58.000+00:00"}}),
-           {"status": 400, "reason": "payload.sender is required"})
+           {"status": 400, "reason": "payload.sender (or payload.phoneNumber) is required"})
     sample("payload-not-object", "Signed, payload is a list.",
            json.dumps({"deviceId": DEVICE, "event": "sms:received", "id": "ev-0005",
                        "payload": ["Bonjour"]}),
