@@ -266,7 +266,9 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
             bodies, rest = [pages[0]], pages[1:]
         else:
             actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
-            if actor is None and conn.execute(sql.claim_actor, {
+            # Only on a contact's first message: an entry imported later is linked to the
+            # existing contact by the importer, so later messages need no write here.
+            if actor is None and conv is None and conn.execute(sql.claim_actor, {
                     "claim_phone": contact["phone"], "claim_contact": contact_id}).rowcount:
                 actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
             turn = engine.step(

@@ -641,6 +641,25 @@ def test_an_imported_person_who_writes_finds_their_entry(app, signed_post):
     assert len(actors) == 1 and actors[0].contact_id == contact.id
 
 
+def test_a_person_who_wrote_before_the_import_finds_their_entry_too(app, signed_post):
+    """The claim on the webhook runs on a contact's first message only; an entry imported
+    after the person first wrote is linked by the importer itself."""
+    from bot.registry.importer import apply_import
+
+    phone = "+22376543211"
+
+    def say(text: str) -> str:
+        response = signed_post(MESSAGES_URL, inbound_params(text, phone=phone))
+        return " ".join(m.text or "" for m in ET.fromstring(response.data).findall("Message"))
+
+    say("Bonjour")
+    say("1")  # French, no registration
+    data = "nom;telephone;quartier\nAwa Traoré;76543211;Badialan 2\n"
+    apply_import(app, analyse_file(app, data.encode(), "l.csv"))
+    profile = say("PROFIL")
+    assert "Awa Traoré" in profile, profile
+
+
 def test_migration_fills_the_search_text_of_existing_entries(tmp_path):
     from bot.db import make_engine
     from bot.migrate import upgrade
