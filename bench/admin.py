@@ -79,6 +79,7 @@ def measure(client, path: str, n: int, warmup: int, before=None) -> dict:
 
 
 def main() -> None:
+    """Parse the options, seed the database, time the pages and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50_000, help="demo actors")
     parser.add_argument("--requests", type=int, default=20, help="timed requests per page")

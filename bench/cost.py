@@ -87,6 +87,7 @@ def play(fold: bool, workdir: str) -> dict[str, tuple[int, int, Counter]]:
 
 
 def main() -> None:
+    """Parse the options, play every conversation folded and raw, print parts per conversation and the totals."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--price", type=float, default=None,
                         help="price of one SMS part (default: ESSBOT_PRICE_PER_PART or 0)")

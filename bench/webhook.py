@@ -37,12 +37,15 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the OS picks it; a tiny race with other programs)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def wait_up(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Wait until the server on `port` answers; raises RuntimeError if `proc` exits or
+    `timeout` seconds pass."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -99,6 +102,9 @@ def _ms(value: str) -> float:
 
 def run_wrk(port: int, reqs: list[tuple[str, str]], connections: int, duration: int,
             workdir: Path) -> dict:
+    """Drive 127.0.0.1:`port` with wrk for `duration` seconds over `connections` connections,
+    cycling through the signed requests `reqs`; return ``{"rps", "p50", "p99" (ms), "errors"
+    (non-2xx and socket errors), "requests"}``. Raises CalledProcessError if wrk fails."""
     threads = 2
     data = workdir / "reqs.lua"
     with data.open("w") as fh:
@@ -252,6 +258,7 @@ def measure(cmd: list[str], env: dict, port: int, reqs, args, workdir: Path,
 
 
 def pg_available() -> bool:
+    """Whether the local PostgreSQL (127.0.0.1, user postgres) accepts a connection."""
     try:
         import psycopg
 
@@ -262,6 +269,7 @@ def pg_available() -> bool:
 
 
 def pg_exec(sql: str) -> None:
+    """Run one statement on the local PostgreSQL's `postgres` database in autocommit (CREATE/DROP DATABASE)."""
     import psycopg
 
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
@@ -269,6 +277,7 @@ def pg_exec(sql: str) -> None:
 
 
 def bench_backend(name: str, args, workdir: Path) -> tuple[dict, dict]:
+    """Serve the bot and the bare app on `name` ("sqlite" or "postgresql"), load both saturated and at a fixed rate; return (bot, bare) figures as dicts of runs."""
     bot_port, bare_port = free_port(), free_port()
     env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN,
                ESSBOT_PUBLIC_URL=f"http://127.0.0.1:{bot_port}",
@@ -299,6 +308,7 @@ def bench_backend(name: str, args, workdir: Path) -> tuple[dict, dict]:
 
 
 def main() -> None:
+    """Parse the options, run the benchmark on each available backend and print the table and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, default=32)

@@ -14,10 +14,12 @@ class _Gunicorn(BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
+        """Copy the options given to the constructor into gunicorn's config (gunicorn's BaseApplication hook)."""
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
     def load(self):
+        """Return the WSGI app gunicorn serves: `factory()` when given, else `create_app()`."""
         if self.factory is not None:
             return self.factory()
         from bot import create_app
