@@ -40,8 +40,9 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.loopback import LoopbackServer
 
 USERNAME = "essbot"
 PASSWORD = "gateway-password"
@@ -89,7 +90,7 @@ def _json(status: int, doc: Any) -> Response:
     return Response(json.dumps(doc), status=status, mimetype="application/json")
 
 
-class FakeSMSGate:
+class FakeSMSGate(LoopbackServer):
     """The fake gateway; use as a context manager (``with FakeSMSGate() as fake``)."""
 
     def __init__(self, latency: float = 0.0, *, username: str = USERNAME,
@@ -112,10 +113,7 @@ class FakeSMSGate:
         self._ids = itertools.count(1)
         self._threads: list[threading.Thread] = []
         self.events_posted = 0
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._serve(port)
 
     # --- control -------------------------------------------------------------------------------
 
@@ -263,13 +261,6 @@ class FakeSMSGate:
             except requests.RequestException:
                 pass
 
-    def __enter__(self) -> "FakeSMSGate":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def settings_for(fake: FakeSMSGate, **extra) -> dict:

@@ -34,8 +34,9 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.loopback import LoopbackServer
 
 ACCOUNT = "AC" + "0" * 32
 
@@ -46,7 +47,7 @@ def _error(status: int, code: int, message: str) -> Response:
                     status=status, mimetype="application/json")
 
 
-class FakeTwilio:
+class FakeTwilio(LoopbackServer):
     """The fake server; use as a context manager (``with FakeTwilio(latency=0.05) as fake``)."""
 
     def __init__(self, latency: float = 0.0, concurrency: int = 1000, *,
@@ -75,10 +76,7 @@ class FakeTwilio:
         self._sids = itertools.count(1)
         self.callbacks_posted = 0
         self._callback_threads: list[threading.Thread] = []
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._serve(port)
 
     # --- control -------------------------------------------------------------------------------
 
@@ -257,13 +255,6 @@ class FakeTwilio:
                              if not r["form"].get("To", "").startswith("+1500555")]
         return rate
 
-    def __enter__(self) -> "FakeTwilio":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def measure_capacity(url: str, seconds: float, clients: int) -> float:
