@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Length
 
 from bot.admin import _, audit, bp, limiter, record_audit
 from bot.db import session_scope
+from bot.i18n import N_
 from bot.models import utcnow
 from bot.models.staff import StaffUser
 
@@ -25,8 +26,8 @@ from bot.models.staff import StaffUser
 class LoginForm(FlaskForm):
     """E-mail and password, both required."""
 
-    email = EmailField("Adresse e-mail", validators=[DataRequired(), Length(max=200)])
-    password = PasswordField("Mot de passe", validators=[DataRequired(), Length(max=200)])
+    email = EmailField(N_("Adresse e-mail"), validators=[DataRequired(), Length(max=200)])
+    password = PasswordField(N_("Mot de passe"), validators=[DataRequired(), Length(max=200)])
 
 
 def _login_key() -> str:
@@ -55,7 +56,8 @@ def _safe_next(target: str | None) -> str:
                # Only failed attempts count (a success redirects): staff logging in and out
                # during the day are never locked out (newcomer's test).
                deduct_when=lambda response: response.status_code != 302,
-               error_message="Trop de tentatives de connexion. Réessayez dans quelques minutes.")
+               error_message=N_("Trop de tentatives de connexion. Réessayez dans quelques "
+                                "minutes."))
 def login():
     """The login form (GET) and its check (POST); redirects to `next` on success."""
     if current_user.is_authenticated:

@@ -37,8 +37,15 @@ from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from bot.admin import _, audit, bp, parts, require_role
-from bot.content import (DETAILS_MAX_PARTS, FIELD_MAX_PARTS, LANGUAGES, SHORT_MAX_PARTS,
-                         TITLE_MAX_CHARS, UNCERTAIN_MARKERS, load_catalog)
+from bot.content import (
+    DETAILS_MAX_PARTS,
+    FIELD_MAX_PARTS,
+    LANGUAGES,
+    SHORT_MAX_PARTS,
+    TITLE_MAX_CHARS,
+    UNCERTAIN_MARKERS,
+    load_catalog,
+)
 from bot.content_store import record_of, seed_app
 from bot.db import session_scope
 from bot.i18n import N_
@@ -254,17 +261,17 @@ def save_article(app: Flask, slug: str, values: Mapping[str, Any], staff_email: 
 class ArticleForm(FlaskForm):
     """The edit form; text fields ``<field>_<language>`` are added below the class."""
 
-    source = TextAreaField("Source des informations", validators=[DataRequired(),
+    source = TextAreaField(N_("Source des informations"), validators=[DataRequired(),
                                                                   Length(max=1000)])
-    verified = StringField("Vérifié le (AAAA, AAAA-MM ou AAAA-MM-JJ)",
+    verified = StringField(N_("Vérifié le (AAAA, AAAA-MM ou AAAA-MM-JJ)"),
                            validators=[DataRequired(), Length(max=10)])
-    verified_note = TextAreaField("Note sur la date", validators=[Optional(), Length(max=500)])
-    keywords_fr = TextAreaField("Mots-clés en français (un par ligne)")
-    keywords_bm = TextAreaField("Mots-clés en bambara (un par ligne)")
-    synonyms_fr = TextAreaField("Autres façons de l'écrire, français (une par ligne)")
-    synonyms_bm = TextAreaField("Autres façons de l'écrire, bambara (une par ligne)")
-    bm_review = BooleanField("À relire en bambara (par une personne de langue maternelle)")
-    uncertain = BooleanField("Information incertaine (la réponse courte dit où confirmer)")
+    verified_note = TextAreaField(N_("Note sur la date"), validators=[Optional(), Length(max=500)])
+    keywords_fr = TextAreaField(N_("Mots-clés en français (un par ligne)"))
+    keywords_bm = TextAreaField(N_("Mots-clés en bambara (un par ligne)"))
+    synonyms_fr = TextAreaField(N_("Autres façons de l'écrire, français (une par ligne)"))
+    synonyms_bm = TextAreaField(N_("Autres façons de l'écrire, bambara (une par ligne)"))
+    bm_review = BooleanField(N_("À relire en bambara (par une personne de langue maternelle)"))
+    uncertain = BooleanField(N_("Information incertaine (la réponse courte dit où confirmer)"))
     version = HiddenField()
 
 

@@ -29,8 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import (abort, current_app, flash, redirect, render_template, request, send_file,
-                   url_for)
+from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, SelectMultipleField, StringField
@@ -39,14 +38,23 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from bot.admin import _, audit, bp, require_role
 from bot.db import get_engine, session_scope
+from bot.i18n import N_
 from bot.models import Actor, Message, utcnow
 from bot.models.registry import IMPORT_TTL_HOURS, RegistryImport
 from bot.phones import InvalidPhone, mask, to_e164
 from bot.registry import fields as F
 from bot.registry.changes import RegistryChangeError, delete_actor, update_actor
 from bot.registry.export import FORMATS, export_actors
-from bot.registry.importer import (COLUMNS, ImportFileError, ImportReport, accepted_values,
-                                   analyse_file, apply_import, template_csv, template_xlsx)
+from bot.registry.importer import (
+    COLUMNS,
+    ImportFileError,
+    ImportReport,
+    accepted_values,
+    analyse_file,
+    apply_import,
+    template_csv,
+    template_xlsx,
+)
 from bot.registry.query import AGE_BANDS, PER_PAGE, STATUSES, Page, RegistryFilter, fetch_page
 
 #: Messages of a conversation shown on a person's page (the latest ones).
@@ -184,29 +192,29 @@ class ActorForm(FlaskForm):
     quartier from the commune's list (or outside, with its text), exclusive protection
     answers alone, a phone (entries without a contact only) readable as E.164."""
 
-    kind = SelectField("Type")
+    kind = SelectField(N_("Type"))
     # No Optional() on the two names: it would stop their validate_* methods.
-    name = StringField("Nom et prénom", validators=[Length(max=120)])
-    org_name = StringField("Nom de l'organisation", validators=[Length(max=120)])
-    contact_name = StringField("Personne à contacter", validators=[Optional(), Length(max=120)])
-    phone = StringField("Téléphone", validators=[Optional(), Length(max=32)])
-    gender = SelectField("Genre", default="")
-    birth_year = IntegerField("Année de naissance", validators=[Optional()])
-    quartier = SelectField("Quartier", default="")
-    quartier_text = StringField("Quartier et commune (hors commune)",
+    name = StringField(N_("Nom et prénom"), validators=[Length(max=120)])
+    org_name = StringField(N_("Nom de l'organisation"), validators=[Length(max=120)])
+    contact_name = StringField(N_("Personne à contacter"), validators=[Optional(), Length(max=120)])
+    phone = StringField(N_("Téléphone"), validators=[Optional(), Length(max=32)])
+    gender = SelectField(N_("Genre"), default="")
+    birth_year = IntegerField(N_("Année de naissance"), validators=[Optional()])
+    quartier = SelectField(N_("Quartier"), default="")
+    quartier_text = StringField(N_("Quartier et commune (hors commune)"),
                                 validators=[Optional(), Length(max=200)])
-    sector = SelectField("Secteur d'activité", default="")
-    trade = StringField("Métier ou activité", validators=[Optional(), Length(max=200)])
-    legal_form = SelectField("Forme de l'organisation", default="")
-    members_count = IntegerField("Nombre de membres",
+    sector = SelectField(N_("Secteur d'activité"), default="")
+    trade = StringField(N_("Métier ou activité"), validators=[Optional(), Length(max=200)])
+    legal_form = SelectField(N_("Forme de l'organisation"), default="")
+    members_count = IntegerField(N_("Nombre de membres"),
                                  validators=[Optional(), NumberRange(1, F.MAX_MEMBERS)])
-    formalised = SelectField("Organisation déclarée", default="",
+    formalised = SelectField(N_("Organisation déclarée"), default="",
                              choices=[("", "—"), ("oui", "Oui"), ("non", "Non")])
-    protection = SelectMultipleField("Protection sociale", widget=ListWidget(prefix_label=False),
+    protection = SelectMultipleField(N_("Protection sociale"), widget=ListWidget(prefix_label=False),
                                      option_widget=CheckboxInput())
-    needs = SelectMultipleField("Besoins", widget=ListWidget(prefix_label=False),
+    needs = SelectMultipleField(N_("Besoins"), widget=ListWidget(prefix_label=False),
                                 option_widget=CheckboxInput())
-    language = SelectField("Langue", default="",
+    language = SelectField(N_("Langue"), default="",
                            choices=[("", "—"), *F.LANGUAGE_LABELS.items()])
 
     class Meta:

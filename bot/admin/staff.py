@@ -14,10 +14,12 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from bot.admin import _, audit, bp, require_role
 from bot.db import session_scope
+from bot.i18n import N_
 from bot.models.staff import MIN_PASSWORD_LENGTH, ROLES, AuditEvent, StaffUser
 from bot.phones import InvalidPhone, to_e164
 
-ROLE_LABELS = {"viewer": "Lecture seule", "agent": "Agent", "admin": "Administrateur"}
+ROLE_LABELS = {"viewer": N_("Lecture seule"), "agent": N_("Agent"),
+               "admin": N_("Administrateur")}
 
 
 class StaffError(ValueError):
@@ -65,12 +67,12 @@ def create_staff(app: Flask, email: str, role: str, password: str, name: str = "
 class NewStaffForm(FlaskForm):
     """Fields of a new account."""
 
-    email = EmailField("Adresse e-mail", validators=[DataRequired(), Length(max=200)])
-    name = StringField("Nom", validators=[Optional(), Length(max=120)])
-    role = SelectField("Rôle", choices=[(r, ROLE_LABELS[r]) for r in ROLES])
-    phone = StringField("Téléphone (pour DIFFUSER par SMS)", validators=[Optional(),
+    email = EmailField(N_("Adresse e-mail"), validators=[DataRequired(), Length(max=200)])
+    name = StringField(N_("Nom"), validators=[Optional(), Length(max=120)])
+    role = SelectField(N_("Rôle"), choices=[(r, ROLE_LABELS[r]) for r in ROLES])
+    phone = StringField(N_("Téléphone (pour DIFFUSER par SMS)"), validators=[Optional(),
                                                                          Length(max=32)])
-    password = PasswordField("Mot de passe", validators=[DataRequired(),
+    password = PasswordField(N_("Mot de passe"), validators=[DataRequired(),
                                                          Length(min=MIN_PASSWORD_LENGTH,
                                                                 max=200)])
 
@@ -78,10 +80,10 @@ class NewStaffForm(FlaskForm):
 class EditStaffForm(FlaskForm):
     """Role, phone, active flag and an optional new password of an existing account."""
 
-    role = SelectField("Rôle", choices=[(r, ROLE_LABELS[r]) for r in ROLES])
-    phone = StringField("Téléphone", validators=[Optional(), Length(max=32)])
-    active = BooleanField("Compte actif")
-    password = PasswordField("Nouveau mot de passe (laisser vide pour garder l'actuel)",
+    role = SelectField(N_("Rôle"), choices=[(r, ROLE_LABELS[r]) for r in ROLES])
+    phone = StringField(N_("Téléphone"), validators=[Optional(), Length(max=32)])
+    active = BooleanField(N_("Compte actif"))
+    password = PasswordField(N_("Nouveau mot de passe (laisser vide pour garder l'actuel)"),
                              validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200)])
 
 
