@@ -24,7 +24,6 @@ inbox, content, simulator, broadcasts). Shared rules live here:
 from __future__ import annotations
 
 import logging
-from functools import wraps
 from typing import Any, Callable
 
 from flask import Blueprint, Flask, abort, current_app, g, redirect, request, url_for
@@ -83,14 +82,8 @@ def require_role(role: str) -> Callable:
         raise ValueError(f"unknown role {role!r}")
 
     def decorate(view: Callable) -> Callable:
-        view._essbot_role = role  # read by register_roles() when the blueprint is registered
-
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any):
-            return view(*args, **kwargs)
-
-        wrapper._essbot_role = role
-        return wrapper
+        view._essbot_role = role  # read by endpoint_role() for every request
+        return view
 
     return decorate
 
