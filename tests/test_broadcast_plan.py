@@ -21,7 +21,9 @@ from bot.db import get_engine, transaction
 from bot.models import Actor, Contact, utcnow
 from tests.fake_twilio import ACCOUNT
 
-NOW = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
+# Relative to the real clock: the planner and the sender read it, and a WhatsApp window opened
+# "2 hours ago" must still be open when the suite runs on a later day.
+NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
 SENDER = {"TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_SMS_FROM": "+15005550006",
           "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886"}
 
