@@ -438,6 +438,8 @@ def _engine_settings(settings: Any) -> dict[str, Any]:
     return {"ask_protection": bool(settings["ESSBOT_ASK_PROTECTION"]),
             "retention_days": int(settings["ESSBOT_RETENTION_DAYS"]),
             "resume_after_days": int(settings["ESSBOT_RESUME_AFTER_DAYS"]),
+            # The engine lays replies out for the parts an SMS page really has (issue 16 §3).
+            "sms_max_segments": int(settings["ESSBOT_SMS_MAX_SEGMENTS"]),
             "office_hours": str(settings["ESSBOT_OFFICE_HOURS"]),
             "timezone": str(settings["ESSBOT_TIMEZONE"])}
 

@@ -115,7 +115,8 @@ def test_a_question_naming_a_menu_word_is_searched_not_the_menu_opened(question,
 
 
 @pytest.mark.parametrize("choice, start", [
-    ("informations", "Informations"), ("je voudrais des informations svp", "Informations"),
+    ("informations", "1 Santé et protection sociale"),
+    ("je voudrais des informations svp", "1 Santé et protection sociale"),
     ("inscription", None), ("je veux m'inscrire", None),
 ])
 def test_the_menu_words_alone_still_choose(choice, start):

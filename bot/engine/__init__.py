@@ -37,7 +37,8 @@ stopped), and the engine's own keys, all starting with ``_``: ``_misses``, ``_pe
 reading awaiting confirmation), ``_queue`` (nodes to ask again when correcting from the
 summary), ``_mode`` (``"profile"`` when a registered person views their data), ``_intent``,
 ``_first_question`` (a first message asked before the language), ``_info`` (where the person
-is in the information menu), ``_question`` (a question offered to staff), ``_reminded_at``
+is in the information menu), ``_options_shown`` (the article options 1-4 were shown in this
+visit of the information menu: on SMS they may then be left out), ``_question`` (a question offered to staff), ``_reminded_at``
 (last "send START" reminder to an opted-out person).
 """
 
@@ -83,6 +84,9 @@ REMINDER_EVERY = timedelta(hours=24)
 HANDOVER_KINDS = frozenset({"audio", "image", "video"})
 #: Texts of the information menu and of hand-overs built in code (dialog texts are in YAML).
 INFO_ARTICLE_OPTIONS = N_("1 Plus de détails, 2 Conditions, 3 Démarches, 4 Où aller, 0 Retour")
+#: The same options on SMS, where every character may cost a part (issue 15: the long line
+#: pushed 17 of 19 short answers to 2 parts).
+INFO_ARTICLE_OPTIONS_SMS = N_("1 Plus 2 Qui 3 Comment 4 Où 0 Retour")
 INFO_VERIFIED = N_("Mise à jour: %(verified)s.")
 #: Shorter endings of a "Plus de détails" answer, used on SMS when the full one would push the
 #: date and the options alone onto a second page (newcomer's test: "9 = suite" for a date).
@@ -480,6 +484,7 @@ def _command(ctx: _Ctx, command: str) -> None:
     if command == "menu":
         _leave_queue(ctx)
         ctx.answers.pop("_info", None)
+        ctx.answers.pop("_options_shown", None)
         _goto(ctx, MAIN, "menu")
     elif command == "help":
         node = _current_node(ctx)
@@ -705,14 +710,20 @@ def _prompt(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, *,
     parts: list[Reply] = [Reply(text, params)] if text else []
     if node.input in ("choice", "multi_choice") and node.list_options:
         parts += _option_lines(node, ctx, dialog)
+    if not parts and not node.footer:
+        return
+    reply = Reply("%(t)s", {"t": Join(tuple(parts), "\n")}, raw=True)
     if node.footer:
-        parts.append(Reply(node.footer))
-    if parts:
-        reply = Reply("%(t)s", {"t": Join(tuple(parts), "\n")}, raw=True)
-        if node.bilingual:
-            ctx.say_understood(reply)
-        else:
-            ctx.replies.append(reply)
+        # The footer ("AIDE: aide. STOP: arrêter.") is a reminder, not the question: on SMS
+        # it is left out when it alone would push the turn to a second part (issue 15: the
+        # Bambara welcome and menu took 2 parts for it).
+        full = Reply("%(t)s", {"t": Join((*parts, Reply(node.footer)), "\n")}, raw=True)
+        reply = full if not parts or node.bilingual else (
+            _fitting(ctx, [full, reply], parts=1) or full)
+    if node.bilingual:
+        ctx.say_understood(reply)
+    else:
+        ctx.replies.append(reply)
 
 
 # ------------------------------------------------------------------------------------------
@@ -991,13 +1002,15 @@ def _miss(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
         _reask_briefly(ctx, dialog, node_id, node)
 
 
-def _fits(ctx: _Ctx) -> bool:
-    """True when this turn's replies fit ``sms_max_segments`` SMS parts (always off SMS)."""
+def _fits(ctx: _Ctx, parts: int | None = None) -> bool:
+    """True when this turn's replies fit `parts` SMS parts (default ``sms_max_segments``,
+    the parts of one SMS page); always True off SMS."""
     if ctx.facts.channel != "sms":
         return True
     language = ctx.lang()
     text = sms.render(render(ctx.replies, language), "sms", language)
-    return sms.analyze(text).segments <= int(_settings_value(ctx, "sms_max_segments"))
+    budget = parts if parts is not None else int(_settings_value(ctx, "sms_max_segments"))
+    return sms.analyze(text).segments <= budget
 
 
 def _reask_briefly(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
@@ -1374,37 +1387,105 @@ def _say_info(ctx: _Ctx, node: NodeSpec | None = None) -> None:
         if field_name == "details":
             ctx.replies.append(_details_reply(ctx, body, article.verified, language))
             return
-        ctx.replies.append(Reply("%(t)s", {"t": Join((body, Reply(INFO_ARTICLE_OPTIONS)), "\n")},
-                                 raw=True))
+        _say_article(ctx, body)
         return
     if view == "list" and info.get("ids"):
         titles = [articles[i].title.get(language) for i in info["ids"] if i in articles]
-        ctx.replies.append(_numbered_lines(Reply(INFO_LIST), titles, Reply(INFO_LIST_FOOTER)))
+        _say_list(ctx, Reply(INFO_LIST), titles, [Reply(INFO_LIST_FOOTER), Reply(INFO_BACK)])
         return
     if view == "topics":
         category = next((c for c in library.categories if c.id == info.get("cat")), None)
         if category is not None:
             titles = [a.title.get(language) for a in library.in_category(category.id)]
-            ctx.replies.append(_numbered_lines(_raw(category.title.get(language) + ":"),
-                                               titles, Reply(INFO_BACK)))
+            _say_list(ctx, _raw(category.title.get(language) + ":"), titles, [Reply(INFO_BACK)])
             return
     info.clear()
     info["view"] = "categories"
     titles = [c.title.get(language) for c in library.categories
               if library.in_category(c.id)]
-    ctx.replies.append(_numbered_lines(Reply(node.prompt) if isinstance(node.prompt, str)
-                                       else None, titles,
-                                       Reply(node.footer) if node.footer else None))
+    header = Reply(node.prompt) if isinstance(node.prompt, str) else None
+    _say_list(ctx, header, titles,
+              [Reply(node.footer), Reply(INFO_BACK)] if node.footer else [Reply(INFO_BACK)],
+              header_optional=True)
+
+
+def short_title(title: str) -> str:
+    """A title cut to its name, for a numbered list on SMS: the part before ": " or " ("
+    ("RAMU: assurance maladie pour tous" → "RAMU"; "Mutuelles de santé (UTM)" → "Mutuelles
+    de santé"); a title with neither is kept whole."""
+    for mark in (": ", " ("):
+        if mark in title:
+            return title.split(mark, 1)[0]
+    return title
+
+
+def _say_list(ctx: _Ctx, header: Reply | None, titles: list[str], footers: list[Reply], *,
+              header_optional: bool = False) -> None:
+    """A numbered list of the information menu, `footers` from the fullest to the shortest.
+
+    On SMS (issue 15: lists of topics were paged, "0 Retour" on the second page), the first
+    layout that fits ONE part, trying in order: each footer with the whole titles, then
+    without the header when `header_optional`, then with the titles cut by
+    :func:`short_title`; if none fits, the list is said whole (and paged)."""
+    headers = [header, None] if header_optional and header is not None else [header]
+    layouts = [_numbered_lines(h, items, footer)
+               for items in (titles, [short_title(t) for t in titles])
+               for footer in footers for h in headers]
+    ctx.replies.append(_fitting(ctx, layouts, parts=1) or layouts[0])
+
+
+def _lines(*items: Any) -> Reply:
+    """`items` (Reply, Join or str) one per line, as one raw Reply."""
+    return Reply("%(t)s", {"t": Join(tuple(items), "\n")}, raw=True)
+
+
+def _say_article(ctx: _Ctx, body: Reply) -> None:
+    """An article text (short answer, conditions, steps, where) and the options 1-4 / 0.
+
+    Off SMS, the full options line. On SMS (issue 15), the first layout that fits ONE part:
+    the full line, the short one (INFO_ARTICLE_OPTIONS_SMS), or — once the options have been
+    shown since the person last left the information menu (``_options_shown``) — the text
+    alone (they still work);
+    else the short line, in 2 parts. A menu only when needed: it costs the person nothing to
+    type "1" again.
+    """
+    options = _lines(body, Reply(INFO_ARTICLE_OPTIONS))
+    if ctx.facts.channel != "sms":
+        ctx.replies.append(options)
+        return
+    layouts = [options, _lines(body, Reply(INFO_ARTICLE_OPTIONS_SMS))]
+    if ctx.answers.get("_options_shown"):
+        layouts.append(body)
+    chosen = _fitting(ctx, layouts, parts=1) or layouts[1]
+    if chosen is not body:
+        ctx.answers["_options_shown"] = True
+    ctx.replies.append(chosen)
+
+
+def _fitting(ctx: _Ctx, layouts: list[Reply], parts: int | None = None) -> Reply | None:
+    """The first of `layouts` that, said after this turn's replies, keeps the whole turn
+    within `parts` SMS parts (default ``sms_max_segments``); None when none does. Off SMS,
+    the first layout (WhatsApp and the console are not billed per part)."""
+    if ctx.facts.channel != "sms":
+        return layouts[0] if layouts else None
+    for layout in layouts:
+        ctx.replies.append(layout)
+        fits = _fits(ctx, parts)
+        ctx.replies.pop()
+        if fits:
+            return layout
+    return None
 
 
 def _details_reply(ctx: _Ctx, body: Reply, verified: Any, language: str) -> Reply:
     """The "Plus de détails" answer: the details, the date they were checked and the options.
 
-    On SMS, the first of these layouts that fits ``sms_max_segments`` parts (default 2) is
-    used, so that a body fitting 2 parts is not followed by a page holding only the date and
-    the options: date and all options on their own lines; date, then the options without
-    "1 Plus de détails" (already shown); date inline, then "0 Retour" (2-4 still work);
-    "(màj 2018)" inline, then "0 Retour". Otherwise the full layout, paged.
+    On SMS, the first of these layouts that fits one part, else the first that fits
+    ``sms_max_segments`` parts (default 2), so that a body fitting 2 parts is not followed by
+    a page holding only the date and the options: date and the short options line on their
+    own lines; date, then the options without "1 Plus" (already shown); date inline, then
+    "0 Retour" (2-4 still work); "(màj 2018)" inline, then "0 Retour". Otherwise the first
+    layout, paged. Off SMS, the date and the full options line.
     """
     def lines(*items: Any) -> Reply:
         return Reply("%(t)s", {"t": Join(tuple(items), "\n")}, raw=True)
@@ -1413,17 +1494,13 @@ def _details_reply(ctx: _Ctx, body: Reply, verified: Any, language: str) -> Repl
         return Reply("%(t)s", {"t": Join((body, date), " ")}, raw=True)
 
     date = Reply(INFO_VERIFIED, {"verified": verified})
-    full = lines(body, date, Reply(INFO_ARTICLE_OPTIONS))
     if ctx.facts.channel != "sms":
-        return full
-    budget = int(_settings_value(ctx, "sms_max_segments"))
+        return lines(body, date, Reply(INFO_ARTICLE_OPTIONS))
+    full = lines(body, date, Reply(INFO_ARTICLE_OPTIONS_SMS))
     layouts = [full, lines(body, date, Reply(INFO_DETAILS_OPTIONS)),
                lines(inline(date), Reply(INFO_BACK)),
                lines(inline(Reply(INFO_VERIFIED_SHORT, {"verified": verified})), Reply(INFO_BACK))]
-    for layout in layouts:
-        if sms.analyze(sms.render(render([layout], language), "sms", language)).segments <= budget:
-            return layout
-    return full
+    return _fitting(ctx, layouts, parts=1) or _fitting(ctx, layouts) or full
 
 
 def _show_article(ctx: _Ctx, article_id: str, field_name: str | None = None,
@@ -1454,6 +1531,7 @@ def _info_back(ctx: _Ctx) -> None:
         _say_info(ctx)
     else:
         ctx.answers.pop("_info", None)
+        ctx.answers.pop("_options_shown", None)
         _goto(ctx, MAIN, "menu")
 
 
