@@ -12,7 +12,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from bot import create_app
+from bot import create_app, sms
 from bot.registry.export import EXPORT_COLUMNS, export_actors  # noqa: F401  (CLI, tests)
 
 
@@ -140,7 +140,7 @@ def chat(phone: str, channel: str) -> None:
     if interactive:
         click.echo(f"essbot chat: {channel.upper()} from {mask(phone)}, database {url}.\n"
                    "The conversation goes on across runs; use another --phone to start afresh. "
-                   "Ctrl-D to quit.")
+                   "quit, exit or Ctrl-D to leave (STOP opts the phone out).")
     while True:
         try:
             line = input("> " if interactive else "")
@@ -148,13 +148,25 @@ def chat(phone: str, channel: str) -> None:
             break
         if not interactive:  # piped input: show what was "typed", so the transcript reads
             click.echo(f"> {line}")
+        if line.strip().lower() in CHAT_LEAVE_WORDS:
+            # Leaves the chat: not sent, so not Twilio's opt-out keyword "quit" (issue 15).
+            break
         try:
             msg = console.inbound(phone, line, channel, app.config["ESSBOT_COUNTRY"])
         except InvalidPhone as exc:
             raise click.BadParameter(f"--phone: {exc}") from None
         for reply in handle_inbound(app, msg).replies:
             click.echo(reply.body)
+            if channel == "sms":
+                # What this reply costs, as the staff simulator shows it.
+                info = sms.analyze(reply.body)
+                click.echo(f"[{info.segments} partie{'s' if info.segments > 1 else ''} SMS, "
+                           f"{info.encoding}]")
             click.echo("")
+
+
+#: What leaves `essbot chat` (typed alone, any case) instead of being sent to the bot.
+CHAT_LEAVE_WORDS = frozenset({"quit", "exit"})
 
 
 @main.group("sms")
@@ -170,8 +182,6 @@ def sms_group() -> None:
 @with_appcontext
 def sms_segments(text: str, channel: str, language: str | None) -> None:
     """Print the encoding, parts and rendered form of TEXT as JSON."""
-    from bot import sms
-
     report = sms.report(text, channel, language, fold=bool(current_app.config["ESSBOT_SMS_FOLDING"]))
     click.echo(json.dumps(report, ensure_ascii=False))
 

@@ -705,6 +705,24 @@ def _words(text: str) -> list[str]:
     return [w for w in words if w not in STOP_WORDS]
 
 
+def is_confident(result: "SearchResult") -> bool:
+    """Whether a search result is sure enough to answer with an article (issue 15: below it, a
+    question goes to a person, never to a wrong scheme).
+
+    Takes a :class:`SearchResult`; returns False only for a ``several`` result with a single
+    article that matches at most half of the question's words, none of them a word of the
+    article's title in either language ("la maison du partenariat": only "maison" matched the
+    mutual insurance's "Maison des artisans"). A partial match on the article's name ("mon
+    dossier APEJ est bloqué") is confident. ``one`` and lists of several articles are."""
+    if result.decision != "several" or len(result.ids) != 1 or not result.matches:
+        return True
+    top = result.matches[0]
+    if 2 * len(top.matched) > len(result.words):
+        return True
+    title = {w for language in LANGUAGES for w in _words(top.article.title.get(language))}
+    return any(word in title for word in top.matched)
+
+
 def _question(text: str) -> tuple[tuple[str, ...], str | None]:
     """Words of a question to look up (person words replaced, aspect words removed, each
     once) and the aspect asked about, if any (see :data:`ASPECT_WORDS`)."""

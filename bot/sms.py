@@ -366,6 +366,9 @@ _OPEN_SINGLE_GUILLEMET = re.compile(f"\u2039{_HSPACE}*")
 _CLOSE_SINGLE_GUILLEMET = re.compile(f"{_HSPACE}*\u203a")
 # "n°" is the French abbreviation of "numéro"; "no" is its usual plain-text form.
 _NUMERO = re.compile(r"\b([nN])[\u00b0\u00ba]")
+# "35°" or "35 °C" (a temperature in an announcement, issue 15: it made the SMS UCS-2) is
+# written "35 degrés"; Celsius is the only scale used in Mali. Any other ° becomes "o".
+_DEGREE = re.compile(r"(?<=\d)[ \u00a0]?\u00b0(?:[ \u00a0]?C\b)?")
 
 _SINGLE_CHAR_FOLDS: dict[str, str] = {
     # apostrophes and single quotes
@@ -376,6 +379,7 @@ _SINGLE_CHAR_FOLDS: dict[str, str] = {
     "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
     "\u2212": "-",
     "\u2026": "...",
+    "\u00b0": "o",  # a degree sign not after a number (after one: _DEGREE)
     "\t": " ",
     "\u2028": "\n", "\u2029": "\n",
     # French letters outside GSM-7 (ç, é, è, à, ù, ì, ò, ä, ö, ü, Ç, É, Ä, Ö, Ü, æ, Æ are in it)
@@ -476,6 +480,7 @@ def fold_for_sms(text: str, language: str | None = None) -> str:
     text = _OPEN_SINGLE_GUILLEMET.sub("'", text)
     text = _CLOSE_SINGLE_GUILLEMET.sub("'", text)
     text = _NUMERO.sub(r"\1o", text)
+    text = _DEGREE.sub(" degrés", text)
 
     out: list[str] = []
     for index, char in enumerate(text):

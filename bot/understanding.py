@@ -916,6 +916,11 @@ _YES = {
     "c est exact", "correct", "vrai", "si", "parfait", "entendu", "volontiers", "j accepte",
     "accepte", "je confirme", "confirme", "je veux bien", "pas de probleme", "pas de souci",
     "sans probleme", "awo", "aw", "owo", "ayiwa", "n b a fe", "n be a fe",
+    # Issue 15: forms people use at the consent and the summary. "ui" (SMS spelling),
+    # "valider" (the summary says "OUI pour valider"), Bambara "n sɔnna" (I agree; typed
+    # "n sonna", it was read as the "n" of "nn" = no). "n sɔnna" is ours, unverified.
+    "ui", "wui", "valider", "valide", "je valide", "validez", "c est ok", "cest ok",
+    "ok c est bon", "n sonna", "sonna", "n son na", "n sonnen", "n be son", "n b a son",
 }
 _NO = {
     "non", "no", "nan", "nn", "nope", "nop", "jamais", "pas du tout", "faux", "pas d accord",
@@ -968,7 +973,8 @@ def parse_yes_no(text: str | None, *, numbered: bool = False) -> bool | None:
     """
     folded = fold(text)
     if not folded:
-        return None
+        # "👍", "👌🏾", "✅" alone (WhatsApp): yes (issue 15); "👎" stays unclear.
+        return True if _only_positive_emoji(text) else None
     tokens = [_collapse(t) for t in folded.split()[:40]]
     digits = [t for t in tokens if t.isdigit()]
     if digits:
@@ -1614,7 +1620,9 @@ _KEYWORDS: dict[str, set[str]] = {
              "stopall", "unsubscribe", "end", "quit", "cancel", "optout", "opt out", "revoke",
              "desabonner", "se desabonner", "me desabonner", "desinscrire", "me desinscrire",
              "desinscription", "desabonnement", "stop sms", "stop messages"},
-    "start": {"start", "a damine", "damine", "ka damine", "reprendre", "unstop"},
+    "start": {"start", "a damine", "damine", "ka damine", "reprendre", "unstop",
+              # Issue 15: the French word people type for START.
+              "demarrer", "redemarrer", "demarre", "recommencer les messages"},
     "menu": {"menu", "0", "accueil", "menu principal"},
     "help": {"aide", "help", "deme", "n deme", "aidez moi", "aide moi", "a deme"},
     "language": {"langue", "language", "kan", "langue kan", "changer de langue",
@@ -1703,14 +1711,26 @@ def detect_keyword(text: str | None) -> str | None:
 _REGISTER = {"inscription", "inscriptions", "inscrire", "m inscrire", "s inscrire",
              "minscrire", "sinscrire", "je m inscris", "enregistrement", "m enregistrer",
              "register", "togoseben", "togo seben", "n togo seben", "ka n togo seben",
-             "ka togo seben", "a togo seben", "i togo seben"}
+             "ka togo seben", "a togo seben", "i togo seben",
+             # SMS spellings (issue 15): "jveu minscrire", "m inscri", "inscrir".
+             "m inscrir", "m inscri", "inscrir", "inscri", "sinscrir", "minscrir",
+             "m enregistre", "je m inscrit", "je veu m inscrire"}
+# One typo in INSCRIPTION ("inscripsion", "incription"): single words compared with
+# rapidfuzz from this score (≈ one letter off in 10; "description" scores 73).
+_REGISTER_FUZZY = ("inscription", "inscrire", "minscrire", "sinscrire", "enregistrement")
+_REGISTER_FUZZY_MIN = 85.0
 # PROFIL (see my data, FACTS.md §3: a command per data right); read as the "mydata" keyword.
 _PROFILE = {"profil", "profile", "mon profil", "voir profil", "voir mon profil", "mes infos"}
 # "n bɛ fɛ" / "n b'a fɛ" (I want, FACTS.md §5 and the Bambara texts), typed with or without
 # the special letters and the "a".
 _COMMAND_POLITE = _KEYWORD_POLITE | {"je veux", "je voudrais", "n b a fe", "n be a fe",
                                      "n be fe", "n b fe", "svp", "bonjour", "i ni ce",
-                                     "aw ni ce", "ka"}
+                                     "aw ni ce", "ka",
+                                     # SMS spellings and the ways of asking how (issue 15).
+                                     "jveu", "jveux", "jeveux", "je veu", "je vx", "jvx",
+                                     "je voudrai", "je souhaite", "comment faire pour",
+                                     "comment je peux", "comment puis je", "comment",
+                                     "je peux", "pour", "faire", "moi", "aussi"}
 # Registration in Bambara, also with one typo ("n togo sebe"): compared space-less after
 # "ka", "n", "i" and "a" are dropped, from CHOICE_SURE (≈ one letter off in 9).
 _REGISTER_BM = "togoseben"
@@ -1743,6 +1763,9 @@ def detect_command(text: str | None) -> str | None:
     phrase = " ".join(words)
     if phrase in _REGISTER or phrase.replace(" ", "") in {w.replace(" ", "") for w in _REGISTER}:
         return "register"
+    if len(words) == 1 and len(words[0]) >= 8 and any(
+            fuzz.ratio(words[0], w) >= _REGISTER_FUZZY_MIN for w in _REGISTER_FUZZY):
+        return "register"
     core = "".join(w for w in words if w not in _LONE_PRONOUNS and w != "ka")
     if len(core) >= len(_REGISTER_BM) - 1 and core.startswith("togo") \
             and fuzz.ratio(core, _REGISTER_BM) >= CHOICE_SURE:
@@ -1760,7 +1783,9 @@ _BAMBARA_MARKERS = ("i ni ce", "aw ni ce", "i ni sogoma", "aw ni sogoma", "i ni 
                     "n be a fe", "n be fe", "togo seben", "bamanankan", "an ka taa",
                     # Bambara keywords typed as a first message (newcomer's test).
                     "deme", "a deme", "n deme", "a dabila", "ka dabila", "a damine",
-                    "ka damine", "togoseben", "josi", "a josi")
+                    "ka damine", "togoseben", "josi", "a josi",
+                    # Greetings typed in one word or as thanks (issue 15).
+                    "inice", "awnice", "a ni ce", "anice")
 _BAMBARA_LETTERS = set("ɛɔɲŋƐƆƝŊ")
 
 
@@ -1825,10 +1850,17 @@ def is_acknowledgement(text: str | None) -> bool:
         return False
     folded = fold(text[:MAX_INPUT_CHARS])
     if not folded:
-        marks = [ch for ch in text[:MAX_INPUT_CHARS]
-                 if not ch.isspace() and ch not in _EMOJI_MODIFIERS]
-        return bool(marks) and all(ch in _POSITIVE_EMOJI for ch in marks)
+        return _only_positive_emoji(text)
     return " ".join(_collapse(w) for w in folded.split()) in _ACKNOWLEDGE_KEYS
+
+
+def _only_positive_emoji(text: str) -> bool:
+    """True when `text` holds only positive emoji (:data:`_POSITIVE_EMOJI`), modifiers and
+    spaces, at least one: the one rule for "👍" meaning yes/ok (parse_yes_no and
+    is_acknowledgement)."""
+    marks = [ch for ch in text[:MAX_INPUT_CHARS]
+             if not ch.isspace() and ch not in _EMOJI_MODIFIERS]
+    return bool(marks) and all(ch in _POSITIVE_EMOJI for ch in marks)
 
 
 # "I don't know" said on its own. French; Bambara "n t'a dɔn" / "n tɛ a dɔn" (I don't know it)
@@ -1862,13 +1894,28 @@ _COURTESY: dict[str, set[str]] = {
     "courtesy_hello": {"bonjour", "bonsoir", "salut", "hello", "allo", "coucou", "salam",
                        "bonjour monsieur", "bonjour madame", "i ni ce", "aw ni ce",
                        "i ni sogoma", "aw ni sogoma", "i ni tile", "aw ni tile", "i ni wula",
-                       "aw ni wula", "i ni su", "aw ni su", "i ka kene", "i ka kene wa"},
+                       "aw ni wula", "i ni su", "aw ni su", "i ka kene", "i ka kene wa",
+                       # Issue 15: the Arabic greeting as typed in Bamako.
+                       "assalamou alaykoum", "assalamou alaikoum", "assalam alaykoum",
+                       "salam alaykoum", "salam aleykoum", "salamalekoum", "salamalekum",
+                       "assalamu alaikum", "as salam alaykoum", "salam alaikoum",
+                       "salamou alaykoum", "salam aleikoum", "assalamou aleykoum"},
     "courtesy_thanks": {"merci", "merci bien", "merci beaucoup", "thanks", "thank you",
                         "barika", "a ni ce", "ok merci", "d accord merci"},
     "courtesy_bye": {"au revoir", "aurevoir", "bye", "a bientot", "a plus", "bonne journee",
                      "bonne nuit", "k an ben", "kan ben", "an ka ben", "ka ben"},
 }
 _COURTESY_LOOKUP = {phrase: kind for kind, phrases in _COURTESY.items() for phrase in phrases}
+# The same written without spaces ("inice", "anice", "bonjourmadame").
+_COURTESY_COMPACT = {phrase.replace(" ", ""): kind for phrase, kind in _COURTESY_LOOKUP.items()}
+# Who a greeting is addressed to ("bonjour la mairie", "salam à tous"): dropped at the end.
+_COURTESY_ADDRESSEES = ("la mairie", "a la mairie", "mairie", "le service", "service ess",
+                        "l ess", "ess", "a tous", "tout le monde", "monsieur", "madame",
+                        "mr", "mme", "mon frere", "ma soeur", "chers", "cher", "m", "wa")
+# A greeting with one typo ("bonjuor", "bonjoure"): one word of at least 5 letters compared
+# with the one-word greetings from this rapidfuzz score ("bonjuor" scores 86 against
+# "bonjour", "bonsoir" 71).
+_COURTESY_FUZZY_MIN = 85.0
 
 
 def detect_courtesy(text: str | None) -> str | None:
@@ -1881,4 +1928,107 @@ def detect_courtesy(text: str | None) -> str | None:
     folded = fold(text[:MAX_INPUT_CHARS])
     if not folded or len(folded) > 40:
         return None
-    return _COURTESY_LOOKUP.get(folded)
+    words = folded.split()
+    changed = True
+    while changed and len(words) > 1:
+        changed = False
+        for addressee in _COURTESY_ADDRESSEES:
+            a = addressee.split()
+            if len(words) > len(a) and words[-len(a):] == a:
+                words, changed = words[:-len(a)], True
+    phrase = " ".join(words)
+    kind = _COURTESY_LOOKUP.get(phrase) or _COURTESY_COMPACT.get(phrase.replace(" ", ""))
+    if kind is None and len(words) == 1 and len(phrase) >= 5:
+        best = max(((fuzz.ratio(phrase, p), k) for p, k in _COURTESY_LOOKUP.items()
+                    if " " not in p and len(p) >= 5), default=(0.0, None))
+        kind = best[1] if best[0] >= _COURTESY_FUZZY_MIN else None
+    return kind
+
+
+# --------------------------------------------------------------------------------------------
+# Questions the information content does not answer (issue 15)
+# --------------------------------------------------------------------------------------------
+
+# "je veux parler au maire", "voir un responsable": a person is asked for, not a scheme (the
+# search matched "maire" to the commune's ESS policy). Folded; a verb then a person.
+_PERSON_VERBS = ("parler", "voir", "rencontrer", "joindre", "contacter", "appeler", "kuma",
+                 "ye")
+_PERSONS = {"maire", "madame le maire", "monsieur le maire", "le maire", "quelqu un",
+            "une personne", "un humain", "un responsable", "le responsable", "le chef",
+            "le directeur", "la directrice", "un conseiller", "le secretaire", "meri",
+            "mogo", "mogo do", "madame maire", "monsieur maire"}
+
+
+def asks_for_person(text: str | None) -> bool:
+    """True when the message asks to talk to or meet a person rather than asking about a
+    scheme: a verb of :data:`_PERSON_VERBS` ("parler", "voir", "rencontrer"…) followed, within
+    three words, by a person of :data:`_PERSONS` ("au maire", "à quelqu'un", "un responsable").
+    Never raises."""
+    if not isinstance(text, str):
+        return False
+    words = fold(text[:MAX_INPUT_CHARS]).split()
+    for i, word in enumerate(words):
+        if word not in _PERSON_VERBS:
+            continue
+        rest = [w for w in words[i + 1:i + 5] if w not in {"au", "a", "avec", "le", "la"}]
+        for size in (3, 2, 1):
+            if " ".join(rest[:size]) in _PERSONS:
+                return True
+        if words[i + 1:i + 2] == ["au"] and rest[:1] == ["maire"]:
+            return True
+    return False
+
+
+# Questions about the mairie itself: where it is, when it opens. Folded words.
+_MAIRIE_WORDS = {"mairie", "meri"}
+_WHERE_WORDS = {"ou", "adresse", "trouve", "situe", "situee", "aller", "yoro", "min", "localiser"}
+_HOURS_WORDS = {"horaire", "horaires", "heure", "heures", "ouvert", "ouverte", "ouvre",
+                "ferme", "fermee", "quand", "jours", "tuma"}
+
+
+def mairie_question(text: str | None) -> str | None:
+    """``"hours"`` for a question about opening hours ("quels sont les horaires", "la mairie
+    ouvre quand"), ``"where"`` for one about where the mairie is ("où se trouve la mairie",
+    "adresse de la mairie", Bambara "meri bɛ min"), else None. Hours need no mention of the
+    mairie (the person writes to its service); "where" does. Never raises."""
+    if not isinstance(text, str):
+        return None
+    folded = fold(text[:MAX_INPUT_CHARS])
+    words = set(folded.split())
+    if len(words) > 12:
+        return None
+    about_mairie = any(w in words for w in _MAIRIE_WORDS) or "service ess" in folded
+    if words & {"horaire", "horaires"} or (about_mairie and words & _HOURS_WORDS):
+        return "hours"
+    if about_mairie and words & _WHERE_WORDS:
+        return "where"
+    return None
+
+
+# What comes before a trade in an answer ("je suis menuisier", "je fais de la couture").
+_TRADE_LEAD = re.compile(
+    r"^(?:(?:moi\s+)?(?:je\s+suis|jsuis|je\s+fais|je\s+travaille|suis|c\s+est|n\s+ye)\s+)"
+    r"(?:(?:dans|en)\s+)?(?:(?:un|une|de\s+la|de\s+l|du|des|la|le|l|d)\s+)?")
+
+
+def trade_words(text: str | None, labels: Sequence[str]) -> str | None:
+    """The trade a person typed as an answer to a sector question ("je suis menuisier" →
+    "menuisier", "je fais de la couture" → "couture"), without the lead-in words; None when
+    the answer has no such lead-in ("couture" alone answers the sector only), is a number,
+    one of the option `labels` itself, or has fewer than 3 letters. Never raises."""
+    if not isinstance(text, str) or is_number_only(text):
+        return None
+    cleaned = " ".join(text.split())
+    folded_labels = {fold(label) for label in labels}
+    if fold(cleaned) in folded_labels:
+        return None
+    lead = _TRADE_LEAD.match(fold(cleaned))
+    if not lead or not lead.end():
+        # A word alone ("couture", "jago") answers the sector only: the trade is asked next,
+        # as for one answer at a time.
+        return None
+    # Cut as many words from the typed text as the lead-in has.
+    cleaned = " ".join(cleaned.split()[len(lead.group(0).split()):])
+    if sum(ch.isalpha() for ch in cleaned) < 3 or fold(cleaned) in folded_labels:
+        return None
+    return cleaned

@@ -46,6 +46,21 @@ def test_chat_on_whatsapp_keeps_accents(app, cli_env):
     assert "1 Français" in result.output
 
 
+def test_chat_quit_and_exit_leave_without_opting_out(app, cli_env):
+    """Issue 15: "quit" is a Twilio opt-out word; in the chat it leaves the chat. Every SMS
+    reply shows its parts."""
+    for word in ("quit", "EXIT"):
+        result = cli_env.invoke(main, ["chat", "--phone", "+22370000043"],
+                                input=f"Bonjour\n{word}\nBonjour\n")
+        assert result.exit_code == 0, result.output
+        assert result.output.count("Langue / Kan") == 1  # nothing after quit was sent
+        assert "[1 partie SMS, GSM-7]" in result.output
+    with session_scope(app) as s:
+        contact = s.execute(sa.select(Contact)).scalar_one()
+        assert contact.opted_out is False
+        assert s.execute(sa.select(sa.func.count()).where(Message.direction == "in")).scalar() == 2
+
+
 def test_chat_refuses_a_bad_phone(app, cli_env):
     result = cli_env.invoke(main, ["chat", "--phone", "abc"], input="salut\n")
     assert result.exit_code != 0 and "--phone" in result.output

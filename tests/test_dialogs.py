@@ -18,7 +18,8 @@ from bot.i18n import translate, translated_msgids
 
 DIALOGS = load_dialogs()
 SAMPLE = {"value": "Sirakoro-Dounfing", "code": "ESS3-000123", "n": 5,
-          "duration": "5 ans", "t": "", "when": "mercredi à partir de 08:00"}
+          "duration": "5 ans", "t": "", "when": "mercredi à partir de 08:00",
+          "hours": "lundi-vendredi 08:00-16:00, samedi 09:00-12:00", "year": 2035, "age": 130}
 
 
 def test_repository_dialogs_pass_the_check_and_every_file_has_a_version():

@@ -220,7 +220,11 @@ def test_characters_documented_outside_gsm7_are_not_in_the_table(char):
         ("\u0301début", "début"),
         # kept: no GSM-7 equivalent
         ("Merci 🙏", "Merci 🙏"),
-        ("25°C", "25°C"),
+        # a temperature (issue 15: "Température 35°" made an announcement UCS-2)
+        ("25°C", "25 degrés"),
+        ("Température 35°", "Température 35 degrés"),
+        ("35 °C demain", "35 degrés demain"),
+        ("angle °", "angle o"),
         ("👨\u200d👩\u200d👧", "👨\u200d👩\u200d👧"),
         ("1\ufe0f\u20e3 Français", "1\ufe0f\u20e3 Francais"),
         ("", ""),

@@ -49,15 +49,17 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from bot import sms
-from bot.content import Library, search
+from bot.content import Library, is_confident, search
 from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, load_dialogs
 from bot.i18n import N_, translate
 from bot.officehours import next_answer
 from bot.understanding import (
-    Option, agent_request, detect_command, detect_courtesy, detect_doubt, fold,
-    is_acknowledgement, is_number_only, guess_language, match_quartier,
+    Option, agent_request, asks_for_person, detect_command, detect_courtesy, detect_doubt,
+    fold, is_acknowledgement, is_number_only, guess_language, mairie_question, match_quartier,
     parse_choice, parse_multi_choice, parse_name, parse_number, parse_year, parse_yes_no,
+    trade_words,
 )
+from bot.officehours import parse_office_hours
 
 __all__ = ["State", "Inbound", "Facts", "Reply", "Join", "Effect", "Turn", "step", "render",
            "load_dialogs", "Dialogs", "MAX_MISSES", "REGISTRATION", "MAIN", "ACTIONS",
@@ -335,6 +337,11 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
     text = inbound.text
     ctx.text = text
     command = detect_command(text)
+    if command is not None and command != "help":
+        # Every command leaves a pending "Vous voulez dire X?" or "Lequel?" (issue 15: after
+        # STOP then START, the next menu choice was read as its answer). AIDE keeps it
+        # answerable (_command). The one place where a command clears it.
+        ctx.answers.pop("_pending", None)
 
     if command == "stop":
         ctx.answers.pop("_reminded_at", None)
@@ -477,9 +484,8 @@ def _ask_language(ctx: _Ctx) -> None:
 def _command(ctx: _Ctx, command: str) -> None:
     """The global commands (FACTS.md §3 for the data rights)."""
     # AIDE leaves a pending "c'est bien ça?" answerable (newcomer's test: "oui" after AIDE
-    # was a miss); every other command leaves the question.
-    pending = ctx.answers.get("_pending") if command == "help" else None
-    ctx.answers.pop("_pending", None)
+    # was a miss); step() has already cleared it for every other command.
+    pending = ctx.answers.pop("_pending", None) if command == "help" else None
     ctx.answers.pop("_misses", None)
     if command == "menu":
         _leave_queue(ctx)
@@ -643,6 +649,12 @@ def _advance(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, *, depth: int
                 redirected = ACTIONS[action](ctx)
                 if redirected:
                     return
+            target_node = ctx.dialogs.node(target_dialog, target)
+            if target_node.skip_if_answered and target_node.store and \
+                    ctx.answers.get(target_dialog, {}).get(target_node.store) is not None:
+                # Already answered with an earlier answer ("je suis menuisier"): passed over.
+                _advance(ctx, target_dialog, target, target_node, depth=depth + 1)
+                return
             _goto(ctx, target_dialog, target, quiet=transition.quiet, depth=depth + 1)
             return
     # No transition: the conversation stays on this node.
@@ -778,10 +790,15 @@ def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
             if result.reason == "sentence" and ctx.node == "language":
                 # Kept, and answered once the language is chosen (as a first message is).
                 ctx.answers["_first_question"] = text[:TEXT_MAX_CHARS * 5]
-            return _Reading("miss")
+            return _Reading("miss", extra=_wrong_number(ctx, node, text))
+        extra = {}
+        if node.words_store and not is_number_only(text):
+            words = trade_words(text, [_option_label(ctx, dialog, o) for o in node.options])
+            if words:
+                extra = {node.words_store: words[:TEXT_MAX_CHARS]}
         if result.sure:
-            return _Reading("ok", result.key)
-        return _Reading("confirm", result.key, _label_of(node, result.key))
+            return _Reading("ok", result.key, extra=extra)
+        return _Reading("confirm", result.key, _label_of(node, result.key), extra=extra)
     if kind == "multi_choice":
         result = parse_multi_choice(text, _options(node), language=language)
         if not result.ok:
@@ -795,7 +812,8 @@ def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
         return _Reading("ok", keys)
     if kind == "yes_no":
         value = parse_yes_no(text, numbered=True)
-        return _Reading("miss") if value is None else _Reading("ok", value)
+        return _Reading("miss", extra=_wrong_number(ctx, node, text)) if value is None \
+            else _Reading("ok", value)
     if kind == "name":
         # A bare "oui", "ok", "awo" answers an earlier question, not this one; "je sais pas",
         # "n ma a faamu" (I did not understand) say something else: never a name.
@@ -826,13 +844,40 @@ def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
     if kind == "year":
         result = parse_year(text, now_year=ctx.now.year)
         if not result.ok:
-            return _Reading("miss")
+            return _Reading("miss", extra=_year_refused(ctx, dialog, result))
         if result.sure:
             return _Reading("ok", result.year)
         return _Reading("confirm", result.year, result.year)
     if kind == "quartier":
         return _read_quartier(ctx, dialog, node, text)
     return _Reading("miss")
+
+
+def _wrong_number(ctx: _Ctx, node: NodeSpec, text: str) -> dict[str, Any]:
+    """For a bare number that is no answer ("3" at "1 Une femme 2 Un homme"): the precise
+    repair, ``{"_why": Reply}`` ("Répondez 1 ou 2."); else ``{}``."""
+    number = parse_number(text) if is_number_only(text) else None
+    if number is None or not number.ok:
+        return {}
+    count = 2 if node.input == "yes_no" else len(_numbered(node))
+    if count < 2 or (node.input == "choice" and 0 < number.value <= count):
+        return {}
+    if count == 2:
+        return {"_why": Reply(ctx.dialogs.message("wrong_number_two"))}
+    return {"_why": Reply(ctx.dialogs.message("wrong_number"), {"n": count})}
+
+
+def _year_refused(ctx: _Ctx, dialog: str, result: Any) -> dict[str, Any]:
+    """Why an implausible birth year is refused (a year to come, an age out of range), as
+    ``{"_why": Reply}``; ``{}`` for a year not understood at all."""
+    if result.error != "implausible" or result.year is None or result.age is None:
+        return {}
+    if result.year > ctx.now.year:
+        return {"_why": Reply(ctx.dialogs.message("year_future"), {"year": result.year})}
+    name = "year_too_young" if result.age < 10 else "year_too_old"
+    if result.how == "age":  # "2", "san 300": said as an age
+        name = "age_too_young" if result.age < 10 else "age_too_old"
+    return {"_why": Reply(ctx.dialogs.message(name), {"year": result.year, "age": result.age})}
 
 
 def _outside_label(ctx: _Ctx, dialog: str) -> str:
@@ -903,7 +948,7 @@ def _answer(ctx: _Ctx, text: str) -> None:
         if node.on_outside:
             _goto(ctx, dialog, node.on_outside)
     else:
-        _miss(ctx, dialog, node_id, node)
+        _miss(ctx, dialog, node_id, node, reading.extra.get("_why"))
 
 
 def _say_confirm(ctx: _Ctx, node: NodeSpec, shown: Any) -> None:
@@ -980,23 +1025,28 @@ def _too_many_misses(ctx: _Ctx) -> None:
     ctx.message("too_many_misses", when=_when(ctx))
 
 
-def _count_miss(ctx: _Ctx) -> bool:
-    """Count a misunderstood answer and say so; after MAX_MISSES in a row, give help and the
-    way to reach staff instead. Returns True when the caller should re-ask its question."""
+def _count_miss(ctx: _Ctx, why: Reply | None = None) -> bool:
+    """Count a misunderstood answer and say so (`why`, the precise repair, or "Je n'ai pas
+    compris."); after MAX_MISSES in a row, give help and the way to reach staff instead.
+    Returns True when the caller should re-ask its question."""
     misses = int(ctx.answers.get("_misses", 0)) + 1
     if misses >= MAX_MISSES:
         _too_many_misses(ctx)
         return False
     ctx.answers["_misses"] = misses
-    ctx.message("not_understood")
+    if why is not None:
+        ctx.say_understood(why)
+    else:
+        ctx.message("not_understood")
     return True
 
 
-def _miss(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec) -> None:
-    """Not understood: re-prompt with the valid answers; after MAX_MISSES, help and staff,
-    and during registration the question again (newcomer's test: the gender step lost its
+def _miss(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, why: Reply | None = None) -> None:
+    """Not understood: `why` (a precise repair, issue 15) or "not understood", then the
+    re-prompt with the valid answers; after MAX_MISSES, help and staff, and during
+    registration the question again (newcomer's test: the gender step lost its
     "1 Une femme 2 Un homme")."""
-    if _count_miss(ctx):
+    if _count_miss(ctx, why):
         _prompt(ctx, dialog, node_id, node, reprompt=True)
     elif dialog == REGISTRATION:
         _reask_briefly(ctx, dialog, node_id, node)
@@ -1051,6 +1101,8 @@ def _store(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, value: Any,
     data = ctx.data(dialog)
     data[node.store] = value
     for key, extra_value in extra.items():
+        if key.startswith("_"):
+            continue  # the engine's own notes (a repair), not an answer
         if extra_value is None:
             data.pop(key, None)
         else:
@@ -1617,12 +1669,27 @@ def _free_question(ctx: _Ctx, text: str, offer: bool = True) -> bool:
     look up (then it is an ordinary miss), or when nothing matches and `offer` is False.
     One clear match, or a single article offered: its short answer (or the part asked for);
     several: a numbered list; none: offer a hand-over to staff."""
+    about = mairie_question(text)
+    if about is not None:
+        # The mairie itself (issue 15): its hours from ESSBOT_OFFICE_HOURS, and where to ask
+        # for the address (no public source gives it).
+        ctx.answers.pop("_info", None)
+        ctx.message("mairie_info", hours=_office_hours(ctx))
+        _goto(ctx, MAIN, "menu", quiet=True)
+        return True
+    if asks_for_person(text):
+        # "je veux parler au maire": a person, not a scheme; offer a ticket.
+        return _offer_handover(ctx, text)
     library = ctx.library()
     if library is None:
         return False
     result = search(text, library.index, language=ctx.lang())
     if not result.words:
         return False
+    if not is_confident(result):
+        # Below the confidence an answer needs (bot.content.is_confident), a person answers
+        # (issue 15), never a wrong scheme.
+        return _offer_handover(ctx, text) if offer else False
     if result.decision in ("one", "several"):
         ctx.answers.pop("_question", None)  # a question offered to staff earlier is answered
     if result.decision == "one" or (result.decision == "several" and len(result.ids) == 1):
@@ -1640,10 +1707,44 @@ def _free_question(ctx: _Ctx, text: str, offer: bool = True) -> bool:
     if not offer or not any(len(word) >= 4 for word in result.words):
         # "xq", "ok?": too little to pass to staff as a question; an ordinary miss.
         return False
+    return _offer_handover(ctx, text)
+
+
+def _offer_handover(ctx: _Ctx, text: str) -> bool:
+    """Offer to pass `text` to staff (a ticket if the person says yes). Returns True."""
     ctx.answers.pop("_info", None)
     ctx.answers["_question"] = text[:TEXT_MAX_CHARS * 5]
     _goto(ctx, MAIN, "offer_handover")
     return True
+
+
+def _office_hours(ctx: _Ctx) -> Reply:
+    """ESSBOT_OFFICE_HOURS said in words: "lundi-vendredi 08:00-16:00", days with the same
+    hours grouped (bot/officehours.py parses the setting)."""
+    try:
+        hours = parse_office_hours(str(_settings_value(ctx, "office_hours"))).hours
+    except ValueError:
+        hours = ()
+    groups: list[tuple[int, int, Any]] = []
+    for day, span in enumerate(hours):
+        if span is None:
+            continue
+        if groups and groups[-1][1] == day - 1 and groups[-1][2] == span:
+            groups[-1] = (groups[-1][0], day, span)
+        else:
+            groups.append((day, day, span))
+    items = []
+    for first, last, (start, end) in groups:
+        days = Reply(DAY_NAMES[first]) if first == last else Reply(
+            "%(a)s-%(b)s", {"a": Reply(DAY_NAMES[first]), "b": Reply(DAY_NAMES[last])}, raw=True)
+        items.append(Reply("%(d)s %(s)s-%(e)s", {"d": days, "s": _hhmm(start), "e": _hhmm(end)},
+                           raw=True))
+    return Reply("%(t)s", {"t": Join(tuple(items))}, raw=True)
+
+
+def _hhmm(value: Any) -> str:
+    """A time of day as "08:00" (datetime.time or a string already so)."""
+    return value.strftime("%H:%M") if hasattr(value, "strftime") else str(value)
 
 
 def _say_news(ctx: _Ctx) -> None:

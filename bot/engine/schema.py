@@ -132,6 +132,13 @@ class NodeSpec(_Strict):
     skip: str | None = None
     on_outside: str | None = None
     groups: list[SummaryGroup] = []
+    #: A choice answered with one of an option's words rather than its number or label ("je
+    #: suis menuisier" at the sector question) also stores the words typed under this field
+    #: (issue 15: the trade was asked again).
+    words_store: str | None = None
+    #: Passed over, in the normal order, when its field already holds an answer (given with
+    #: an earlier answer); still asked when corrected from the summary.
+    skip_if_answered: bool = False
 
     @field_validator("next", mode="before")
     @classmethod
