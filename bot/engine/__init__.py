@@ -412,7 +412,7 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
             # First contact: welcome in the default language, then the bilingual choice.
             if command == "register":
                 ctx.answers["_intent"] = "register"
-            elif command is None and detect_courtesy(text) is None and len(fold(text)) > 3:
+            elif _is_question(text):
                 ctx.answers["_first_question"] = text[:TEXT_MAX_CHARS * 5]
             ctx.replies.append(Reply(dialogs.message("welcome"), language=facts.default_language))
             _ask_language(ctx)
@@ -461,8 +461,11 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
         # "bonjour", "merci", "i ni ce": a polite word back and the question again, not a miss.
         ctx.message(courtesy)
         node = _current_node(ctx)
-        if node is not None and node.input == "none":
-            _goto(ctx, MAIN, "menu")  # a node that asks nothing: the menu is the question
+        if node is not None and node.input in ("none", "content"):
+            # A node that asks nothing, or the information menu (an article again after
+            # "merci" is noise): the main menu is the question.
+            ctx.answers.pop("_info", None)
+            _goto(ctx, MAIN, "menu")
         else:
             _repeat_prompt(ctx)
         return ctx.turn()
@@ -787,9 +790,14 @@ def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
         result = parse_choice(text, _options(node), language=language, strict=strict,
                               topic_words=dialog == MAIN and ctx.node == "menu")
         if result.key is None:
-            if result.reason == "sentence" and ctx.node == "language":
-                # Kept, and answered once the language is chosen (as a first message is).
+            if ctx.node == "language" and dialog == MAIN and (
+                    result.reason == "sentence"
+                    or (_is_question(text) and len(fold(text).split()) >= 2)):
+                # (One word, "anglais", is an answer not understood, not a question.)
+                # Kept, and answered once the language is chosen (as a first message is;
+                # issue 15: "c'est quoi l'APEJ" there was lost): the choice is asked again.
                 ctx.answers["_first_question"] = text[:TEXT_MAX_CHARS * 5]
+                return _Reading("miss", extra={"_kept": True})
             return _Reading("miss", extra=_wrong_number(ctx, node, text))
         extra = {}
         if node.words_store and not is_number_only(text):
@@ -851,6 +859,13 @@ def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
     if kind == "quartier":
         return _read_quartier(ctx, dialog, node, text)
     return _Reading("miss")
+
+
+def _is_question(text: str) -> bool:
+    """Whether `text` may be a question to keep for later: not a courtesy, a command or a
+    number, and more than 3 letters (the rule a first message is kept by)."""
+    return detect_courtesy(text) is None and detect_command(text) is None \
+        and not is_number_only(text) and len(fold(text)) > 3
 
 
 def _wrong_number(ctx: _Ctx, node: NodeSpec, text: str) -> dict[str, Any]:
@@ -947,6 +962,8 @@ def _answer(ctx: _Ctx, text: str) -> None:
         _store(ctx, dialog, node_id, node, reading.value, {})
         if node.on_outside:
             _goto(ctx, dialog, node.on_outside)
+    elif reading.extra.get("_kept"):
+        _prompt(ctx, dialog, node_id, node)  # a question kept for after the choice
     else:
         _miss(ctx, dialog, node_id, node, reading.extra.get("_why"))
 
