@@ -3,6 +3,7 @@ case, plus properties checked with hypothesis (folding is idempotent, parsers ne
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import understanding as u
+from bot import content
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES_FILE = ROOT / "tests" / "data" / "understanding_cases.yaml"
@@ -59,7 +61,30 @@ def _run(case: dict):
         return u.detect_keyword(text)
     if kind == "command":
         return u.detect_command(text)
+    if kind == "courtesy":
+        return u.detect_courtesy(text)
+    if kind == "language":
+        return u.guess_language(text)
+    if kind == "trade":
+        return u.trade_words(text, ["Artisanat de production", "Commerce", "Jago"])
+    if kind == "mairie":
+        return u.mairie_question(text)
+    if kind == "person":
+        return u.asks_for_person(text)
+    if kind == "question":
+        # The article answered, or None when the question goes to staff (issue 15).
+        result = content.search(text, _library().index, language=language)
+        if result.decision == "none" or not content.is_confident(result) or not result.ids:
+            return None
+        return result.ids[0] if result.decision == "one" or len(result.ids) == 1 else None
     raise AssertionError(f"unknown kind {kind!r}")
+
+
+@functools.lru_cache(maxsize=1)
+def _library():
+    """The repository's information articles (dialogs/content/), loaded once."""
+    catalog = content.load_catalog()
+    return content.Library.of(catalog.categories, catalog.articles)
 
 
 def _normalise(value):
@@ -70,7 +95,8 @@ def test_table_is_big_enough_and_covers_every_function():
     kinds = {case["kind"] for case in TABLE["cases"]}
     assert len(TABLE["cases"]) >= 170
     assert kinds == {"fold", "choice", "multi", "yes_no", "place", "year", "number", "name",
-                     "keyword", "command"}
+                     "keyword", "command", "courtesy", "language", "trade", "mairie", "person",
+                     "question"}
 
 
 @pytest.mark.parametrize("case", CASES)
