@@ -58,6 +58,15 @@ SCRIPTS: dict[str, list[str]] = {
     "welcome, Bambara official letters, language change": [
         "N bɛ a fɛ ka n tɔgɔ sɛbɛn", "2", "3", "kelen", "kan", "bamanankan",
     ],
+    # Several answers in one message (issue 15): the person sends 5 SMS.
+    "registration, several answers at once, French": [
+        "INSCRIPTION Aminata Traoré, femme, née en 1985, Badialan 2, couturière, "
+        "besoins: formation et crédit", "1", "oui", "5", "oui",
+    ],
+    "registration, several answers at once, Bambara typed plainly": [
+        "INSCRIPTION Aminata Traore, muso, 1985, Badialan 2, couturiere, besoins: kalan ni wari",
+        "2", "awo", "ayi", "awo",
+    ],
     # Articles opened from the menus, with the parts the person asks for (issue 15): every
     # topic of a category, then its conditions, steps and where to go.
     "articles and their details from the menus, French": [

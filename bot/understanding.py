@@ -2032,3 +2032,40 @@ def trade_words(text: str | None, labels: Sequence[str]) -> str | None:
     if sum(ch.isalpha() for ch in cleaned) < 3 or fold(cleaned) in folded_labels:
         return None
     return cleaned
+
+
+# --------------------------------------------------------------------------------------------
+# Several registration answers in one message (issue 15)
+# --------------------------------------------------------------------------------------------
+
+# A registration asked for with its answers: "INSCRIPTION Aminata Traoré, femme, 1985…",
+# "je veux m'inscrire: …", "n b'a fɛ ka n tɔgɔ sɛbɛn Awa …". Folded lead-ins.
+_REGISTER_LEADS = ("inscription", "je veux m inscrire", "je voudrais m inscrire", "m inscrire",
+                   "inscrire", "togoseben", "n b a fe ka n togo seben", "n be a fe ka n togo seben",
+                   "n togo seben", "ka n togo seben")
+# Pieces of an answer list: commas, semicolons, new lines, " - ".
+_ANSWER_SPLIT = re.compile(r"\s*(?:[,;\n]|\s[-–]\s)\s*")
+
+
+def answer_pieces(text: str | None) -> list[str]:
+    """The pieces of a message that gives several answers at once, split at commas,
+    semicolons, new lines and " - " ("Aminata Traoré, femme, 1985" → three pieces); blanks
+    dropped. Never raises."""
+    if not isinstance(text, str):
+        return []
+    return [p.strip(" .:") for p in _ANSWER_SPLIT.split(text[:MAX_INPUT_CHARS]) if p.strip(" .:")]
+
+
+def register_with_answers(text: str | None) -> str | None:
+    """The answers of a registration asked for together with them ("INSCRIPTION Aminata
+    Traoré, femme, 1985, Badialan 2" → "Aminata Traoré, femme, 1985, Badialan 2"): the text
+    after a registration lead-in (:data:`_REGISTER_LEADS`) when it holds at least two pieces
+    (:func:`answer_pieces`); else None. Never raises."""
+    if not isinstance(text, str):
+        return None
+    words = text.strip().split()
+    for size in range(min(len(words) - 1, 7), 0, -1):
+        if fold(" ".join(words[:size])) in _REGISTER_LEADS:
+            rest = " ".join(words[size:]).lstrip(" :,-")
+            return rest if len(answer_pieces(rest)) >= 2 else None
+    return None

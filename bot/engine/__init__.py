@@ -54,10 +54,10 @@ from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, load_dialogs
 from bot.i18n import N_, translate
 from bot.officehours import next_answer
 from bot.understanding import (
-    Option, agent_request, asks_for_person, detect_command, detect_courtesy, detect_doubt,
+    Option, agent_request, answer_pieces, asks_for_person, detect_command, detect_courtesy, detect_doubt,
     fold, is_acknowledgement, is_number_only, guess_language, mairie_question, match_quartier,
     parse_choice, parse_multi_choice, parse_name, parse_number, parse_year, parse_yes_no,
-    trade_words,
+    register_with_answers, trade_words,
 )
 from bot.officehours import parse_office_hours
 
@@ -337,6 +337,13 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
     text = inbound.text
     ctx.text = text
     command = detect_command(text)
+    if command is None:
+        answers_given = register_with_answers(text)
+        if answers_given is not None:
+            # "INSCRIPTION Aminata Traoré, femme, 1985, …" (issue 15): the registration, its
+            # answers kept for after the consent (never before it).
+            command = "register"
+            ctx.answers["_prefill"] = answers_given[:TEXT_MAX_CHARS * 5]
     if command is not None and command != "help":
         # Every command leaves a pending "Vous voulez dire X?" or "Lequel?" (issue 15: after
         # STOP then START, the next menu choice was read as its answer). AIDE keeps it
@@ -695,12 +702,16 @@ def _option_label(ctx: _Ctx, dialog: str, option: Any) -> str:
     return next((v.text for v in option.labels if _holds(ctx, dialog, v.when)), option.label)
 
 
-def _option_lines(node: NodeSpec, ctx: _Ctx | None = None, dialog: str = MAIN) -> list[Reply]:
+def _option_lines(node: NodeSpec, ctx: _Ctx | None = None, dialog: str = MAIN,
+                  short: bool = False) -> list[Reply]:
     """The numbered option lines of `node` (labels chosen for the contact when `ctx` is
-    given, else the default labels)."""
+    given, else the default labels; with `short`, an option's ``short`` label where it has
+    one: "Agriculture" for "Agriculture et transformation")."""
     lines = []
     for number, option in _numbered(node):
         text = _option_label(ctx, dialog, option) if ctx is not None else option.label
+        if short and option.short:
+            text = option.short
         label = Reply(text) if option.translate else Reply(text, raw=True)
         lines.append(Reply("%(n)s %(label)s", {"n": number, "label": label}, raw=True))
     return lines
@@ -724,7 +735,14 @@ def _prompt(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, *,
     params = _prompt_params(ctx) if text and "%(" in text else {}
     parts: list[Reply] = [Reply(text, params)] if text else []
     if node.input in ("choice", "multi_choice") and node.list_options:
-        parts += _option_lines(node, ctx, dialog)
+        full = Reply("%(t)s", {"t": Join((*parts, *_option_lines(node, ctx, dialog)), "\n")},
+                     raw=True)
+        shorter = Reply("%(t)s", {"t": Join((*parts, *_option_lines(node, ctx, dialog, True)),
+                                            "\n")}, raw=True)
+        # On SMS the options' short labels when the full ones need a second part (issue
+        # 15: the 8 sectors took 2 parts for "Agriculture et transformation").
+        chosen = full if node.bilingual else (_fitting(ctx, [full, shorter], parts=1) or full)
+        parts = [chosen]
     if not parts and not node.footer:
         return
     reply = Reply("%(t)s", {"t": Join(tuple(parts), "\n")}, raw=True)
@@ -936,6 +954,13 @@ def _answer(ctx: _Ctx, text: str) -> None:
     if node.input == "content":
         _answer_info(ctx, text)
         return
+    if dialog == REGISTRATION and node_id == "name" and len(answer_pieces(text)) >= 3:
+        # "Aminata Traoré, femme, 1985, Badialan 2, couturière" at the name question.
+        fields = _several_answers(ctx, text)
+        if "name" in fields and len(fields) >= 3:
+            _store_fields(ctx, fields)
+            _advance(ctx, dialog, node_id, node)
+            return
     reading = _read(ctx, dialog, node, text)
     if reading.outcome == "miss" and text.strip() == NEXT_PAGE \
             and node.input in ("choice", "yes_no"):
@@ -1178,6 +1203,7 @@ def _open_registration(ctx: _Ctx) -> bool:
 
 
 def _open_profile(ctx: _Ctx) -> None:
+    ctx.answers.pop("_prefill", None)  # answers typed with INSCRIPTION by a registered person
     if not _registered(ctx):
         ctx.message("not_registered")
         _goto(ctx, MAIN, "menu", quiet=True)
@@ -1249,9 +1275,12 @@ def _say_summary(ctx: _Ctx, dialog: str, node: NodeSpec) -> None:
                                {"n": number, "label": Reply(group.label), "v": shown}, raw=True))
         else:
             lines.append(Reply("%(n)s %(v)s", {"n": number, "v": shown}, raw=True))
-    lines.append(Reply(ctx.dialogs.message("profile_footer")) if profile
-                 else Reply(node.footer or ""))
-    ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(lines), "\n")}, raw=True))
+    footer = Reply(ctx.dialogs.message("profile_footer")) if profile else Reply(node.footer or "")
+    full = Reply("%(t)s", {"t": Join((*lines, footer), "\n")}, raw=True)
+    # On SMS the short footer when the full one alone needs a second part (issue 15).
+    short = Reply("%(t)s", {"t": Join((*lines, Reply(ctx.dialogs.message("summary_footer_short"))),
+                                      "\n")}, raw=True)
+    ctx.replies.append(full if profile else (_fitting(ctx, [full, short], parts=1) or full))
 
 
 def _answer_summary(ctx: _Ctx, dialog: str, node_id: str, node: NodeSpec, text: str) -> None:
@@ -1326,6 +1355,77 @@ def _save_actor(ctx: _Ctx, **more: Any) -> None:
     ctx.effect("save_actor", fields)
 
 
+#: Folded words that open the needs in a list of answers ("besoins: formation et crédit").
+NEEDS_LEADS = ("besoins", "besoin", "mes besoins", "magow", "mago")
+
+
+def _several_answers(ctx: _Ctx, text: str) -> dict[str, Any]:
+    """Registration answers read from one message that gives several (issue 15), keeping only
+    what is read with confidence: a mapping of registry fields (name, gender, birth_year,
+    quartier, sector, trade, needs) to values as the nodes store them. Each piece of the
+    message (bot.understanding.answer_pieces) is tried as, in order: the needs (after
+    "besoins:"), a birth year (four digits, sure), the gender (a word, sure), a quartier
+    (sure), a sector (a word, sure; the word is kept as the trade unless it is the sector's
+    label), and, first unread piece of two words or more without digits, the name. What is
+    missing or unsure is asked afterwards, one question at a time."""
+    spec = ctx.dialogs.get(REGISTRATION)
+    language = ctx.language or ctx.facts.default_language
+    nodes = {n.store: n for n in spec.nodes.values() if n.store}
+    fields: dict[str, Any] = {}
+    for piece in answer_pieces(text):
+        folded = fold(piece)
+        lead = next((w for w in NEEDS_LEADS if folded.startswith(w + " ") or folded == w), None)
+        if lead is not None and "needs" in nodes and "needs" not in fields:
+            rest = " ".join(piece.split()[len(lead.split()):]).lstrip(" :")
+            result = parse_multi_choice(rest, _options(nodes["needs"]), language=language)
+            if result.ok:
+                fields["needs"] = list(result.keys)
+            continue
+        year = parse_year(piece, now_year=ctx.now.year)
+        if year.ok and year.sure and year.how in ("year", "date") and "birth_year" not in fields:
+            fields["birth_year"] = year.year
+            continue
+        if any(ch.isdigit() for ch in piece) and "quartier" in fields:
+            continue
+        for store in ("gender", "sector"):
+            node = nodes.get(store)
+            if node is None or store in fields:
+                continue
+            result = parse_choice(piece, _options(node), language=language, strict=True)
+            if result.key is not None and result.sure and result.via == "word":
+                fields[store] = result.key
+                labels = {fold(label) for o in node.options
+                          for label in (o.label, translate(o.label, "bm"))}
+                if store == "sector" and folded not in labels:
+                    fields["trade"] = " ".join(piece.split())[:TEXT_MAX_CHARS]
+                break
+        else:
+            if "quartier" not in fields:
+                match = match_quartier(piece, ctx.dialogs.places(REGISTRATION))
+                if match.kind == "quartier" and match.sure:
+                    fields["quartier"] = match.name
+                    continue
+            words = folded.split()
+            if "name" not in fields and len(words) >= 2 and not any(ch.isdigit() for ch in piece) \
+                    and not NOT_NAME_WORDS & set(words):
+                name = parse_name(piece)
+                if name.ok:
+                    fields["name"] = name.name
+    return fields
+
+
+def _store_fields(ctx: _Ctx, fields: Mapping[str, Any]) -> None:
+    """Store several registration answers at once (from one message), saved like one."""
+    data = ctx.data(REGISTRATION)
+    data.update(fields)
+    if "quartier" in fields:
+        data.pop("quartier_text", None)
+    data["_at"] = ctx.now.isoformat()
+    ctx.answers.pop("_misses", None)
+    if data.get("consent_at"):
+        _save_actor(ctx)
+
+
 def _action_set_language(ctx: _Ctx) -> bool:
     """Language chosen: go where the person wanted to go at first contact, if anywhere."""
     if ctx.answers.pop("_intent", None) == "register":
@@ -1342,6 +1442,12 @@ def _action_consent(ctx: _Ctx) -> bool:
     data = ctx.data(REGISTRATION)
     data["consent_at"] = ctx.now.isoformat()
     data.pop("consent", None)
+    given = ctx.answers.pop("_prefill", None)
+    fields = _several_answers(ctx, given) if given else {}
+    if "name" in fields:
+        # A person's name given with the registration: an individual (organisations are
+        # asked one question at a time).
+        _store_fields(ctx, {"kind": "individu", **fields})
     _save_actor(ctx)
     return False
 
@@ -1349,6 +1455,7 @@ def _action_consent(ctx: _Ctx) -> bool:
 def _action_forget(ctx: _Ctx) -> bool:
     """Consent refused or registration abandoned: keep nothing of it."""
     ctx.answers.pop(REGISTRATION, None)
+    ctx.answers.pop("_prefill", None)
     ctx.answers.pop("_queue", None)
     return False
 
