@@ -481,6 +481,32 @@ def staff_password(email: str, password: str | None, activate: bool) -> None:
     click.echo(f"password of {email} changed" + (" and account active" if activate else ""))
 
 
+@staff.command("pin")
+@click.option("--email", required=True, help="The account's login e-mail.")
+@click.option("--pin", default=None, envvar="ESSBOT_STAFF_PIN",
+              help="4 to 8 digits, typed after OUI to confirm a DIFFUSER by phone; asked "
+                   "(hidden) when not given.")
+@click.option("--remove", is_flag=True, help="Remove the PIN: no more DIFFUSER by phone.")
+@with_appcontext
+def staff_pin(email: str, pin: str | None, remove: bool) -> None:
+    """Set the account's personal DIFFUSER PIN (which also lifts a lockout after wrong PINs)."""
+    from bot.admin import record_audit
+    from bot.admin.staff import StaffError, set_diffuser_pin
+
+    ensure_schema(current_app)
+    if not remove and not pin:
+        pin = click.prompt("Code DIFFUSER (4 à 8 chiffres)", hide_input=True,
+                           confirmation_prompt="Répétez le code")
+    try:
+        user_id = set_diffuser_pin(current_app, email, None if remove else pin)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from None
+    record_audit(current_app, "staff_edit", f"staff:{user_id}", staff_id=None,
+                 staff_email="cli", detail={"fields": ["diffuser_pin"]})
+    click.echo(f"code DIFFUSER de {email.strip().lower()} "
+               + ("supprimé" if remove else "défini (blocage levé)"))
+
+
 @main.group()
 def translate() -> None:
     """Translations: pybabel extract, update and compile on locales/ (French is the source)."""
