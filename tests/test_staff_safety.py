@@ -97,3 +97,82 @@ def test_csv_with_a_bare_carriage_return_in_a_cell_gets_a_french_answer(app, cli
     assert response.status_code == 302  # back to the form, with the reason flashed
     text = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Fichier CSV mal formé vers la ligne" in text
+
+
+# --- 4. what SUPPRIMER leaves ----------------------------------------------------------------
+
+def _sqlite_files(app) -> bytes:
+    """The bytes of the database file, its WAL and shared-memory index, lower-cased."""
+    from pathlib import Path
+
+    path = Path(app.config["DATABASE_URL"].removeprefix("sqlite:///"))
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+                    if p.exists()).lower()
+
+
+def _register_on_whatsapp(signed_post, phone: str, profile: str) -> list[str]:
+    from tests.conftest import MESSAGES_URL, inbound_params
+    from tests.test_export import ORGANISATION, bodies
+
+    sids = []
+    for typed, expected in ORGANISATION:
+        params = inbound_params(typed, phone=phone, channel="whatsapp", ProfileName=profile)
+        [body] = bodies(signed_post(MESSAGES_URL, params))
+        assert expected in body, (typed, body)
+        sids.append(params["MessageSid"])
+    return sids
+
+
+def test_supprimer_leaves_none_of_the_erased_strings_in_the_sqlite_files(app, signed_post):
+    import pytest
+
+    from tests.conftest import MESSAGES_URL, inbound_params
+    from tests.test_export import bodies
+
+    if not app.config["DATABASE_URL"].startswith("sqlite"):
+        pytest.skip("reads the SQLite files")
+    phone, profile = "+22376543210", "Fatoumata Zeinab Kouyate"
+    sids = _register_on_whatsapp(signed_post, phone, profile)
+    erased = ["76543210", "benkadi", "fatoumata", "diarra", "teinture de bazin", "kouyate",
+              "née en 1979", "j'habite a sogonafin", "25 femmes", *sids]
+    before = _sqlite_files(app)
+    assert all(s.lower().encode() in before for s in erased[:6])  # the test can fail
+    for typed in ("SUPPRIMER", "1"):
+        params = inbound_params(typed, phone=phone, channel="whatsapp", ProfileName=profile)
+        bodies(signed_post(MESSAGES_URL, params))
+    after = _sqlite_files(app)
+    left = [s for s in erased if s.lower().encode() in after]
+    assert left == []
+
+
+def test_what_supprimer_keeps_does_not_re_identify(app, signed_post):
+    from bot.broadcasts.models import Outbox
+    from bot.models import Actor, Contact, Message
+    from tests.conftest import MESSAGES_URL, inbound_params
+    from tests.test_export import bodies
+
+    phone = "+22376543210"
+    _register_on_whatsapp(signed_post, phone, "Awa")
+    last = inbound_params("1", phone=phone, channel="whatsapp")
+    bodies(signed_post(MESSAGES_URL, inbound_params("SUPPRIMER", phone=phone,
+                                                    channel="whatsapp")))
+    bodies(signed_post(MESSAGES_URL, last))
+    with session_scope(app) as s:
+        actor = s.execute(sa.select(Actor)).scalar_one()
+        contact = s.execute(sa.select(Contact)).scalar_one()
+        messages = s.execute(sa.select(Message).where(Message.direction == "in")
+                             .order_by(Message.id)).scalars().all()
+        assert s.execute(sa.select(Outbox.provider_sid).where(
+            Outbox.provider_sid.is_not(None))).first() is None
+    for when in (actor.created_at, actor.updated_at, actor.deleted_at, actor.registered_at,
+                 contact.created_at, contact.opted_out_at):
+        assert (when.day, when.hour, when.minute, when.second) == (1, 0, 0, 0), when
+    # Message ids are dropped and times cut to the month, except SUPPRIMER's own
+    # confirmation, whose id stays so that a provider retry is not taken for a new person.
+    assert [m.provider_sid for m in messages[:-1]] == [None] * (len(messages) - 1)
+    assert messages[-1].provider_sid == last["MessageSid"]
+    assert {(m.created_at.day, m.created_at.hour) for m in messages[:-1]} == {(1, 0)}
+    retry = bodies(signed_post(MESSAGES_URL, last))
+    assert "effacées" in retry[0]
+    with session_scope(app) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Contact)) == 1
