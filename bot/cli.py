@@ -295,29 +295,13 @@ def actors_purge(dry_run: bool) -> None:
 
     Loi 2013-015 asks for a limited retention period; the consent text tells people this
     period. Each expired contact is forgotten as SUPPRIMER does (anonymous counts stay).
-    Run it daily (cron or a systemd timer).
+    `essbot worker` (started by `essbot serve`) already runs it every day.
     """
-    from datetime import timedelta
+    from bot.conversations import purge_expired
 
-    import sqlalchemy as sa
-
-    from bot.conversations import forget_contact
-    from bot.db import get_engine
-    from bot.models import Actor, utcnow
-
-    app = current_app._get_current_object()
-    now = utcnow()
-    cutoff = now - timedelta(days=int(app.config["ESSBOT_RETENTION_DAYS"]))
-    table = Actor.__table__
-    with get_engine(app).connect() as conn:
-        expired = conn.execute(sa.select(table.c.contact_id).where(
-            table.c.deleted_at.is_(None), table.c.contact_id.is_not(None),
-            table.c.updated_at < cutoff)).scalars().all()
-    if not dry_run:
-        for contact_id in expired:
-            forget_contact(app, contact_id, now)
-    verb = "would be deleted" if dry_run else "deleted"
-    click.echo(f"{len(expired)} actors {verb}")
+    count = purge_expired(current_app._get_current_object(), dry_run=dry_run)
+    verb = "seraient effacés" if dry_run else "effacés"
+    click.echo(f"{count} acteurs {verb}")
 
 
 #: Rows from which the export's progress bar is shown.

@@ -625,6 +625,29 @@ def forget_contact(app: Flask, contact_id: int, now: datetime | None = None) -> 
                      .values(dialog=None, node=None, answers={}, updated_at=month_start(now)))
 
 
+def purge_expired(app: Flask, now: datetime | None = None, dry_run: bool = False) -> int:
+    """Forget (as SUPPRIMER does, :func:`forget_contact`) every contact whose registry entry
+    was not updated for ESSBOT_RETENTION_DAYS days (Loi 2013-015: a limited retention
+    period, the one the consent text announces). Returns how many were (with `dry_run`:
+    would be) forgotten. Run daily by the task queue (bot.broadcasts.tasks) and by
+    `essbot actors purge`; running it twice at once forgets nobody twice over (an entry
+    already deleted is skipped by the next run)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=int(app.config["ESSBOT_RETENTION_DAYS"]))
+    a = Actor.__table__
+    with get_engine(app).connect() as conn:
+        expired = conn.execute(sa.select(a.c.contact_id).where(
+            a.c.deleted_at.is_(None), a.c.contact_id.is_not(None),
+            a.c.updated_at < cutoff)).scalars().all()
+    if not dry_run:
+        for contact_id in expired:
+            forget_contact(app, contact_id, now)
+        if expired:
+            log.info("retention: forgot %d contacts not updated since %s", len(expired),
+                     cutoff.date())
+    return len(expired)
+
+
 def _record_failure(app: Flask, msg: InboundMessage, contact_id: int, exc: Exception) -> HandleResult:
     """Mark the stored message as failed (kept unprocessed so a retry tries again) and
     return an apology in the person's language."""

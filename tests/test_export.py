@@ -168,12 +168,12 @@ def test_purge_forgets_registrations_past_the_retention_period(app, signed_post,
     from bot.models import utcnow
 
     register(signed_post, ORGANISATION)
-    assert "0 actors deleted" in cli_env.invoke(main, ["actors", "purge"]).output
+    assert "0 acteurs effacés" in cli_env.invoke(main, ["actors", "purge"]).output
     with session_scope(app) as s:
         s.execute(sa.update(Actor).values(updated_at=utcnow() - timedelta(days=1826)))
-    assert "1 actors would be deleted" in cli_env.invoke(main, ["actors", "purge",
+    assert "1 acteurs seraient effacés" in cli_env.invoke(main, ["actors", "purge",
                                                                 "--dry-run"]).output
-    assert "1 actors deleted" in cli_env.invoke(main, ["actors", "purge"]).output
+    assert "1 acteurs effacés" in cli_env.invoke(main, ["actors", "purge"]).output
     with session_scope(app) as s:
         actor = s.execute(sa.select(Actor)).scalar_one()
         bodies_left = s.execute(sa.select(Message.body)).scalars().all()

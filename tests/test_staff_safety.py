@@ -12,6 +12,7 @@ from bot import create_app
 from bot.db import session_scope
 from bot.models.staff import LoginFailure
 from tests.admin_helpers import EMAILS, PASSWORD, csrf_token, login, make_staff
+from tests.test_broadcast_worker import backend  # noqa: F401  (fixture: sqlite, redis)
 
 
 def _try(client, email: str, password: str = "faux-mot-de-passe", next_url: str = ""):
@@ -176,3 +177,40 @@ def test_what_supprimer_keeps_does_not_re_identify(app, signed_post):
     assert "effacées" in retry[0]
     with session_scope(app) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Contact)) == 1
+
+
+# --- 6. the retention purge runs every day from the queue --------------------------------------
+
+def test_the_queue_purges_expired_registrations_every_night(app, backend, signed_post,
+                                                            monkeypatch):
+    """The daily periodic task of the worker's queue (SqliteHuey by default, RedisHuey with
+    REDIS_URL) forgets the entries past ESSBOT_RETENTION_DAYS, without any cron."""
+    from datetime import datetime, timedelta, timezone
+
+    from bot.broadcasts import tasks
+    from bot.models import Actor, utcnow
+    from tests.test_broadcast_worker import REDIS_URL
+    from tests.test_export import ORGANISATION, register
+
+    if backend == "redis":
+        app.config.update(REDIS_URL=REDIS_URL, ESSBOT_QUEUE_NAME=f"essbot-purge-{id(app)}")
+    queue = tasks.BroadcastQueue(app)
+    assert queue.backend == backend
+    night = datetime(2026, 12, 2, 2, 30, tzinfo=timezone.utc)
+    due = [t.name for t in queue.huey.read_periodic(night.replace(tzinfo=None))]
+    assert due == ["actors_purge"]
+    assert queue.huey.read_periodic((night + timedelta(hours=1)).replace(tzinfo=None)) == []
+    register(signed_post, ORGANISATION)
+    with session_scope(app) as s:
+        s.execute(sa.update(Actor).values(updated_at=utcnow() - timedelta(days=1826)))
+    [task] = queue.huey.read_periodic(night.replace(tzinfo=None))
+    queue.huey.execute(task)
+    with session_scope(app) as s:
+        actor = s.execute(sa.select(Actor)).scalar_one()
+    assert actor.deleted_at is not None and actor.org_name is None
+    # The worker's consumer runs periodic tasks.
+    seen = {}
+    monkeypatch.setattr(queue.huey, "create_consumer",
+                        lambda **kw: seen.update(kw) or type("C", (), {"run": lambda s: None})())
+    queue.run_worker(1, 3600)
+    assert seen["periodic"] is True
