@@ -14,6 +14,9 @@ overwritten content is zeroed in the database file; a transaction that erased pe
 calls :func:`request_scrub`, and after its commit the WAL file — which still holds the
 earlier page images — is checkpointed into the database and truncated. PostgreSQL keeps old
 row versions until VACUUM and copies in its WAL and backups: see the README ("Deleting data").
+Sources: https://www.sqlite.org/pragma.html#pragma_secure_delete,
+https://www.sqlite.org/pragma.html#pragma_wal_checkpoint, https://www.sqlite.org/wal.html,
+https://www.postgresql.org/docs/current/routine-vacuuming.html.
 """
 
 from __future__ import annotations
