@@ -134,7 +134,7 @@ def test_every_command_on_a_postgresql_database_not_migrated(tmp_path):
     admin.execute(f"CREATE DATABASE {name_db}")
     try:
         env = {"DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name_db}"}
-        for name in sorted(set(commands()) - WRITERS - NO_DATABASE - {"db upgrade", "chat"}):
+        for name in sorted(set(commands()) - WRITERS - NO_DATABASE - {"db upgrade"}):
             result = run(name, tmp_path, env)
             assert_clean(result, name, allowed=(1,))
             assert "lancez `essbot db upgrade`" in result.output, f"{name}\n{result.output}"
