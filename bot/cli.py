@@ -13,7 +13,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from bot import create_app
-from bot.cli_support import CliError, EssbotGroup, database_command, ensure_schema  # noqa: F401
+from bot.cli_support import CliError, EssbotGroup, database_command, ensure_schema
 from bot.registry.export import EXPORT_COLUMNS, export_actors  # noqa: F401  (CLI, tests)
 
 
@@ -94,9 +94,9 @@ def gateway_problems(settings) -> list[str]:
                                  "SMSGATE_SIGNING_KEY") if not settings.get(name)]
     if not missing:
         return []
-    return [f"la passerelle SMS est configurée sans {', '.join(missing)} : les SMS reçus par "
-            "elle restent sans réponse (ou son webhook répond 503) tant qu'ils ne sont pas "
-            "réglés"]
+    return [(f"la passerelle SMS est configurée sans {', '.join(missing)} : les SMS reçus par "
+             "elle restent sans réponse (ou son webhook répond 503) tant qu'ils ne sont pas "
+             "réglés")]
 
 
 @main.command()

@@ -18,7 +18,8 @@ import errno
 import functools
 import os
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 from flask import current_app

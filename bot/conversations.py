@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,8 +28,8 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from bot import content_store, engine, sms
-from bot.channels.base import InboundMessage, OutboundReply
 from bot.broadcasts.models import Outbox
+from bot.channels.base import InboundMessage, OutboundReply
 from bot.db import get_engine, request_scrub, session_scope, transaction
 from bot.i18n import N_, translate
 from bot.models import Actor, Contact, Conversation, Message, utcnow
@@ -121,7 +121,7 @@ ANONYMISED_ACTOR = dict(
 def month_start(value: datetime) -> datetime:
     """The first instant (UTC) of the month of `value` (an aware datetime): what a deletion
     keeps of a time."""
-    return value.astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0,
+    return value.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0,
                                                   microsecond=0)
 
 

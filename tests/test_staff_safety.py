@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import io
 
+import pytest
 import sqlalchemy as sa
 
 from bot import create_app
 from bot.db import session_scope
 from bot.models.staff import LoginFailure
 from tests.admin_helpers import EMAILS, PASSWORD, csrf_token, login, make_staff
-from tests.test_broadcast_worker import backend  # noqa: F401  (fixture: sqlite, redis)
+from tests.test_broadcast_worker import _redis_up
 
 
 def _try(client, email: str, password: str = "faux-mot-de-passe", next_url: str = ""):
@@ -125,8 +126,6 @@ def _register_on_whatsapp(signed_post, phone: str, profile: str) -> list[str]:
 
 
 def test_supprimer_leaves_none_of_the_erased_strings_in_the_sqlite_files(app, signed_post):
-    import pytest
-
     from tests.conftest import MESSAGES_URL, inbound_params
     from tests.test_export import bodies
 
@@ -181,11 +180,19 @@ def test_what_supprimer_keeps_does_not_re_identify(app, signed_post):
 
 # --- 6. the retention purge runs every day from the queue --------------------------------------
 
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request):
+    """The queue backend: SqliteHuey, or RedisHuey (skipped cleanly when Redis is down)."""
+    if request.param == "redis" and not _redis_up():
+        pytest.skip("Redis is not reachable (or the redis package is missing)")
+    return request.param
+
+
 def test_the_queue_purges_expired_registrations_every_night(app, backend, signed_post,
                                                             monkeypatch):
     """The daily periodic task of the worker's queue (SqliteHuey by default, RedisHuey with
     REDIS_URL) forgets the entries past ESSBOT_RETENTION_DAYS, without any cron."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import UTC, datetime, timedelta
 
     from bot.broadcasts import tasks
     from bot.models import Actor, utcnow
@@ -196,7 +203,7 @@ def test_the_queue_purges_expired_registrations_every_night(app, backend, signed
         app.config.update(REDIS_URL=REDIS_URL, ESSBOT_QUEUE_NAME=f"essbot-purge-{id(app)}")
     queue = tasks.BroadcastQueue(app)
     assert queue.backend == backend
-    night = datetime(2026, 12, 2, 2, 30, tzinfo=timezone.utc)
+    night = datetime(2026, 12, 2, 2, 30, tzinfo=UTC)
     due = [t.name for t in queue.huey.read_periodic(night.replace(tzinfo=None))]
     assert due == ["actors_purge"]
     assert queue.huey.read_periodic((night + timedelta(hours=1)).replace(tzinfo=None)) == []

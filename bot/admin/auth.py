@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from flask import Flask, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
 from limits import parse_many
 from werkzeug.exceptions import TooManyRequests
+from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from bot.admin import _, audit, bp, record_audit

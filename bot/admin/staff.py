@@ -15,8 +15,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from bot.admin import _, audit, bp, require_role
 from bot.db import session_scope
 from bot.i18n import N_
-from bot.models.staff import (MIN_PASSWORD_LENGTH, ROLES, AuditEvent, StaffUser,
-                              valid_pin)
+from bot.models.staff import MIN_PASSWORD_LENGTH, ROLES, AuditEvent, StaffUser, valid_pin
 from bot.phones import InvalidPhone, to_e164
 
 ROLE_LABELS = {"viewer": N_("Lecture seule"), "agent": N_("Agent"),

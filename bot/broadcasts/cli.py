@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import click
 from flask import current_app
+
 from bot.broadcasts.models import CHANNEL_POLICIES, BroadcastState
 from bot.cli_support import EssbotGroup, database_command
 

@@ -8,8 +8,8 @@ Issue 14: a personal DIFFUSER PIN per staff account (hashed, wrong PINs counted,
 the login throttle's failures kept in the database (``login_failure``), so every process of
 the embedded default counts the same attempts.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import bot.models
 
