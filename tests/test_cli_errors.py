@@ -103,6 +103,7 @@ BROKEN = {
     "bad language": ({"ESSBOT_DEFAULT_LANGUAGE": "en"}, "ESSBOT_DEFAULT_LANGUAGE"),
     "bad office hours": ({"ESSBOT_OFFICE_HOURS": "garbage"}, "ESSBOT_OFFICE_HOURS"),
     "bad number": ({"ESSBOT_SMS_MAX_SEGMENTS": "abc"}, "ESSBOT_SMS_MAX_SEGMENTS"),
+    "bad rate": ({"ESSBOT_LOGIN_RATE_ADDRESS": "beaucoup"}, "ESSBOT_LOGIN_RATE_ADDRESS"),
 }
 
 #: Commands that need no database (their errors are the settings' only).

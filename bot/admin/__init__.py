@@ -251,6 +251,14 @@ def _unauthorized():
 def init_app(app: Flask) -> None:
     """Register the staff interface on `app`: the blueprint, Flask-Login, CSRF (checked
     only inside the blueprint), cookie settings and Jinja's gettext."""
+    from limits import parse_many
+
+    for setting in ("ESSBOT_LOGIN_RATE", "ESSBOT_LOGIN_RATE_ADDRESS"):
+        try:
+            parse_many(app.config.get(setting) or "1 per second")
+        except ValueError:
+            # Said at start-up (and on the CLI as one line), not as a 500 at the first login.
+            raise ValueError(f"{setting} must read like '5 per minute;20 per hour'") from None
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked in _guard, admin only
     # Form errors in French: WTForms' own French catalog (no Flask-Babel needed).
     from flask_wtf import FlaskForm
