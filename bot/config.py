@@ -56,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     # Staff interface (issue 6, bot/admin/): login attempts allowed per e-mail and address
     # (Flask-Limiter syntax; empty disables the throttle).
     "ESSBOT_LOGIN_RATE": "5 per minute;20 per hour",
+    # Failed logins allowed per client address, any e-mail (the mairie's staff share one).
+    "ESSBOT_LOGIN_RATE_ADDRESS": "30 per minute;100 per hour",
     # SMS through an Android phone ("SMS Gateway for Android", issue 8, bot/channels/smsgate.py).
     "ESSBOT_SMS_PROVIDER": "twilio",  # who carries SMS sent by the bot: twilio | smsgate
     "SMSGATE_URL": None,  # API base, e.g. https://api.sms-gate.app/3rdparty/v1 (cloud mode)

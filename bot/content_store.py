@@ -326,13 +326,13 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
 
     text = (text or "").strip()
     if not text:
-        raise TicketError("the reply is empty")
+        raise TicketError("la réponse est vide")
     now = now or utcnow()
     t, c, m = Ticket.__table__, Contact.__table__, Message.__table__
     with transaction(app) as conn:
         ticket = conn.execute(sa.select(t).where(t.c.id == ticket_id)).mappings().first()
         if ticket is None:
-            raise TicketError(f"no ticket {ticket_id}")
+            raise TicketError(f"aucun ticket {ticket_id}")
         contact = conn.execute(sa.select(c).where(c.c.id == ticket["contact_id"])).first() \
             if ticket["contact_id"] is not None else None
         channel = reply_channel(contact, now)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,8 +28,9 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from bot import content_store, engine, sms
+from bot.broadcasts.models import Outbox
 from bot.channels.base import InboundMessage, OutboundReply
-from bot.db import get_engine, session_scope, transaction
+from bot.db import get_engine, request_scrub, session_scope, transaction
 from bot.i18n import N_, translate
 from bot.models import Actor, Contact, Conversation, Message, utcnow
 from bot.phones import mask
@@ -103,13 +105,58 @@ def handle_inbound(app: Flask, msg: InboundMessage) -> HandleResult:
 
 #: What a deletion leaves of a registry entry (FACTS.md §3): every personal field None; kind,
 #: gender, quartier, sector, legal form, needs and the birth decade (bind "birth_band") stay.
-#: Bound "now" is the deletion time. Shared with staff deletions (bot/registry/changes.py).
+#: Its times keep only the month (binds "now", "created_month", "registered_month"; see
+#: anonymised_actor_params): exact times next to the counts left could re-identify the person,
+#: as the export already says (bot/registry/export.py). Shared with staff deletions
+#: (bot/registry/changes.py).
 ANONYMISED_ACTOR = dict(
     contact_id=None, registration_code=None, phone=None, name=None, org_name=None,
     contact_name=None, birth_year=None, birth_band=sa.bindparam("birth_band"),
     quartier_text=None, trade=None, members_count=None, formalised=None, protection=None,
     consent_at=None, channel=None, language=None, search_text=None,
+    created_at=sa.bindparam("created_month"), registered_at=sa.bindparam("registered_month"),
     deleted_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
+
+
+def month_start(value: datetime) -> datetime:
+    """The first instant (UTC) of the month of `value` (an aware datetime): what a deletion
+    keeps of a time."""
+    return value.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0,
+                                                  microsecond=0)
+
+
+def anonymised_actor_params(actor: Any, now: datetime) -> dict[str, Any]:
+    """The bound values of ANONYMISED_ACTOR for `actor` (a row or mapping with
+    ``birth_year``, ``created_at``, ``registered_at``; None when there is no entry) deleted
+    at `now`: the birth decade, and every kept time cut to its month."""
+    get = (actor.get if isinstance(actor, Mapping) else lambda k: getattr(actor, k, None)) \
+        if actor is not None else (lambda k: None)
+    registered = get("registered_at")
+    return {"birth_band": engine.year_band(get("birth_year")), "now": month_start(now),
+            "created_month": month_start(get("created_at") or now),
+            "registered_month": month_start(registered) if registered else None}
+
+
+def erase_message_traces(conn: sa.Connection, contact_id: int,
+                         keep_sid_of: int | None = None) -> None:
+    """What a deletion does to the contact's messages besides blanking their bodies: drop the
+    provider's ids (a MessageSid finds the phone in the Twilio console or the gateway's log)
+    of messages and broadcast rows, and cut message times to the month. `keep_sid_of` is the
+    inbound message being answered (SUPPRIMER's own confirmation): its id stays so that a
+    provider retry of it is recognised, not taken for a new person."""
+    m, o = Message.__table__, Outbox.__table__
+    conn.execute(sa.update(m).where(m.c.contact_id == contact_id,
+                                    m.c.id != (keep_sid_of or 0)).values(provider_sid=None))
+    conn.execute(sa.update(o).where(o.c.contact_id == contact_id).values(provider_sid=None))
+    months = {month_start(at) for at in conn.execute(
+        sa.select(m.c.created_at).where(m.c.contact_id == contact_id)).scalars()}
+    for month in months:
+        following = (month + timedelta(days=32)).replace(day=1)
+        conn.execute(sa.update(m).where(
+            m.c.contact_id == contact_id, m.c.created_at >= month, m.c.created_at < following)
+            .values(created_at=month,
+                    processed_at=sa.case((m.c.processed_at.is_(None), None), else_=month),
+                    status_at=sa.case((m.c.status_at.is_(None), None), else_=month)))
 
 
 class _Statements:
@@ -196,6 +243,8 @@ class _Statements:
                 a.c.phone == sa.bindparam("claim_phone"), a.c.contact_id.is_(None),
                 a.c.deleted_at.is_(None)).order_by(a.c.id).limit(1).scalar_subquery(),
         ).values(contact_id=sa.bindparam("claim_contact"))
+        self.contact_of_sid = sa.select(m.c.contact_id).where(
+            m.c.provider_sid == sa.bindparam("sid"))
         self.redact_messages = sa.update(m).where(m.c.contact_id == sa.bindparam("owner_id")).values(
             body="", media=[], attributes={"redacted": True})
         self.mark_handover = sa.update(m).where(m.c.id == sa.bindparam("inbound_id")).values(
@@ -215,12 +264,18 @@ def _sql(conn: sa.Connection) -> _Statements:
 def _store(app: Flask, msg: InboundMessage) -> int:
     """Store the inbound message (and its contact); return the contact id.
 
-    A retried MessageSid inserts nothing. The contact's last inbound time on the
+    A retried MessageSid inserts nothing and returns the contact it was stored under — even
+    when that contact has since been erased by this very message (SUPPRIMER): the phone must
+    not come back as a new contact. The contact's last inbound time on the
     channel is set to this message's time (a retry arrives seconds later at most, so
     the WhatsApp window is not stretched in any way that matters).
     """
     with transaction(app) as conn:
         sql = _sql(conn)
+        known = conn.execute(sql.contact_of_sid, {"sid": msg.provider_sid}).scalar() \
+            if msg.provider_sid else None
+        if known is not None:
+            return known
         contact_id = conn.execute(sql.upsert_contact.get(msg.channel, sql.upsert_contact["console"]),
                                   {"phone": msg.address, "now": msg.received_at}).scalar_one()
         stored = conn.execute(sql.insert_inbound, {
@@ -421,7 +476,7 @@ def _apply_effects(contact: dict[str, Any], effects: tuple[engine.Effect, ...],
         else:
             raise ValueError(f"unknown effect {effect.kind!r}")
     if changes:
-        changes["updated_at"] = now
+        changes.setdefault("updated_at", now)  # a deletion keeps only the month
     return changes
 
 
@@ -517,17 +572,26 @@ class _Registry:
         row is kept (messages point at it) with the phone replaced by a placeholder, so the
         same phone writing again starts afresh as a new contact. Returns the contact changes.
         """
-        birth_year = self.actor["birth_year"] if self.actor is not None else None
         self.conn.execute(self.sql.anonymise_actor, {
-            "owner_id": contact["id"], "birth_band": engine.year_band(birth_year), "now": now})
+            "owner_id": contact["id"], **anonymised_actor_params(self.actor, now)})
         self.conn.execute(self.sql.redact_messages, {"owner_id": contact["id"]})
+        erase_message_traces(self.conn, contact["id"],
+                             self.inbound.id if self.inbound is not None else None)
         content_store.redact_tickets(self.conn, contact["id"])
+        c = Contact.__table__
+        created = self.conn.execute(sa.select(c.c.created_at).where(
+            c.c.id == contact["id"])).scalar()
         self.actor = None
         log.info("deleted the personal data of contact %s on request", contact["id"])
+        # The erased bytes must leave the database files too (SQLite's WAL): after commit.
+        request_scrub(self.conn)
         placeholder = f"deleted:{contact['id']}"
         # The language stays in `contact` for this turn's answer, said in the person's language.
         contact["phone"] = placeholder
-        return {"phone": placeholder, "language": None, "opted_out": True, "opted_out_at": now,
+        month = month_start(now)
+        return {"phone": placeholder, "language": None, "opted_out": True,
+                "opted_out_at": month, "opted_in_at": None, "updated_at": month,
+                "created_at": month_start(created or now),
                 "last_inbound_sms_at": None, "last_inbound_whatsapp_at": None}
 
     def handover(self, contact: dict[str, Any], value: dict[str, Any], now: datetime) -> int:
@@ -557,10 +621,33 @@ def forget_contact(app: Flask, contact_id: int, now: datetime | None = None) -> 
                    "opted_out": row.opted_out, "channel": None}
         changes = _Registry(conn, sql, actor, None).delete(contact, now)
         conn.execute(sa.update(Contact.__table__).where(Contact.__table__.c.id == contact_id)
-                     .values(updated_at=now, **changes))
+                     .values(**changes))
         conn.execute(sa.update(Conversation.__table__)
                      .where(Conversation.__table__.c.contact_id == contact_id)
-                     .values(dialog=None, node=None, answers={}, updated_at=now))
+                     .values(dialog=None, node=None, answers={}, updated_at=month_start(now)))
+
+
+def purge_expired(app: Flask, now: datetime | None = None, dry_run: bool = False) -> int:
+    """Forget (as SUPPRIMER does, :func:`forget_contact`) every contact whose registry entry
+    was not updated for ESSBOT_RETENTION_DAYS days (Loi 2013-015: a limited retention
+    period, the one the consent text announces). Returns how many were (with `dry_run`:
+    would be) forgotten. Run daily by the task queue (bot.broadcasts.tasks) and by
+    `essbot actors purge`; running it twice at once forgets nobody twice over (an entry
+    already deleted is skipped by the next run)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=int(app.config["ESSBOT_RETENTION_DAYS"]))
+    a = Actor.__table__
+    with get_engine(app).connect() as conn:
+        expired = conn.execute(sa.select(a.c.contact_id).where(
+            a.c.deleted_at.is_(None), a.c.contact_id.is_not(None),
+            a.c.updated_at < cutoff)).scalars().all()
+    if not dry_run:
+        for contact_id in expired:
+            forget_contact(app, contact_id, now)
+        if expired:
+            log.info("retention: forgot %d contacts not updated since %s", len(expired),
+                     cutoff.date())
+    return len(expired)
 
 
 def _record_failure(app: Flask, msg: InboundMessage, contact_id: int, exc: Exception) -> HandleResult:

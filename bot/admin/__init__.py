@@ -9,8 +9,9 @@ inbox, content, simulator, broadcasts). Shared rules live here:
   public).
 - **CSRF**: Flask-WTF's CSRFProtect, checked on every non-GET request of the blueprint (the
   Twilio webhooks, signed by Twilio, are outside it).
-- **Throttling**: Flask-Limiter on the login form (``ESSBOT_LOGIN_RATE``), stored in Redis when
-  ``REDIS_URL`` is set (shared by every process), else in memory (per process).
+- **Throttling**: failed logins are counted in the database (bot/admin/auth.py), per address
+  and e-mail (``ESSBOT_LOGIN_RATE``) and per address (``ESSBOT_LOGIN_RATE_ADDRESS``), so every
+  process sees the same counts, with or without Redis.
 - **Headers**: a strict Content-Security-Policy (everything from the app itself: no CDN, no
   inline script), no framing, no MIME sniffing, no referrer, no caching of personal pages;
   session cookie HttpOnly, SameSite=Lax, Secure when ``ESSBOT_PUBLIC_URL`` is https.
@@ -28,8 +29,6 @@ from typing import Any, Callable
 
 from flask import Blueprint, Flask, abort, current_app, g, redirect, request, url_for
 from flask_compress import Compress
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -46,7 +45,6 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 login_manager = LoginManager()
 compress = Compress()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], strategy="fixed-window")
 
 #: Endpoints reachable without logging in.
 PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
@@ -252,7 +250,15 @@ def _unauthorized():
 
 def init_app(app: Flask) -> None:
     """Register the staff interface on `app`: the blueprint, Flask-Login, CSRF (checked
-    only inside the blueprint), the login throttle, cookie settings and Jinja's gettext."""
+    only inside the blueprint), cookie settings and Jinja's gettext."""
+    from limits import parse_many
+
+    for setting in ("ESSBOT_LOGIN_RATE", "ESSBOT_LOGIN_RATE_ADDRESS"):
+        try:
+            parse_many(app.config.get(setting) or "1 per second")
+        except ValueError:
+            # Said at start-up (and on the CLI as one line), not as a 500 at the first login.
+            raise ValueError(f"{setting} must read like '5 per minute;20 per hour'") from None
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked in _guard, admin only
     # Form errors in French: WTForms' own French catalog (no Flask-Babel needed).
     from flask_wtf import FlaskForm
@@ -265,9 +271,6 @@ def init_app(app: Flask) -> None:
                       SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_HTTPONLY=True,
                       REMEMBER_COOKIE_SECURE=secure, SESSION_COOKIE_NAME="essbot_session",
                       PERMANENT_SESSION_LIFETIME=8 * 3600)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", "essbot-login")
-    app.config.setdefault("RATELIMIT_ENABLED", bool(app.config.get("ESSBOT_LOGIN_RATE")))
     login_manager.login_view = "admin.login"
     login_manager.session_protection = "strong"
     login_manager.unauthorized_handler(_unauthorized)
@@ -276,7 +279,6 @@ def init_app(app: Flask) -> None:
     compress.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
-    limiter.init_app(app)
 
     from bot.i18n import admin_gettext, admin_ngettext
 
