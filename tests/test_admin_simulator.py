@@ -118,20 +118,21 @@ def test_bambara_typed_plainly_works_and_channels_render_differently(app, agent,
 
 
 def test_sms_pages_long_replies_and_whatsapp_does_not(app, agent):
-    for text in ("Bonjour", "1", "2"):
+    # RAMU's details (3 SMS parts): the topic lists now fit one part (issue 15).
+    for text in ("Bonjour", "1", "2", "1", "1"):
         say(agent, text, "sms")
         say(agent, text, "whatsapp")
     on_sms = say(agent, "1", "sms")
     on_whatsapp = say(agent, "1", "whatsapp")
     assert on_sms["replies"][0].endswith("9 = suite")
     assert "9 = suite" not in on_whatsapp["replies"][0]
-    # WhatsApp gets the whole list at once; SMS gets the rest after "9".
-    assert "RSU" in on_whatsapp["replies"][0] and "RSU" not in on_sms["replies"][0]
+    # WhatsApp gets the whole text at once; SMS gets the rest after "9".
+    assert "APCMM" in on_whatsapp["replies"][0] and "APCMM" not in on_sms["replies"][0]
     # The bubble shows the SMS encoding and parts; WhatsApp bubbles have none.
     assert "GSM-7" in on_sms["html"] and "partie" in on_sms["html"]
     assert "partie" not in on_whatsapp["html"]
     page = say(agent, "9", "sms", keyword=True)
-    assert "RSU" in page["replies"][0]
+    assert "APCMM" in page["replies"][0]
 
 
 def test_without_javascript_post_redirects_back_to_the_conversation(app, agent):

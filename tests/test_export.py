@@ -35,7 +35,7 @@ ORGANISATION = [
     ("teinture de bazin", "Forme de l'organisation"),
     ("GIE", "Combien de membres?"),
     ("25 femmes", "déclarée"),
-    ("awo", "facultative"),
+    ("awo", "Facultatif"),
     ("1 3", "Vos besoins?"),
     ("1, 2 et 4", "Vérifiez:"),
     ("OUI", "Votre code: ESS3-"),
