@@ -12,7 +12,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from bot import create_app
+from bot.app import create_app
 from bot.registry.export import EXPORT_COLUMNS, export_actors  # noqa: F401  (CLI, tests)
 
 

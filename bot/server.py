@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from gunicorn.app.base import BaseApplication
 
+from bot.app import create_app
+
 
 class _Gunicorn(BaseApplication):
     """A gunicorn application whose workers each build their own app (no shared pools)."""
@@ -22,15 +24,13 @@ class _Gunicorn(BaseApplication):
         """Return the WSGI app gunicorn serves: `factory()` when given, else `create_app()`."""
         if self.factory is not None:
             return self.factory()
-        from bot import create_app
-
         return create_app()
 
 
 def run(host: str, port: int, workers: int, threads: int, factory=None, **extra) -> None:
     """Serve on `host`:`port` with `workers` processes of `threads` threads (gthread).
 
-    `factory` builds the WSGI app in each worker (default: bot.create_app; the
+    `factory` builds the WSGI app in each worker (default: bot.app.create_app; the
     benchmark passes a bare Flask app to compare under identical settings). Blocks
     until the server stops. `extra` are further gunicorn settings (e.g.
     ``accesslog="-"``). Twilio waits 15 s at most, so a slow request is cut at 30 s.

@@ -242,7 +242,7 @@ def worker_command(threads: int | None, tick: float | None, verbose: bool) -> No
 
 
 def _standalone_app():
-    from bot import create_app
+    from bot.app import create_app
 
     return create_app()
 
