@@ -13,6 +13,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from bot.app import create_app
+from bot.audit import record_audit
 from bot.registry.export import EXPORT_COLUMNS, export_actors  # noqa: F401  (CLI, tests)
 
 
@@ -232,7 +233,6 @@ def actors_export(fmt: str, output: str, include_deleted: bool, filters: tuple[s
     button of /admin/registry gives staff (bot/registry/export.py: same function). The
     import reads both. A progress bar is shown on large exports (stderr).
     """
-    from bot.admin import record_audit
     from bot.registry.query import FilterError, RegistryFilter
 
     try:
@@ -266,7 +266,6 @@ def actors_import(file: str, dry_run: bool) -> None:
     file cannot be read. Imported people are not opted in to announcements unless the file's
     "annonces" column says oui (see bot/registry/importer.py).
     """
-    from bot.admin import record_audit
     from bot.registry.importer import ImportFileError, analyse_file, apply_import, format_report
 
     app = current_app._get_current_object()
@@ -386,8 +385,6 @@ def tickets_reply(ticket_id: int, text: str) -> None:
     inside the 24-hour window, else SMS if they wrote by SMS, else recorded as not sendable."""
     from bot.content_store import TicketError, reply_ticket
 
-    from bot.admin import record_audit
-
     try:
         result = reply_ticket(current_app._get_current_object(), ticket_id, text)
     except TicketError as exc:
@@ -430,7 +427,6 @@ def staff() -> None:
 def staff_create(email: str, role: str, name: str, phone: str | None,
                  password: str | None) -> None:
     """Create a staff account (the first admin, typically) and print its id."""
-    from bot.admin import record_audit
     from bot.admin.staff import StaffError, create_staff
 
     ensure_schema(current_app)
@@ -456,7 +452,6 @@ def staff_password(email: str, password: str | None, activate: bool) -> None:
     session of the account ends."""
     import sqlalchemy as sa
 
-    from bot.admin import record_audit
     from bot.db import session_scope
     from bot.models.staff import StaffUser
 

@@ -33,10 +33,10 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from bot.audit import audit_event, record_audit  # noqa: F401  (record_audit: for the views)
 from bot.db import session_scope
 from bot.i18n import N_
-from bot.models import utcnow
-from bot.models.staff import ROLES, AuditEvent, StaffUser
+from bot.models.staff import ROLES, StaffUser
 
 log = logging.getLogger(__name__)
 
@@ -170,24 +170,14 @@ def audit(action: str, target: str | None = None, *, session: Any = None, **deta
     write lock the first one holds). Without it the event is committed at once on its own.
     """
     staff = current_user if current_user and current_user.is_authenticated else None
-    event = AuditEvent(action=action, target=target, staff_id=staff.id if staff else None,
-                       staff_email=staff.email if staff else None,
-                       ip=request.remote_addr if request else None, detail=detail, at=utcnow())
+    event = audit_event(action, target, staff_id=staff.id if staff else None,
+                        staff_email=staff.email if staff else None,
+                        ip=request.remote_addr if request else None, detail=detail)
     if session is not None:
         session.add(event)
         return
     with session_scope() as own:
         own.add(event)
-
-
-def record_audit(app: Flask, action: str, target: str | None, *, staff_id: int | None,
-                 staff_email: str | None, ip: str | None = None,
-                 detail: dict[str, Any] | None = None) -> None:
-    """Store one AuditEvent outside a request (the CLI passes ``staff_email="cli"``)."""
-    with session_scope(app) as session:
-        session.add(AuditEvent(action=action, target=target, staff_id=staff_id,
-                               staff_email=staff_email, ip=ip, detail=detail or {},
-                               at=utcnow()))
 
 
 #: French reasons of the error pages, by HTTP status (used when the error carries

@@ -19,6 +19,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from bot.audit import record_audit
 from bot.broadcasts.models import CHANNEL_POLICIES, BroadcastState, InvalidTransition
 
 
@@ -54,8 +55,6 @@ def _app():
 def _audit(app: Any, action: str, broadcast_id: int, **detail: Any) -> None:
     """Write the staff audit log for a broadcast action taken from the command line (as the
     web pages do; staff e-mail "cli")."""
-    from bot.admin import record_audit
-
     record_audit(app, action, f"broadcast:{broadcast_id}", staff_id=None, staff_email="cli",
                  detail=detail)
 

@@ -27,7 +27,7 @@ Choices, and why:
   broadcast itself (author = the staff e-mail) with ``plan = {"diffuser": {"staff_id",
   "phone", "until"}}`` (the plan column is replaced when sending starts). No migration.
 - **Audit**: ``create``, ``send`` and ``cancel`` with the account's e-mail and
-  ``broadcast:<id>`` (bot.admin.record_audit).
+  ``broadcast:<id>`` (bot.audit.record_audit).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.audit import record_audit
 from bot.broadcasts import planner
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition
 from bot.channels.base import InboundMessage
@@ -194,8 +195,6 @@ def _clear_pending(app: Flask, broadcast_id: int) -> None:
 
 
 def _audit(app: Flask, staff: Any, action: str, broadcast_id: int, **detail: Any) -> None:
-    from bot.admin import record_audit
-
     record_audit(app, action, f"broadcast:{broadcast_id}", staff_id=staff.id,
                  staff_email=staff.email, detail={"via": "phone", **detail})
 
