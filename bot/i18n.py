@@ -33,6 +33,14 @@ def N_(msgid: str) -> str:
     return msgid
 
 
+def S_(msgid: str) -> str:
+    """Mark a staff-interface string (French source, the ``admin`` catalog) without
+    translating it: the caller translates it with admin_gettext when it is shown. Not ``N_``,
+    which marks messages sent to people (the ``messages`` catalog, checked for SMS cost and
+    Bambara)."""
+    return msgid
+
+
 @lru_cache(maxsize=None)
 def catalog(language: str) -> gettext.NullTranslations:
     """Return the compiled catalog of `language` ("fr" or "bm"), fuzzy entries included.

@@ -30,16 +30,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bot.i18n import S_
 from bot.models import Actor, Contact, Message
 from bot.phones import exclude_test_phones
 from bot.models.content import Ticket
-
-
-def S_(msgid: str) -> str:
-    """Mark a staff-interface string (French source, the ``admin`` catalog) without
-    translating it: the dashboard template translates it. Not ``N_``, which marks messages
-    sent to people (the ``messages`` catalog, checked for SMS cost and Bambara)."""
-    return msgid
 
 
 #: The youth band of APEJ (Agence pour la Promotion de l'Emploi des Jeunes): ages 15 to 40

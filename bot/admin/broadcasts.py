@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -58,6 +57,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from bot.admin import _, audit, bp, require_role
 from bot.broadcasts import planner, segments
+from bot.broadcasts.errors import staff_message
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition, Outbox, OutboxState
 from bot.db import get_engine
 from bot.i18n import N_
@@ -130,46 +130,6 @@ _VALUE_LABELS = {"kind": {"individu": N_("Individu"), "organisation": N_("Organi
                  "channel": {"sms": N_("SMS"), "whatsapp": N_("WhatsApp")},
                  "registered": {"oui": N_("inscrit (fiche confirmée)"),
                                 "non": N_("pas inscrit")}}
-
-
-# --- French answers to the engine's errors ---------------------------------------------------
-
-_ERRORS = (
-    (re.compile(r"the title must be"), N_("Le titre doit avoir de 1 à 120 caractères.")),
-    (re.compile(r"French text is required"), N_("Le texte en français est obligatoire.")),
-    (re.compile(r"schedule time is in the past"),
-     N_("L'heure choisie est déjà passée : choisissez une heure à venir (heure de Bamako) ou "
-        "envoyez maintenant.")),
-    (re.compile(r"the (\w+) text is (\d+) characters on (\w+)"),
-     N_("Le texte est trop long : Twilio n'accepte pas plus de 1 600 caractères par message.")),
-    (re.compile(r"cannot send: set"),
-     N_("Envoi impossible : l'expéditeur n'est pas configuré (compte Twilio, numéro SMS ou "
-        "WhatsApp, ou passerelle SMS). Voyez avec l'informaticien.")),
-    (re.compile(r"ESSBOT_WHATSAPP_TEMPLATES|no WhatsApp template"),
-     N_("Les modèles WhatsApp (ESSBOT_WHATSAPP_TEMPLATES) sont mal configurés.")),
-    (re.compile(r"cannot \w+ a (\w+) broadcast"),
-     N_("Impossible : cette annonce a déjà changé d'état (rechargez la page).")),
-    (re.compile(r"no broadcast"), N_("Cette annonce n'existe pas.")),
-    (re.compile(r"unknown quartier|ambiguous"), N_("Quartier inconnu ou ambigu.")),
-    (re.compile(r"age band"), N_("Tranche d'âge illisible : écrivez par exemple 18-35, -25 "
-                                 "ou 60-.")),
-)
-
-
-def french_error(exc: Exception) -> str:
-    """A French sentence for an error of the broadcast engine (BroadcastError, SegmentError,
-    InvalidTransition), which speaks English to the CLI; unknown messages are shown after a
-    generic French sentence."""
-    message = str(exc)
-    for pattern, text in _ERRORS:
-        if pattern.search(message):
-            if "cannot send: set" in message:
-                # Name what is missing (newcomer's test: a gateway-only install refused a
-                # broadcast with WhatsApp recipients without saying it needs Twilio for them).
-                names = message.split("cannot send: set", 1)[1].strip()
-                return _(text) + " " + _("Réglages manquants : %(names)s.", names=names)
-            return _(text)
-    return _("Impossible : %(reason)s", reason=message)
 
 
 # --- the segment builder ---------------------------------------------------------------------
@@ -503,7 +463,7 @@ def _compose(broadcast: Any | None):
         try:
             chosen = segment_from_args(request.form)
         except segments.SegmentError as exc:
-            errors.append(french_error(exc))
+            errors.append(staff_message(exc))
             chosen = {f: request.form.getlist(f) for f in segments.FIELDS
                       if request.form.getlist(f)}
         planned = None
@@ -533,7 +493,7 @@ def _compose(broadcast: Any | None):
                           scheduled=planned is not None)
             except (planner.BroadcastError, segments.SegmentError,
                     InvalidTransition) as exc:
-                errors.append(french_error(exc))
+                errors.append(staff_message(exc))
             else:
                 return redirect(url_for("admin.broadcasts_view", broadcast_id=broadcast_id))
         if not errors or "count" in request.form:
@@ -609,7 +569,7 @@ def count():
     try:
         definition = segment_from_args(request.args)
     except segments.SegmentError as exc:
-        return jsonify({"error": french_error(exc)}), 400
+        return jsonify({"error": staff_message(exc)}), 400
     counts = count_segment(current_app._get_current_object(), definition)
     return jsonify({**counts, "summary": segment_summary(definition)})
 
@@ -735,7 +695,7 @@ def send(broadcast_id: int):
             return back
         plan = get_queue(app).send_now(broadcast_id)
     except (planner.BroadcastError, InvalidTransition) as exc:
-        flash(french_error(exc), "error")
+        flash(staff_message(exc), "error")
         return back
     audit("send", target, mode="now", recipients=plan["recipients"], pending=plan["pending"],
           sms_parts=plan["parts"]["sms"], cost=plan["cost"]["total"])
@@ -755,7 +715,7 @@ def cancel(broadcast_id: int):
     try:
         result = planner.cancel(current_app._get_current_object(), broadcast_id)
     except (planner.BroadcastError, InvalidTransition) as exc:
-        flash(french_error(exc), "error")
+        flash(staff_message(exc), "error")
     else:
         audit("cancel", f"broadcast:{broadcast_id}", cancelled=result["cancelled"],
               in_flight=result["in_flight"])

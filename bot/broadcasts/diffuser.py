@@ -45,6 +45,7 @@ from flask import Flask
 
 from bot.audit import record_audit
 from bot.broadcasts import planner
+from bot.broadcasts.errors import staff_message
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition
 from bot.channels.base import InboundMessage
 from bot.db import get_engine, transaction
@@ -287,9 +288,7 @@ def _start(app: Flask, staff: Any, msg: InboundMessage, pending: Any | None,
             plan={"diffuser": {"staff_id": staff.id, "phone": msg.address,
                                "until": until.isoformat()}})
     except planner.BroadcastError as exc:
-        from bot.admin.broadcasts import french_error
-
-        return [french_error(exc) + " " + nothing]
+        return [staff_message(exc) + " " + nothing]
     preview = planner.preview(app, broadcast_id, now)
     _audit(app, staff, "create", broadcast_id, recipients=preview["recipients"],
            filters=["quartier"] if command.quartier else [])
@@ -358,10 +357,8 @@ def _answer(app: Flask, staff: Any, msg: InboundMessage, pending: Any,
         return [_("L'annonce n°%(id)s n'attend plus de confirmation (déjà envoyée ou "
                   "annulée).", id=pending.id)]
     except planner.BroadcastError as exc:
-        from bot.admin.broadcasts import french_error
-
         _clear_pending(app, pending.id)
-        return [french_error(exc) + " " + _("L'annonce n°%(id)s reste en brouillon sur la "
+        return [staff_message(exc) + " " + _("L'annonce n°%(id)s reste en brouillon sur la "
                                             "page Annonces.", id=pending.id)]
     _audit(app, staff, "send", pending.id, mode="now", recipients=plan["recipients"],
            pending=plan["pending"], sms_parts=plan["parts"]["sms"], cost=plan["cost"]["total"])

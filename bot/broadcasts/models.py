@@ -19,11 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm as so
 
+from bot.broadcasts.errors import InvalidTransition
 from bot.models import Base, utcnow
-
-
-class InvalidTransition(ValueError):
-    """A broadcast cannot go through this event from its current state (e.g. cancel a sent one)."""
 
 
 class BroadcastState:

@@ -36,6 +36,7 @@ from flask import Flask
 
 from bot import sms
 from bot.broadcasts import segments
+from bot.broadcasts.errors import BroadcastError, BroadcastNotFound  # noqa: F401  (planner.*)
 from bot.broadcasts.models import (CHANNEL_POLICIES, SKIP_REASONS, Broadcast, BroadcastState,
                                    InvalidTransition, Outbox, OutboxState, UndeliverableAddress)
 from bot.db import get_engine, transaction
@@ -51,14 +52,6 @@ WHATSAPP_WINDOW_S = 24 * 3600
 INSERT_BATCH = 5000
 
 _SPACES = re.compile(r"\s+")
-
-
-class BroadcastError(ValueError):
-    """Something staff asked cannot be done; the message says why (shown by the CLI as is)."""
-
-
-class BroadcastNotFound(BroadcastError):
-    """No broadcast has this id."""
 
 
 # --- texts -----------------------------------------------------------------------------------
@@ -123,16 +116,16 @@ def templates(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(raw) if isinstance(raw, str) else dict(raw)
     except (ValueError, TypeError) as exc:
-        raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES is not valid JSON: {exc}") from None
+        raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES is not valid JSON: {exc}", "templates") from None
     out = {}
     for language, spec in data.items():
         if not isinstance(spec, dict) or not str(spec.get("content_sid", "")).startswith("HX"):
             raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES[{language!r}] needs a content_sid "
-                                 "starting with HX")
+                                 "starting with HX", "templates")
         variables = spec.get("variables") or {"1": "text"}
         if not isinstance(variables, dict):
             raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES[{language!r}].variables must be "
-                                 "an object")
+                                 "an object", "templates")
         out[str(language)] = {"content_sid": spec["content_sid"], "variables": variables}
     return out
 
@@ -151,7 +144,7 @@ def render(texts: Texts, language: str, channel: str, kind: str,
     if kind == "template":
         spec = templates(settings).get(language)
         if spec is None:
-            raise BroadcastError(f"no WhatsApp template configured for {language!r}")
+            raise BroadcastError(f"no WhatsApp template configured for {language!r}", "templates")
         fields = {"title": texts.title, "text": text}
         variables = {str(k): _SPACES.sub(" ", str(fields.get(v, v))).strip()
                      for k, v in spec["variables"].items()}
@@ -379,23 +372,23 @@ def _checked(app: Flask, title: str, text_fr: str, text_bm: str | None,
     title, text_fr = (title or "").strip(), (text_fr or "").strip()
     text_bm = (text_bm or "").strip()
     if not title or len(title) > 120:
-        raise BroadcastError("the title must be 1 to 120 characters")
+        raise BroadcastError("the title must be 1 to 120 characters", "title")
     if not text_fr:
-        raise BroadcastError("the French text is required")
+        raise BroadcastError("the French text is required", "text_fr")
     if channel_policy not in CHANNEL_POLICIES:
         raise BroadcastError(f"channel policy must be one of {', '.join(CHANNEL_POLICIES)}")
     if at is not None:
         if at.tzinfo is None:
             raise BroadcastError("the schedule time must carry its time zone")
         if at <= now:
-            raise BroadcastError("the schedule time is in the past")
+            raise BroadcastError("the schedule time is in the past", "past")
     texts = Texts(title, text_fr, text_bm or None)
     for language in ("fr", "bm"):
         for channel in ("sms", "whatsapp"):
             body = render(texts, language, channel, "text", app.config).body
             if len(body) > MAX_BODY_CHARS:
                 raise BroadcastError(f"the {language} text is {len(body)} characters on "
-                                     f"{channel}; Twilio accepts {MAX_BODY_CHARS}")
+                                     f"{channel}; Twilio accepts {MAX_BODY_CHARS}", "too_long")
     return {"title": title, "text_fr": text_fr, "text_bm": text_bm or None,
             "segment": segments.normalize(segment or {}), "channel_policy": channel_policy,
             "scheduled_at": at}
@@ -522,7 +515,8 @@ def check_sender(settings: Mapping[str, Any], channels: Iterable[str]) -> None:
     if "whatsapp" in channels and not settings.get("TWILIO_WHATSAPP_FROM"):
         missing.append("TWILIO_WHATSAPP_FROM")
     if missing:
-        raise BroadcastError("cannot send: set " + ", ".join(missing))
+        raise BroadcastError("cannot send: set " + ", ".join(missing), "no_sender",
+                             names=", ".join(missing))
 
 
 def start(app: Flask, broadcast_id: int, now: datetime | None = None,
@@ -675,7 +669,7 @@ def schedule(app: Flask, broadcast_id: int, at: datetime | None,
     new state. Raises BroadcastError for a time in the past, InvalidTransition otherwise."""
     now = now or utcnow()
     if at is not None and at <= now:
-        raise BroadcastError("the schedule time is in the past")
+        raise BroadcastError("the schedule time is in the past", "past")
     with transaction(app) as conn:
         return transition(conn, broadcast_id, "schedule" if at else "unschedule", now,
                           scheduled_at=at)

@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
 
+from bot.broadcasts.errors import SegmentError
 from bot.models import Actor, Contact
 
 #: Fields a segment can filter on, in the order shown to staff.
@@ -44,11 +45,6 @@ FIELDS = ("quartier", "sector", "kind", "gender", "needs", "age", "language", "c
 _YES = {"oui", "yes", "1", "true", "awo"}
 _NO = {"non", "no", "0", "false", "ayi"}
 _AGE = re.compile(r"^\s*(\d{1,3})?\s*-\s*(\d{1,3})?\s*$|^\s*(\d{1,3})\s*$")
-
-
-class SegmentError(ValueError):
-    """A filter staff typed cannot be read (unknown field, unknown value, bad age band); the
-    message says what is accepted."""
 
 
 @lru_cache(maxsize=1)
@@ -83,21 +79,23 @@ def _quartier(value: str) -> str:
     if match.kind == "quartier" and match.name:
         return match.name
     if match.candidates:
-        raise SegmentError(f"quartier {value!r} is ambiguous: {', '.join(match.candidates)}")
-    raise SegmentError(f"unknown quartier {value!r}; known: {', '.join(places.names())}")
+        raise SegmentError(f"quartier {value!r} is ambiguous: {', '.join(match.candidates)}",
+                           "quartier")
+    raise SegmentError(f"unknown quartier {value!r}; known: {', '.join(places.names())}",
+                       "quartier")
 
 
 def _age_band(value: str) -> str:
     m = _AGE.match(value)
     if not m:
-        raise SegmentError(f"age band {value!r}: write 18-35, -25 or 60-")
+        raise SegmentError(f"age band {value!r}: write 18-35, -25 or 60-", "age_band")
     if m.group(3):
         return f"{int(m.group(3))}-{int(m.group(3))}"
     low, high = m.group(1), m.group(2)
     if low is None and high is None:
-        raise SegmentError(f"age band {value!r}: write 18-35, -25 or 60-")
+        raise SegmentError(f"age band {value!r}: write 18-35, -25 or 60-", "age_band")
     if low is not None and high is not None and int(low) > int(high):
-        raise SegmentError(f"age band {value!r}: the lower age comes first")
+        raise SegmentError(f"age band {value!r}: the lower age comes first", "age_band")
     return f"{int(low) if low else ''}-{int(high) if high else ''}"
 
 
