@@ -15,6 +15,11 @@ from flask import Flask, request
 from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
+from bot import admin, db, health, webhooks, webhooks_smsgate
+from bot.broadcasts import diffuser
+from bot.config import load_settings
+from bot.conversations import register_inbound_hook
+
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the Flask app.
@@ -29,24 +34,18 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path and os.path.abspath(instance_path),
                 instance_relative_config=True)
 
-    from bot.config import load_settings
-
     app.config.update(load_settings(app.instance_path, config))
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # a Twilio form or a gateway event: a few KB
 
-    from bot import db
-
     db.init_app(app)
-
-    from bot import health, webhooks, webhooks_smsgate
 
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(webhooks_smsgate.bp)
 
-    from bot import admin
-
     admin.init_app(app)
+    # A staff phone's DIFFUSER command is answered before the engine sees the message.
+    register_inbound_hook(app, diffuser)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -20,7 +20,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import Flask
@@ -74,17 +74,16 @@ def handle_inbound(app: Flask, msg: InboundMessage) -> HandleResult:
     retries), because a message not stored must not be acknowledged.
     """
     contact_id = _store(app, msg)
-    from bot.broadcasts import diffuser
-
-    try:
-        # A staff phone's DIFFUSER command or its OUI/NON (issue 7); None for everyone else.
-        staff = diffuser.intercept(app, msg, contact_id)
-    except Exception as exc:  # a bug must not cost the staff member an answer
-        log.error("DIFFUSER failed for message %s from %s", msg.provider_sid, mask(msg.address),
-                  exc_info=exc)
-        return _record_failure(app, msg, contact_id, exc)
-    if staff is not None:
-        return staff
+    for hook in app.extensions.get(INBOUND_HOOKS, ()):
+        try:
+            # E.g. a staff phone's DIFFUSER command or its OUI/NON; None for everyone else.
+            answered = _run_hook(app, hook, msg, contact_id)
+        except Exception as exc:  # a bug must not cost the staff member an answer
+            log.error("inbound hook %s failed for message %s from %s", _hook_name(hook),
+                      msg.provider_sid, mask(msg.address), exc_info=exc)
+            return _record_failure(app, msg, contact_id, exc)
+        if answered is not None:
+            return answered
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             return _process(app, msg, contact_id)
@@ -99,6 +98,50 @@ def handle_inbound(app: Flask, msg: InboundMessage) -> HandleResult:
     log.error("processing failed for message %s from %s", msg.provider_sid, mask(msg.address),
               exc_info=last_exc)
     return _record_failure(app, msg, contact_id, last_exc)
+
+
+#: Key of ``app.extensions`` holding the inbound hooks, in the order they are asked.
+INBOUND_HOOKS = "essbot.inbound_hooks"
+
+
+class InboundHook(Protocol):
+    """Something that may answer a stored inbound message instead of the engine (DIFFUSER,
+    bot/broadcasts/diffuser.py, registered by bot.app.create_app). A module with these two
+    functions is a hook. Hooks sit above this module: it never imports them."""
+
+    def claim(self, app: Flask, msg: InboundMessage) -> Any | None:
+        """Whether the hook wants `msg`: None (the engine answers) or a claim passed to
+        :meth:`answer`. Runs for every message, so it must be cheap (one indexed lookup)."""
+
+    def answer(self, app: Flask, msg: InboundMessage, claim: Any) -> list[str] | None:
+        """The texts to send back for a claimed message, or None to let the engine answer
+        after all. Called at most once per message: a provider retry of a message already
+        answered gets the stored replies without calling it."""
+
+
+def register_inbound_hook(app: Flask, hook: InboundHook) -> None:
+    """Ask `hook` about every inbound message of `app`, after the hooks registered before."""
+    app.extensions.setdefault(INBOUND_HOOKS, []).append(hook)
+
+
+def _hook_name(hook: Any) -> str:
+    return getattr(hook, "__name__", type(hook).__name__)
+
+
+def _run_hook(app: Flask, hook: InboundHook, msg: InboundMessage,
+              contact_id: int) -> HandleResult | None:
+    """Ask `hook` about the stored `msg`; the HandleResult of its answer, the stored replies of
+    a retried message it claims, or None (the engine answers)."""
+    claim = hook.claim(app, msg)
+    if claim is None:
+        return None
+    done = stored_replies(app, msg)
+    if done is not None:
+        return done
+    texts = hook.answer(app, msg, claim)
+    if texts is None:
+        return None
+    return reply_outside_engine(app, msg, contact_id, texts)
 
 
 #: What a deletion leaves of a registry entry (FACTS.md §3): every personal field None; kind,

@@ -16,6 +16,7 @@ import gettext
 import io
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -172,6 +173,14 @@ def _admin_catalog() -> gettext.NullTranslations:
 def admin_gettext(msgid: str) -> str:
     """Translate one staff-interface string (domain ``admin``); French is the source."""
     return _admin_catalog().gettext(msgid)
+
+
+def admin_text(text: str, **params: Any) -> str:
+    """Translate a staff string (French source) with the ``admin`` catalog and substitute
+    ``%(name)s`` `params`: the ``_`` of the staff pages, of DIFFUSER's answers and of the
+    broadcast errors' sentences (pybabel keyword ``_`` in babel_admin.cfg's files)."""
+    out = admin_gettext(text)
+    return out % params if params else out
 
 
 def admin_ngettext(singular: str, plural: str, n: int) -> str:

@@ -36,6 +36,7 @@ from flask_wtf.csrf import CSRFProtect
 from bot.audit import audit_event, record_audit  # noqa: F401  (record_audit: for the views)
 from bot.db import session_scope
 from bot.i18n import N_
+from bot.i18n import admin_text as _
 from bot.models.staff import ROLES, StaffUser
 
 log = logging.getLogger(__name__)
@@ -60,15 +61,6 @@ _ENDPOINT_ROLES: dict[str, str] = {}
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; media-src 'self'; object-src 'none'; frame-ancestors 'none'; "
        "base-uri 'none'; form-action 'self'")
-
-
-def _(text: str, **params: Any) -> str:
-    """Translate a staff-interface string (French source) with the ``admin`` catalog and
-    substitute ``%(name)s`` `params`. Marks `text` for extraction."""
-    from bot.i18n import admin_gettext
-
-    out = admin_gettext(text)
-    return out % params if params else out
 
 
 def require_role(role: str) -> Callable:

@@ -49,6 +49,7 @@ from bot.broadcasts.errors import staff_message
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition
 from bot.channels.base import InboundMessage
 from bot.db import get_engine, transaction
+from bot.i18n import admin_text as _
 from bot.models import utcnow
 from bot.models.staff import StaffUser
 from bot.phones import mask
@@ -216,15 +217,22 @@ def _money(amount: float) -> str:
     return text.replace(",", " ")
 
 
-def intercept(app: Flask, msg: InboundMessage, contact_id: int,
-              now: datetime | None = None) -> Any | None:
-    """Handle a staff phone's DIFFUSER command or its answer to a pending confirmation.
+@dataclass(frozen=True)
+class Claim:
+    """A message DIFFUSER answers: the staff account (row with ``id``, ``email``, ``role``),
+    whether it is a DIFFUSER command, and the account's pending draft (or None)."""
 
-    Called by bot.conversations.handle_inbound after the message is stored. Returns the
-    HandleResult to answer with, or None when the message is not for DIFFUSER (not an
-    active agent/admin phone, not the SMS/WhatsApp channel, no command and nothing pending,
-    or an expired confirmation followed by an unrelated message): the bot then answers as
-    usual. A provider retry of a message already answered returns the stored replies.
+    staff: Any
+    command: bool
+    pending: Any | None
+
+
+def claim(app: Flask, msg: InboundMessage) -> Claim | None:
+    """The inbound hook's first half (bot.conversations.InboundHook, registered by
+    bot.app.create_app): whether DIFFUSER answers this stored message.
+
+    None when the message is not for DIFFUSER (not the SMS/WhatsApp channel, not an active
+    agent/admin phone, no command and nothing pending): the bot then answers as usual.
     """
     if msg.channel not in CHANNELS:
         return None
@@ -235,25 +243,24 @@ def intercept(app: Flask, msg: InboundMessage, contact_id: int,
     pending = find_pending(app, staff)
     if not command and pending is None:
         return None
-    from bot import conversations
+    return Claim(staff, command, pending)
 
-    done = conversations.stored_replies(app, msg)
-    if done is not None:
-        return done
+
+def answer(app: Flask, msg: InboundMessage, claim: Claim,
+           now: datetime | None = None) -> list[str] | None:
+    """The inbound hook's second half: the texts answering a staff phone's DIFFUSER command
+    or its answer to a pending confirmation; None for an expired confirmation followed by an
+    unrelated message (the bot answers it). bot.conversations calls it once per message (a
+    provider retry gets the stored replies). `now` defaults to the current time."""
     now = now or utcnow()
-    if command:
-        texts = _start(app, staff, msg, pending, now)
-    else:
-        texts = _answer(app, staff, msg, pending, now)
-        if texts is None:
-            return None
-    return conversations.reply_outside_engine(app, msg, contact_id, texts)
+    if claim.command:
+        return _start(app, claim.staff, msg, claim.pending, now)
+    return _answer(app, claim.staff, msg, claim.pending, now)
 
 
 def _start(app: Flask, staff: Any, msg: InboundMessage, pending: Any | None,
            now: datetime) -> list[str]:
     """DIFFUSER: create the draft and answer with its preview (or say what is wrong)."""
-    from bot.admin import _
     from bot.engine import REGISTRATION
     from bot.engine.schema import load_dialogs
 
@@ -330,7 +337,6 @@ def _answer(app: Flask, staff: Any, msg: InboundMessage, pending: Any,
             now: datetime) -> list[str] | None:
     """The answer to a pending confirmation: OUI sends, anything else cancels; after the
     delay OUI/NON are told it expired, other messages go to the bot (None)."""
-    from bot.admin import _
     from bot.understanding import parse_yes_no
 
     yes = parse_yes_no(msg.text)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.i18n import S_, admin_gettext
+from bot.i18n import S_
+from bot.i18n import admin_text as _
 
 
 class BroadcastEngineError(ValueError):
@@ -66,12 +67,6 @@ STAFF_MESSAGES = {
     "quartier": S_("Quartier inconnu ou ambigu."),
     "age_band": S_("Tranche d'âge illisible : écrivez par exemple 18-35, -25 ou 60-."),
 }
-
-
-def _(text: str, **params: Any) -> str:
-    """Translate a staff string with the admin catalog and substitute `params`."""
-    out = admin_gettext(text)
-    return out % params if params else out
 
 
 def staff_message(exc: Exception) -> str:
