@@ -300,7 +300,7 @@ def actors_purge(dry_run: bool) -> None:
 
     import sqlalchemy as sa
 
-    from bot.conversations import forget_contact
+    from bot.registry.forget import forget_contact
     from bot.db import get_engine
     from bot.models import Actor, utcnow
 

@@ -33,6 +33,7 @@ from bot.i18n import N_, translate
 from bot.models import Actor, Contact, Conversation, Message, utcnow
 from bot.phones import mask
 from bot.registry.fields import search_key
+from bot.registry.forget import erase_contact
 
 log = logging.getLogger(__name__)
 
@@ -144,17 +145,6 @@ def _run_hook(app: Flask, hook: InboundHook, msg: InboundMessage,
     return reply_outside_engine(app, msg, contact_id, texts)
 
 
-#: What a deletion leaves of a registry entry (FACTS.md §3): every personal field None; kind,
-#: gender, quartier, sector, legal form, needs and the birth decade (bind "birth_band") stay.
-#: Bound "now" is the deletion time. Shared with staff deletions (bot/registry/changes.py).
-ANONYMISED_ACTOR = dict(
-    contact_id=None, registration_code=None, phone=None, name=None, org_name=None,
-    contact_name=None, birth_year=None, birth_band=sa.bindparam("birth_band"),
-    quartier_text=None, trade=None, members_count=None, formalised=None, protection=None,
-    consent_at=None, channel=None, language=None, search_text=None,
-    deleted_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
-
-
 class _Statements:
     """The hot path's SQL, built once per dialect (SQLAlchemy Core with bound parameters).
 
@@ -229,9 +219,6 @@ class _Statements:
             updated_at=sa.bindparam("now"), **saved)
         self.set_actor_code = sa.update(a).where(a.c.id == sa.bindparam("actor_id")).values(
             registration_code=sa.bindparam("code"))
-        # Deletion on request (FACTS.md §3): personal fields go, anonymous counts stay.
-        self.anonymise_actor = sa.update(a).where(a.c.contact_id == sa.bindparam("owner_id")).values(
-            **ANONYMISED_ACTOR)
         # An actor imported from a mairie list (bot/registry/importer.py) has no contact until
         # the person first writes: the contact then takes the entry of its phone.
         self.claim_actor = sa.update(a).where(
@@ -239,8 +226,6 @@ class _Statements:
                 a.c.phone == sa.bindparam("claim_phone"), a.c.contact_id.is_(None),
                 a.c.deleted_at.is_(None)).order_by(a.c.id).limit(1).scalar_subquery(),
         ).values(contact_id=sa.bindparam("claim_contact"))
-        self.redact_messages = sa.update(m).where(m.c.contact_id == sa.bindparam("owner_id")).values(
-            body="", media=[], attributes={"redacted": True})
         self.mark_handover = sa.update(m).where(m.c.id == sa.bindparam("inbound_id")).values(
             attributes=sa.bindparam("attributes"))
 
@@ -551,25 +536,12 @@ class _Registry:
             self.conn.execute(self.sql.set_actor_code, {"actor_id": actor_id, "code": code})
 
     def delete(self, contact: dict[str, Any], now: datetime) -> dict[str, Any]:
-        """Remove the contact's personal data (FACTS.md §3, right to delete).
-
-        The registry entry keeps only anonymous counts (kind, gender, birth decade, quartier,
-        sector, legal form, needs); every message body of the contact is blanked; the contact
-        row is kept (messages point at it) with the phone replaced by a placeholder, so the
-        same phone writing again starts afresh as a new contact. Returns the contact changes.
-        """
+        """Remove the contact's personal data on request (bot.registry.forget.erase_contact,
+        the one rule shared with staff deletions and the retention purge); return the contact
+        changes. The language stays in `contact` for this turn's answer."""
         birth_year = self.actor["birth_year"] if self.actor is not None else None
-        self.conn.execute(self.sql.anonymise_actor, {
-            "owner_id": contact["id"], "birth_band": engine.year_band(birth_year), "now": now})
-        self.conn.execute(self.sql.redact_messages, {"owner_id": contact["id"]})
-        content_store.redact_tickets(self.conn, contact["id"])
         self.actor = None
-        log.info("deleted the personal data of contact %s on request", contact["id"])
-        placeholder = f"deleted:{contact['id']}"
-        # The language stays in `contact` for this turn's answer, said in the person's language.
-        contact["phone"] = placeholder
-        return {"phone": placeholder, "language": None, "opted_out": True, "opted_out_at": now,
-                "last_inbound_sms_at": None, "last_inbound_whatsapp_at": None}
+        return erase_contact(self.conn, contact, birth_year, now)
 
     def handover(self, contact: dict[str, Any], value: dict[str, Any], now: datetime) -> int:
         """Open (or refresh) the contact's hand-over ticket with the last messages, and flag
@@ -583,25 +555,6 @@ class _Registry:
         self.conn.execute(self.sql.mark_handover, {"inbound_id": self.inbound.id,
                                                    "attributes": attributes})
         return ticket_id
-
-
-def forget_contact(app: Flask, contact_id: int, now: datetime | None = None) -> None:
-    """Delete the personal data of one contact, as SUPPRIMER does, in its own transaction:
-    used by `essbot actors purge` when the retention period (ESSBOT_RETENTION_DAYS) is over.
-    Locks the contact first, like a message would."""
-    now = now or utcnow()
-    with transaction(app) as conn:
-        sql = _sql(conn)
-        row = conn.execute(sql.lock_contact, {"contact_id": contact_id}).one()
-        actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
-        contact = {"id": contact_id, "phone": row.phone, "language": row.language,
-                   "opted_out": row.opted_out, "channel": None}
-        changes = _Registry(conn, sql, actor, None).delete(contact, now)
-        conn.execute(sa.update(Contact.__table__).where(Contact.__table__.c.id == contact_id)
-                     .values(updated_at=now, **changes))
-        conn.execute(sa.update(Conversation.__table__)
-                     .where(Conversation.__table__.c.contact_id == contact_id)
-                     .values(dialog=None, node=None, answers={}, updated_at=now))
 
 
 def _record_failure(app: Flask, msg: InboundMessage, contact_id: int, exc: Exception) -> HandleResult:

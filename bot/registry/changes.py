@@ -15,6 +15,7 @@ from flask import Flask
 from bot.db import session_scope, transaction
 from bot.models import Actor, utcnow
 from bot.registry import fields as F
+from bot.registry.forget import ANONYMISED_ACTOR, forget_contact
 
 #: Fields staff may edit on the form (the phone only on an entry without a contact: the
 #: phone of a person who writes to the bot is their contact's and changes with it).
@@ -75,7 +76,7 @@ def update_actor(app: Flask, actor_id: int, values: Mapping[str, Any], *,
 
 def delete_actor(app: Flask, actor_id: int, now: datetime | None = None) -> bool:
     """Delete the personal data of actor `actor_id` on request, with the same effect as the
-    person's SUPPRIMER (FACTS.md §3, right to delete; bot.conversations.forget_contact): the
+    person's SUPPRIMER (FACTS.md §3, right to delete; bot.registry.forget): the
     entry keeps only anonymous counts (kind, gender, birth decade, quartier, sector, legal
     form, needs), the person's messages are blanked, the contact's phone is replaced and it
     is opted out. An imported entry without a contact is anonymised alone.
@@ -83,8 +84,6 @@ def delete_actor(app: Flask, actor_id: int, now: datetime | None = None) -> bool
     Returns True when something was deleted, False when the entry was already deleted.
     Raises RegistryChangeError when there is no such entry.
     """
-    from bot.conversations import ANONYMISED_ACTOR, forget_contact
-
     now = now or utcnow()
     a = Actor.__table__
     contact_id = None
