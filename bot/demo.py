@@ -52,11 +52,10 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from bot.models import Actor, Contact, utcnow
+from bot.phones import DEMO_PHONE_PREFIX
 
 #: Marks every demo entry (``Actor.consent_version``).
 DEMO_CONSENT = "demo"
-#: Demo phones: +223 then 00 and six digits (not in Mali's numbering plan).
-DEMO_PHONE_PREFIX = "+22300"
 #: Registration codes of demo entries: DEMO-000001…
 DEMO_CODE_PREFIX = "DEMO-"
 #: How far back registrations go (days): about 18 months.

@@ -104,19 +104,24 @@ def fill_identity(language: str = SOURCE_LANGUAGE, domain: str = "messages") -> 
         write_po(fh, cat, width=100, ignore_obsolete=True)
 
 
+#: Keys of a dialog file whose values are user-facing text (gettext msgids): what the Babel
+#: extractor below reads, and what bot.engine.schema checks. Defined here so that the extractor
+#: reads dialog files without loading the engine (the engine imports this module).
+TEXT_KEYS = ("prompt", "reprompt", "help", "label", "short", "confirm", "footer", "text",
+             "shown", "shown_one")
+
+
 def extract_dialogs(fileobj, keywords, comment_tags, options):
     """Babel extractor for dialog files (``dialogs/*.yaml``), registered in pyproject.toml
     under ``[project.entry-points."babel.extractors"]`` as ``essbot_dialogs``.
 
     Yields ``(lineno, funcname, message, comments)`` as Babel expects, one per user-facing
-    text (keys in bot.engine.schema.TEXT_KEYS and every value of ``messages``), with a
+    text (keys in TEXT_KEYS and every value of ``messages``), with a
     translator comment naming where it appears: ``dialog:registration node:birth_year`` or
     ``dialog:main message:help``. Option labels marked ``translate: false`` (language names)
     are skipped. A file that is not YAML raises yaml.YAMLError (pybabel reports the file).
     """
     import yaml
-
-    from bot.engine.schema import TEXT_KEYS
 
     data = fileobj.read()
     if isinstance(data, bytes):

@@ -37,6 +37,7 @@ import sqlalchemy as sa
 
 from bot.broadcasts.errors import SegmentError
 from bot.models import Actor, Contact
+from bot.phones import DEMO_PHONE_PREFIX
 
 #: Fields a segment can filter on, in the order shown to staff.
 FIELDS = ("quartier", "sector", "kind", "gender", "needs", "age", "language", "channel",
@@ -187,7 +188,6 @@ def conditions(definition: Mapping[str, list[str]], *, default_language: str,
 
     from bot.phones import exclude_test_phones
 
-    from bot.demo import DEMO_PHONE_PREFIX
 
     c, a = Contact.__table__, Actor.__table__
     # Demo contacts (`essbot actors seed-demo`, numbers outside Mali's plan) are never sent

@@ -32,11 +32,6 @@ FORMAT_VERSION = 1
 InputKind = Literal["choice", "multi_choice", "yes_no", "text", "name", "year", "number",
                     "quartier", "summary", "content", "none"]
 
-#: Keys of a dialog file whose values are user-facing text (gettext msgids), for the Babel
-#: extractor (bot/i18n.py) and the translation check.
-TEXT_KEYS = ("prompt", "reprompt", "help", "label", "short", "confirm", "footer", "text",
-             "shown", "shown_one")
-
 #: A condition: every key must hold one of the given values. Keys are answer fields of the
 #: dialog ("kind"), settings ("setting.ask_protection") or facts about the contact
 #: ("contact.registered": has a registry code; "contact.registering": a registration was
