@@ -13,5 +13,6 @@ Flow (DESIGN.md "Broadcasts run beside it"):
    limit, retries, the periodic tick (scheduled broadcasts, recovery after a crash).
 6. ``cli``      — ``essbot broadcast …`` and ``essbot worker``.
 
-This package file imports nothing heavy: `bot.models` imports `bot.broadcasts.models`.
+This package file imports nothing heavy. The tables are in bot/models/broadcasts.py (also
+named `bot.broadcasts.models`): every table lives in bot.models.
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.i18n import S_
+from bot.models.broadcasts import InvalidTransition  # noqa: F401  (code "state")
 from bot.i18n import admin_text as _
 
 
@@ -41,13 +42,6 @@ class BroadcastNotFound(BroadcastError):
 class SegmentError(BroadcastEngineError):
     """A filter staff typed cannot be read (unknown field, unknown value, bad age band); the
     message says what is accepted."""
-
-
-class InvalidTransition(BroadcastEngineError):
-    """A broadcast cannot go through this event from its current state (e.g. cancel a sent
-    one), or it changed meanwhile."""
-
-    code = "state"
 
 
 #: The French sentence of each code (admin catalog, French source; marked S_, not N_,

@@ -14,6 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm as so
 
+from bot.phones import mask
+from bot.understanding import fold
+
 #: Stable constraint names so that Alembic migrations are the same on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -109,8 +112,6 @@ class Contact(Base):
         return last is not None and (now - last).total_seconds() < 24 * 3600
 
     def __repr__(self) -> str:  # never the full phone: reprs end up in logs
-        from bot.phones import mask
-
         return f"<Contact {self.id} {mask(self.phone)}>"
 
 
@@ -240,17 +241,24 @@ class Actor(Base):
         return f"<Actor {self.id} {self.registration_code or '-'}>"
 
 
+def search_key(*texts: str | None) -> str | None:
+    """The folded text the registry search looks in (`Actor.search_text`; bot.understanding.fold:
+    case and accents off, so "traore" finds "Traoré"), from the name, organisation, contact
+    person and trade of an entry; None when all are empty. Cut to 400 characters (the column).
+    Also given by bot.registry.fields."""
+    key = " ".join(fold(t) for t in texts if t)
+    return key[:400] or None
+
+
 @sa.event.listens_for(Actor, "before_insert")
 @sa.event.listens_for(Actor, "before_update")
 def _actor_search_text(mapper: Any, connection: Any, actor: Actor) -> None:
     """Keep the folded search text of ORM writes in step (Core writes, as in
     bot/conversations.py, set it themselves)."""
-    from bot.registry.fields import search_key
-
     actor.search_text = search_key(actor.name, actor.org_name, actor.contact_name, actor.trade)
 
 
 from bot.models import content as content_models  # noqa: E402,F401  (issue 4 tables)
-from bot.broadcasts import models as broadcast_models  # noqa: E402,F401  (issue 7 tables)
+from bot.models import broadcasts as broadcast_models  # noqa: E402,F401  (issue 7 tables)
 from bot.models import staff as staff_models  # noqa: E402,F401  (issue 6 tables)
 from bot.models import registry as registry_models  # noqa: E402,F401  (issue 6 registry)

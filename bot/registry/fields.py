@@ -8,6 +8,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Mapping
 
+from bot.models import search_key  # noqa: F401  (the column's rule; used with the fields)
+
 #: French labels of the registry fields, in the order of the detail page.
 FIELD_LABELS: dict[str, str] = {
     "registration_code": "Code d'inscription",
@@ -147,16 +149,6 @@ def label(field: str, value: Any) -> str:
         return f"{value} %"
     choices = dict(options().get(field, ()))
     return choices.get(str(value), str(value))
-
-
-def search_key(*texts: str | None) -> str | None:
-    """The folded text the registry search looks in (bot.understanding.fold: case and
-    accents off, so "traore" finds "Traoré"), from the name, organisation, contact person and
-    trade of an entry; None when all are empty. Cut to 400 characters (the column)."""
-    from bot.understanding import fold
-
-    key = " ".join(fold(t) for t in texts if t)
-    return key[:400] or None
 
 
 def plausible_years(now_year: int) -> tuple[int, int]:
