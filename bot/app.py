@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 from bot import admin, db, health, webhooks, webhooks_smsgate
+from bot.admin import setup as admin_setup
 from bot.broadcasts import diffuser
 from bot.config import load_settings
 from bot.conversations import register_inbound_hook
@@ -43,7 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(webhooks_smsgate.bp)
 
-    admin.init_app(app)
+    admin_setup.init_app(app)
     # A staff phone's DIFFUSER command is answered before the engine sees the message.
     register_inbound_hook(app, diffuser)
 

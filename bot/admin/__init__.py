@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from flask import Blueprint, Flask, abort, current_app, g, redirect, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -230,43 +230,3 @@ def _unauthorized():
     if request.method == "GET":
         return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
     abort(401, _("Connectez-vous d'abord."))
-
-
-def init_app(app: Flask) -> None:
-    """Register the staff interface on `app`: the blueprint, Flask-Login, CSRF (checked
-    only inside the blueprint), the login throttle, cookie settings and Jinja's gettext."""
-    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked in _guard, admin only
-    # Form errors in French: WTForms' own French catalog (no Flask-Babel needed).
-    from flask_wtf import FlaskForm
-
-    app.config.setdefault("WTF_I18N_ENABLED", False)
-    FlaskForm.Meta.locales = ("fr_FR", "fr")
-    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's life
-    secure = str(app.config.get("ESSBOT_PUBLIC_URL") or "").startswith("https://")
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_HTTPONLY=True,
-                      REMEMBER_COOKIE_SECURE=secure, SESSION_COOKIE_NAME="essbot_session",
-                      PERMANENT_SESSION_LIFETIME=8 * 3600)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", "essbot-login")
-    app.config.setdefault("RATELIMIT_ENABLED", bool(app.config.get("ESSBOT_LOGIN_RATE")))
-    login_manager.login_view = "admin.login"
-    login_manager.session_protection = "strong"
-    login_manager.unauthorized_handler(_unauthorized)
-    app.config.setdefault("COMPRESS_REGISTER", False)  # applied in _headers, admin only
-    app.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip", "deflate"])
-    compress.init_app(app)
-    login_manager.init_app(app)
-    csrf.init_app(app)
-    limiter.init_app(app)
-
-    from bot.i18n import admin_gettext, admin_ngettext
-
-    app.jinja_env.add_extension("jinja2.ext.i18n")
-    app.jinja_env.install_gettext_callables(admin_gettext, admin_ngettext, newstyle=True)
-
-    # The view modules add their routes to `bp`; import them before registering it.
-    from bot.admin import (auth, broadcasts, content, dashboard, inbox,  # noqa: F401
-                           registry, simulator, staff)
-
-    app.register_blueprint(bp)
