@@ -11,6 +11,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from bot.officehours import parse_office_hours
 
 #: Every setting the bot reads, with its default. ``None`` means "unset".
 DEFAULTS: dict[str, Any] = {
@@ -136,8 +137,6 @@ def load_settings(instance_path: str | os.PathLike, overrides: dict | None = Non
         raise ValueError("ESSBOT_SMS_PROVIDER must be twilio or smsgate")
     if settings["SMSGATE_URL"]:
         settings["SMSGATE_URL"] = settings["SMSGATE_URL"].rstrip("/")
-    from bot.officehours import parse_office_hours
-
     try:
         parse_office_hours(settings["ESSBOT_OFFICE_HOURS"] or "")
     except ValueError as exc:

@@ -34,6 +34,11 @@ from bot.db import transaction
 from bot.models import Contact, Message, utcnow
 from bot.models.content import ARTICLE_TEXT_FIELDS, Article, Ticket
 from bot.phones import is_test_phone, mask
+from bot.db import get_engine
+from bot import outbound
+from bot.broadcasts.tasks import get_queue
+from bot.channels import smsgate as sg
+from bot.channels import twilio as tw
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +181,6 @@ def _seed_empty(app: Flask, conn: sa.Connection) -> None:
     if conn.dialect.name == "sqlite":
         seed(conn)
         return
-    from bot.db import get_engine
-
     try:
         with get_engine(app).begin() as other:
             seed(other)
@@ -278,9 +281,6 @@ def _reply_through_gateway(app: Flask, result: dict[str, Any]) -> dict[str, Any]
     """Send a stored ticket reply through the SMS gateway now (bot.outbound.deliver); a
     transient failure is queued for a retry with backoff (the ticket stays closed: the reply
     will go), a refusal reopens the ticket. Returns `result` updated."""
-    from bot import outbound
-    from bot.broadcasts.tasks import get_queue
-
     t, m = Ticket.__table__, Message.__table__
     queue = get_queue(app)
     delivery = outbound.deliver(app, result["message_id"], queue.sender.gateway,
@@ -320,9 +320,6 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
     TicketError for an unknown ticket or an empty text.
     """
     from twilio.base.exceptions import TwilioRestException
-
-    from bot.channels import smsgate as sg
-    from bot.channels import twilio as tw
 
     text = (text or "").strip()
     if not text:

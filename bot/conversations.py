@@ -34,6 +34,8 @@ from bot.models import Actor, Contact, Conversation, Message, utcnow
 from bot.phones import mask
 from bot.registry.fields import search_key
 from bot.registry.forget import erase_contact
+from bot.broadcasts.sender import on_message_status
+from bot.channels.twilio import should_update_status
 
 log = logging.getLogger(__name__)
 
@@ -585,9 +587,6 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
     reason, which comes without a code) is kept in ``attributes.error_reason``, the first
     one only.
     """
-    from bot.broadcasts.sender import on_message_status
-    from bot.channels.twilio import should_update_status
-
     with session_scope(app) as s:
         message = s.execute(
             sa.select(Message).where(Message.provider_sid == sid).with_for_update()

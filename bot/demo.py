@@ -53,6 +53,9 @@ from flask.cli import with_appcontext
 
 from bot.models import Actor, Contact, utcnow
 from bot.phones import DEMO_PHONE_PREFIX
+from bot.stats import registry_labels
+from bot.db import transaction
+from bot.registry.fields import search_key
 
 #: Marks every demo entry (``Actor.consent_version``).
 DEMO_CONSENT = "demo"
@@ -136,8 +139,6 @@ class SeedResult:
 
 
 def _options(store: str) -> list[str]:
-    from bot.stats import registry_labels
-
     return list(registry_labels().get(store, {}))
 
 
@@ -158,8 +159,6 @@ GROUP_NAMES = ("des femmes", "des jeunes", "Benkadi")
 
 def _org_name(rng: random.Random, legal_form: str, trade: str, quartier: str | None) -> str:
     """A plausible organisation name: "Coopérative des couturières de Samé"."""
-    from bot.stats import registry_labels
-
     form = registry_labels().get("legal_form", {}).get(legal_form, "Groupement")
     if form == "Autre":
         form = "Groupement"
@@ -180,8 +179,6 @@ def build_rows(count: int, seed: int | None, now: datetime) -> tuple[list[dict],
     if count < 0:
         raise ValueError("count must be positive")
     rng = random.Random(seed)
-    from bot.stats import registry_labels
-
     labels = registry_labels()
     quartiers = [q for q in labels["quartier"] if not q.startswith("Hors")]
     outside = next((q for q in labels["quartier"] if q.startswith("Hors")), None)
@@ -326,13 +323,9 @@ def seed_demo(app: Flask, count: int, *, seed: int | None = None, force: bool = 
     """
     import time
 
-    from bot.db import transaction
-
     started = time.perf_counter()
     now = now or utcnow()
     contacts, actors = build_rows(count, seed, now)
-    from bot.registry.fields import search_key
-
     a, c = Actor.__table__, Contact.__table__
     with transaction(app) as conn:
         real = real_actor_count(conn)

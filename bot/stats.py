@@ -34,6 +34,8 @@ from bot.i18n import S_
 from bot.models import Actor, Contact, Message
 from bot.phones import exclude_test_phones
 from bot.models.content import Ticket
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
 
 
 #: The youth band of APEJ (Agence pour la Promotion de l'Emploi des Jeunes): ages 15 to 40
@@ -167,9 +169,6 @@ def registry_labels() -> dict[str, dict[str, str]]:
     ("Vous-même" for kind, "Une femme" for gender): there the key itself ("Individu") or the
     option's short label ("Femme") reads better on a staff page.
     """
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     dialogs = load_dialogs()
     labels: dict[str, dict[str, str]] = {}
     for node in dialogs.get(REGISTRATION).nodes.values():
@@ -193,9 +192,6 @@ def registry_labels() -> dict[str, dict[str, str]]:
 
 def area_name() -> str:
     """The deployment area's name from the places file (e.g. "Commune III")."""
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     return load_dialogs().places(REGISTRATION).area or ""
 
 

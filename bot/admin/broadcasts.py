@@ -62,6 +62,11 @@ from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition, 
 from bot.db import get_engine
 from bot.i18n import N_
 from bot.models import Actor, Contact, utcnow
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
+from bot.broadcasts.diffuser import pending_until as until
+from bot.registry.export import CSV_DELIMITER
+from bot.broadcasts.tasks import get_queue
 
 #: Broadcasts per page of the list.
 PAGE_SIZE = 50
@@ -143,9 +148,6 @@ def segment_choices() -> list[dict[str, Any]]:
     labels) and the quartier list (dialogs/places/commune3.yaml), the very lists segments.py
     checks filters against.
     """
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     dialogs = load_dialogs()
     labels: dict[str, dict[str, str]] = {}
     for node in dialogs.get(REGISTRATION).nodes.values():
@@ -306,8 +308,6 @@ def list_broadcasts(app: Flask, page: int = 1) -> tuple[list[dict[str, Any]], in
 
 def pending_until(plan: Mapping[str, Any] | None) -> datetime | None:
     """When a DIFFUSER draft stops waiting for its "OUI" (bot.broadcasts.diffuser), or None."""
-    from bot.broadcasts.diffuser import pending_until as until
-
     return until(plan)
 
 
@@ -372,8 +372,6 @@ def failures_csv(app: Flask, broadcast_id: int) -> tuple[str, int]:
              .where(o.c.broadcast_id == broadcast_id, failed).order_by(o.c.id))
     buffer = io.StringIO()
     buffer.write("\ufeff")
-    from bot.registry.export import CSV_DELIMITER
-
     writer = csv.writer(buffer, delimiter=CSV_DELIMITER)
     writer.writerow([_(h) for h in FAILURE_COLUMNS])
     n = 0
@@ -662,8 +660,6 @@ def status(broadcast_id: int):
 def send(broadcast_id: int):
     """Confirm: send now (``mode=now``), or schedule a draft at its chosen time
     (``mode=schedule``; the huey ``broadcast_fire`` task is queued for that time)."""
-    from bot.broadcasts.tasks import get_queue
-
     app = current_app._get_current_object()
     row = _row_or_404(broadcast_id)
     target = f"broadcast:{broadcast_id}"

@@ -44,6 +44,8 @@ from bot.i18n import N_
 from bot.models import Actor, Contact, Message, utcnow
 from bot.models.content import TICKET_MOVES, Ticket
 from bot.phones import is_test_phone, mask
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +186,6 @@ def _media_kind(content_type: str) -> str:
 
 def _option_labels() -> dict[str, dict[str, str]]:
     """French labels of the registration dialog's options by stored field (sector, kind…)."""
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     found: dict[str, dict[str, str]] = {}
     for node in load_dialogs().get(REGISTRATION).nodes.values():
         store = getattr(node, "store", None)

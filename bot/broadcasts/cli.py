@@ -21,14 +21,20 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from bot.audit import record_audit
 from bot.broadcasts.models import CHANNEL_POLICIES, BroadcastState, InvalidTransition
+from bot.broadcasts.planner import BroadcastError
+from bot.broadcasts import planner, segments
+from bot.broadcasts.tasks import get_queue
+from bot.broadcasts import planner
+from bot.broadcasts.models import Broadcast
+from bot.broadcasts.planner import local_time
+from bot.db import get_engine
+from bot.app import create_app
 
 
 @contextmanager
 def _clear_errors() -> Iterator[None]:
     """Turn the errors staff can cause into one-line ``Error: …`` messages (exit status 1)."""
     from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    from bot.broadcasts.planner import BroadcastError
 
     try:
         yield
@@ -84,9 +90,6 @@ def broadcast_group() -> None:
 def create_command(title: str, text_fr: str, text_bm: str | None, filters: tuple[str, ...],
                    at: str | None, policy: str, author: str | None) -> None:
     """Create a broadcast (draft, or scheduled with --at) and print its id."""
-    from bot.broadcasts import planner, segments
-    from bot.broadcasts.tasks import get_queue
-
     app = _app()
     with _clear_errors():
         try:
@@ -109,8 +112,6 @@ def create_command(title: str, text_fr: str, text_bm: str | None, filters: tuple
 def preview_command(broadcast_id: int) -> None:
     """Print as JSON what sending would do now: recipients by channel and language, texts
     with encoding and parts, total parts, estimated cost, skipped by reason."""
-    from bot.broadcasts import planner
-
     with _clear_errors():
         _echo_json(planner.preview(_app(), broadcast_id))
 
@@ -121,8 +122,6 @@ def preview_command(broadcast_id: int) -> None:
 def status_command(broadcast_id: int) -> None:
     """Print progress and delivery as JSON: rows by state, channel, Twilio status, error
     code; skipped by reason; parts sent and their cost."""
-    from bot.broadcasts import planner
-
     with _clear_errors():
         _echo_json(planner.status(_app(), broadcast_id))
 
@@ -135,9 +134,6 @@ def status_command(broadcast_id: int) -> None:
 @with_appcontext
 def send_command(broadcast_id: int, wait: bool, poll: float) -> None:
     """Send a draft or scheduled broadcast now (an `essbot worker` does the sending)."""
-    from bot.broadcasts import planner
-    from bot.broadcasts.tasks import get_queue
-
     app = _app()
     with _clear_errors():
         plan = get_queue(app).send_now(broadcast_id)
@@ -177,8 +173,6 @@ def send_command(broadcast_id: int, wait: bool, poll: float) -> None:
 @with_appcontext
 def cancel_command(broadcast_id: int) -> None:
     """Cancel a broadcast: nothing more is handed to Twilio; prints counts as JSON."""
-    from bot.broadcasts import planner
-
     app = _app()
     with _clear_errors():
         result = planner.cancel(app, broadcast_id)
@@ -191,10 +185,6 @@ def cancel_command(broadcast_id: int) -> None:
 def list_command() -> None:
     """List broadcasts, newest first: id, state, scheduled time (ESSBOT_TIMEZONE), title."""
     import sqlalchemy as sa
-
-    from bot.broadcasts.models import Broadcast
-    from bot.broadcasts.planner import local_time
-    from bot.db import get_engine
 
     app = _app()
     b = Broadcast.__table__
@@ -220,8 +210,6 @@ def worker_command(threads: int | None, tick: float | None, verbose: bool) -> No
     on as many machines as needed). Stop with Ctrl-C or SIGTERM; a worker killed harder loses
     nothing (the next tick reconciles and re-queues).
     """
-    from bot.broadcasts.tasks import get_queue
-
     app = _app()
     if not verbose:
         logging.getLogger("huey").setLevel(logging.WARNING)
@@ -241,8 +229,6 @@ def worker_command(threads: int | None, tick: float | None, verbose: bool) -> No
 
 
 def _standalone_app():
-    from bot.app import create_app
-
     return create_app()
 
 

@@ -53,6 +53,12 @@ from bot.i18n import admin_text as _
 from bot.models import utcnow
 from bot.models.staff import StaffUser
 from bot.phones import mask
+from bot.understanding import fold
+from bot.understanding import fold, match_quartier
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
+from bot.understanding import parse_yes_no
+from bot.broadcasts.tasks import get_queue
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +96,6 @@ class Command:
 
 def is_command(text: str | None) -> bool:
     """Whether `text` starts with the word DIFFUSER (any case, accents, punctuation)."""
-    from bot.understanding import fold
-
     first = _WORDS.search(text or "")
     return first is not None and fold(first.group()) == KEYWORD
 
@@ -104,8 +108,6 @@ def parse_command(text: str, places: Any) -> Command:
     improved the match of `match_quartier`; a first word that is ambiguous ("Badialan") and
     not settled by the next ones gives ``ambiguous``. Never raises.
     """
-    from bot.understanding import fold, match_quartier
-
     words = list(_WORDS.finditer(text or ""))
     if len(words) < 2:
         return Command(error="usage")
@@ -261,9 +263,6 @@ def answer(app: Flask, msg: InboundMessage, claim: Claim,
 def _start(app: Flask, staff: Any, msg: InboundMessage, pending: Any | None,
            now: datetime) -> list[str]:
     """DIFFUSER: create the draft and answer with its preview (or say what is wrong)."""
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     places = load_dialogs().places(REGISTRATION)
     command = parse_command(msg.text, places)
     usage = _("Écrivez : DIFFUSER <quartier ou TOUS> <texte>. Exemple : DIFFUSER Badialan 1 "
@@ -337,8 +336,6 @@ def _answer(app: Flask, staff: Any, msg: InboundMessage, pending: Any,
             now: datetime) -> list[str] | None:
     """The answer to a pending confirmation: OUI sends, anything else cancels; after the
     delay OUI/NON are told it expired, other messages go to the bot (None)."""
-    from bot.understanding import parse_yes_no
-
     yes = parse_yes_no(msg.text)
     until = pending_until(pending.plan)
     phone = ((pending.plan or {}).get("diffuser") or {}).get("phone")
@@ -355,8 +352,6 @@ def _answer(app: Flask, staff: Any, msg: InboundMessage, pending: Any,
         if yes is None:
             text += " " + _("(Seul OUI confirme l'envoi.)")
         return [text]
-    from bot.broadcasts.tasks import get_queue
-
     try:
         plan = get_queue(app).send_now(pending.id, now)
     except InvalidTransition:

@@ -38,6 +38,10 @@ import sqlalchemy as sa
 from bot.broadcasts.errors import SegmentError
 from bot.models import Actor, Contact
 from bot.phones import DEMO_PHONE_PREFIX
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
+from bot.understanding import match_quartier
+from bot.phones import exclude_test_phones
 
 #: Fields a segment can filter on, in the order shown to staff.
 FIELDS = ("quartier", "sector", "kind", "gender", "needs", "age", "language", "channel",
@@ -51,9 +55,6 @@ _AGE = re.compile(r"^\s*(\d{1,3})?\s*-\s*(\d{1,3})?\s*$|^\s*(\d{1,3})\s*$")
 @lru_cache(maxsize=1)
 def _options() -> dict[str, tuple[str, ...]]:
     """Option keys of the registration dialog's choice questions, by stored field."""
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     found: dict[str, tuple[str, ...]] = {}
     for node in load_dialogs().get(REGISTRATION).nodes.values():
         store = getattr(node, "store", None)
@@ -64,10 +65,6 @@ def _options() -> dict[str, tuple[str, ...]]:
 
 def _quartier(value: str) -> str:
     """The canonical quartier named by `value`; SegmentError when none or several fit."""
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-    from bot.understanding import match_quartier
-
     places = load_dialogs().places(REGISTRATION)
     if value in places.names():
         return value
@@ -185,8 +182,6 @@ def conditions(definition: Mapping[str, list[str]], *, default_language: str,
     reaches them and segment counts never include them.
     """
     from zoneinfo import ZoneInfo
-
-    from bot.phones import exclude_test_phones
 
 
     c, a = Contact.__table__, Actor.__table__

@@ -52,6 +52,7 @@ from bot.broadcasts.ratelimit import FileRateLimiter, RedisRateLimiter
 from bot.broadcasts.sender import Sender
 from bot.db import get_engine, transaction
 from bot.models import utcnow
+from bot import outbound
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,6 @@ class BroadcastQueue:
     def _send_replies(self, ids: list[int]) -> None:
         """Task: send stored replies through the SMS gateway in order (bot.outbound.deliver);
         at the first one to retry, the rest wait with it (a person reads them in order)."""
-        from bot import outbound
-
         ids = [int(i) for i in ids]
         for n, message_id in enumerate(ids):
             result = outbound.deliver(self.app, message_id, self.sender.gateway,
@@ -272,8 +271,6 @@ class BroadcastQueue:
             state = planner.finish_if_done(self.app, broadcast_id, now)
             if state:
                 finished[broadcast_id] = state
-        from bot import outbound
-
         replies = outbound.stale_ids(self.app, now, self.sender.lease)
         for message_id in replies:
             self.send_replies([message_id])

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from bot.understanding import load_places
 
 #: Where the dialog files live (the repository's top-level ``dialogs/``, DESIGN.md layout).
 DIALOGS_DIR = Path(__file__).resolve().parents[2] / "dialogs"
@@ -260,8 +261,6 @@ class Dialogs:
 
     def places(self, dialog: str):
         """The bot.understanding.Places of the dialog's registry (loaded once)."""
-        from bot.understanding import load_places
-
         spec = self.get(dialog)
         if spec.registry is None:
             raise KeyError(f"dialog {dialog!r} has no registry")

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from bot.models import Actor, utcnow
 from bot.registry import fields as F
 from bot.registry.query import RegistryFilter, conditions
+from bot.db import get_engine
 
 #: Columns of the export, in order (issue 3 lists the first 21).
 EXPORT_COLUMNS = (
@@ -150,8 +151,6 @@ def export_actors(app: Any, fmt: str, output: str, *, labels: bool = True,
     click.progressbar) to show progress. `now` (aware) gives the current year of age bands.
     Raises OSError when the file cannot be written, ValueError on an unknown `fmt`.
     """
-    from bot.db import get_engine
-
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     filt = filt or RegistryFilter(status="all" if include_deleted else "")

@@ -9,6 +9,10 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from bot.models import search_key  # noqa: F401  (the column's rule; used with the fields)
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
+from bot.understanding import fold
+from bot.engine import year_band as band
 
 #: French labels of the registry fields, in the order of the detail page.
 FIELD_LABELS: dict[str, str] = {
@@ -67,17 +71,11 @@ YOUTH_BAND = "15-40"
 
 @lru_cache(maxsize=1)
 def _dialog():
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     return load_dialogs().get(REGISTRATION)
 
 
 def places():
     """The deployment area's quartiers (bot.understanding.Places of the registration dialog)."""
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     return load_dialogs().places(REGISTRATION)
 
 
@@ -116,8 +114,6 @@ def option_words() -> dict[str, dict[str, str]]:
     """Folded spellings accepted for each option, by field: ``{"sector": {"commerce":
     "commerce", "vente": "commerce", "artisanat de production": "artisanat_production", …}}``
     (key, label, short label and the dialog's words; used to read imported lists)."""
-    from bot.understanding import fold
-
     found: dict[str, dict[str, str]] = {}
     for node in _dialog().nodes.values():
         if not (node.store and node.options) or node.store.startswith("_"):
@@ -159,8 +155,6 @@ def plausible_years(now_year: int) -> tuple[int, int]:
 
 def year_band(year: int | None) -> str | None:
     """The birth decade kept after a deletion (bot.engine.year_band)."""
-    from bot.engine import year_band as band
-
     return band(year)
 
 

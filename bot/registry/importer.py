@@ -50,6 +50,11 @@ from bot.db import session_scope
 from bot.models import Actor, Contact, utcnow
 from bot.phones import InvalidPhone, mask, to_e164
 from bot.registry import fields as F
+from bot.understanding import fold
+from bot.understanding import fold, match_quartier
+from bot.db import get_engine
+from bot.engine import REGISTRATION, registration_code
+from bot.engine.schema import load_dialogs
 
 #: Largest file accepted, in bytes, and most data rows.
 MAX_BYTES = 5 * 1024 * 1024
@@ -163,8 +168,6 @@ class ImportReport:
 
 def header_key(text: Any) -> str:
     """A header as compared: folded (case, accents, punctuation off), spaces single."""
-    from bot.understanding import fold
-
     return fold(str(text or "").replace("_", " ").replace("°", " "))
 
 
@@ -258,8 +261,6 @@ class _RowErrors(list):
 
 
 def _choice(field_name: str, raw: str, errors: _RowErrors, column: str) -> str | None:
-    from bot.understanding import fold
-
     if not raw:
         return None
     words = dict(F.option_words().get(field_name, {}))
@@ -274,8 +275,6 @@ def _choice(field_name: str, raw: str, errors: _RowErrors, column: str) -> str |
 
 def _yes_no(raw: str, errors: _RowErrors, column: str,
             words: dict[str, str] | None = None) -> bool | None:
-    from bot.understanding import fold
-
     folded = fold(raw)
     if not folded:
         return None
@@ -311,8 +310,6 @@ def _year(raw: Any, text: str, now_year: int, errors: _RowErrors, column: str) -
 def _quartier(raw: str, errors: _RowErrors, column: str) -> tuple[str | None, str | None]:
     """(quartier, quartier_text) of a cell; an error with a suggestion when not understood."""
     from rapidfuzz import fuzz, process
-
-    from bot.understanding import fold, match_quartier
 
     if not raw:
         return None, None
@@ -494,8 +491,6 @@ def _registered_phones(app: Flask, phones: list[str]) -> dict[str, str]:
     deleted (looked up by the phone index, 500 at a time)."""
     a = Actor.__table__
     found: dict[str, str] = {}
-    from bot.db import get_engine
-
     with get_engine(app).connect() as conn:
         for start in range(0, len(phones), 500):
             chunk = phones[start:start + 500]
@@ -524,9 +519,6 @@ def apply_import(app: Flask, report: ImportReport, now: datetime | None = None) 
     channel ``import``, a registration code, completeness and birth decade computed as the
     bot does. See the module docstring for consent and announcements (Loi 2013-015).
     """
-    from bot.engine import REGISTRATION, registration_code
-    from bot.engine.schema import load_dialogs
-
     now = now or utcnow()
     spec = load_dialogs().get(REGISTRATION).registry
     ask_protection = bool(app.config.get("ESSBOT_ASK_PROTECTION", True))

@@ -25,6 +25,8 @@ import sqlalchemy as sa
 from bot.models import Actor
 from bot.broadcasts.segments import age_condition, needs_condition
 from bot.phones import exclude_test_phones
+from bot.broadcasts.segments import SegmentError, normalize
+from bot.registry.fields import CHANNEL_LABELS, quartier_names
 
 #: Rows per page of the registry list.
 PER_PAGE = 50
@@ -152,10 +154,6 @@ class RegistryFilter:
 
 def _check(name: str, items: list[str]) -> dict[str, list[str]]:
     """Canonical values of one filter field; FilterError (French) when one is unknown."""
-    from bot.broadcasts.segments import SegmentError, normalize
-
-    from bot.registry.fields import CHANNEL_LABELS, quartier_names
-
     if name == "channel":
         bad = [v for v in items if v.lower() not in CHANNEL_LABELS]
         if bad:
