@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot import content_store, engine, sms
 from bot.channels.base import InboundMessage, OutboundReply
+from bot.config import engine_settings
 from bot.db import get_engine, session_scope, transaction
 from bot.i18n import N_, translate
 from bot.models import Actor, Contact, Conversation, Message, utcnow
@@ -304,7 +305,7 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
             turn = engine.step(
                 engine.State(dialog, node, answers), engine.Inbound(text, msg.kind),
                 engine.Facts(contact["language"], contact["opted_out"], default_language,
-                             msg.channel, _actor_facts(actor), _engine_settings(settings),
+                             msg.channel, _actor_facts(actor), engine_settings(settings),
                              # Loaded only when the turn needs them (a menu answer does not).
                              content=lambda: content_store.library(app, conn),
                              announcements=lambda: _announcements(conn, contact_id)), now,
@@ -461,15 +462,6 @@ _ACTOR_FIELDS = ("phone", "language", "channel", "kind", "name", "org_name", "co
                  "trade", "legal_form", "members_count", "formalised", "protection", "needs",
                  "consent_at", "consent_version", "completeness", "registered_at",
                  "registration_code")
-
-
-def _engine_settings(settings: Any) -> dict[str, Any]:
-    """The settings the engine reads (bot/config.py DEFAULTS)."""
-    return {"ask_protection": bool(settings["ESSBOT_ASK_PROTECTION"]),
-            "retention_days": int(settings["ESSBOT_RETENTION_DAYS"]),
-            "resume_after_days": int(settings["ESSBOT_RESUME_AFTER_DAYS"]),
-            "office_hours": str(settings["ESSBOT_OFFICE_HOURS"]),
-            "timezone": str(settings["ESSBOT_TIMEZONE"])}
 
 
 #: Announcements shown by ANNONCES (the latest first).

@@ -211,7 +211,7 @@ def text_parts(app: Flask, title: str, text_fr: str, text_bm: str | None) -> dic
     "encoding", "characters", "body"}, "whatsapp": {…}}, "bm": {…, "same_as_fr": bool},
     "max_parts": ESSBOT_SMS_MAX_SEGMENTS}`` from `planner.render` (empty texts count 0)."""
     texts = planner.Texts(title or "", text_fr or "", (text_bm or "").strip() or None)
-    out: dict[str, Any] = {"max_parts": int(app.config.get("ESSBOT_SMS_MAX_SEGMENTS") or 1),
+    out: dict[str, Any] = {"max_parts": int(app.config["ESSBOT_SMS_MAX_SEGMENTS"]),
                            "many_parts": MANY_PARTS}
     for language in ("fr", "bm"):
         shown: dict[str, Any] = {}
@@ -623,7 +623,7 @@ def _preview_warnings(app: Flask, preview: Mapping[str, Any]) -> list[str]:
                      "pas."))
     if preview["parts"]["whatsapp"] and not cost["price_per_whatsapp"]:
         out.append(_("Coût WhatsApp inconnu : ESSBOT_PRICE_PER_WHATSAPP = 0."))
-    max_parts = int(app.config.get("ESSBOT_SMS_MAX_SEGMENTS") or 1)
+    max_parts = int(app.config["ESSBOT_SMS_MAX_SEGMENTS"])
     for language, shown in preview["texts"].items():
         n = shown["sms"]["parts"]
         if n >= MANY_PARTS or n > max_parts:

@@ -36,6 +36,7 @@ from flask import (Flask, Response, abort, current_app, flash, redirect, render_
                    request, stream_with_context, url_for)
 from flask_login import current_user
 
+from bot.config import setting
 from bot import sms
 from bot.admin import _, audit, bamako_time, bp, parts, require_role
 from bot.content_store import TicketError, reply_channel, reply_ticket
@@ -417,7 +418,7 @@ def open_media(settings: Mapping[str, Any], url: str, range_header: str | None =
     if not _allowed_media_url(url, settings):
         raise MediaError(502, _("L'adresse de ce média n'est pas une adresse de Twilio : "
                                 "il n'est pas récupéré."))
-    timeout = float(settings.get("TWILIO_HTTP_TIMEOUT") or 10)
+    timeout = float(setting(settings, "TWILIO_HTTP_TIMEOUT"))
     headers = {"Range": range_header} if range_header else {}
     try:
         upstream = requests.get(url, auth=(sid, token), stream=True, timeout=timeout,

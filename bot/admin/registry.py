@@ -36,6 +36,7 @@ from wtforms import IntegerField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from bot.config import setting
 from bot.admin import _, audit, bp, require_role
 from bot.db import get_engine, session_scope
 from bot.i18n import N_
@@ -296,7 +297,7 @@ class ActorForm(FlaskForm):
             "needs": [k for k, _ in self.needs.choices if k in (self.needs.data or [])],
             "language": self.language.data or None,
         }
-        if current_app.config.get("ESSBOT_ASK_PROTECTION", True) or actor.protection:
+        if setting(current_app.config, "ESSBOT_ASK_PROTECTION") or actor.protection:
             chosen = [k for k, _ in self.protection.choices if k in (self.protection.data or [])]
             values["protection"] = chosen or None
         if actor.contact_id is None:
@@ -354,7 +355,7 @@ def edit(actor_id: int):
         flash(_("La fiche n'a pas été enregistrée : corrigez les champs signalés."), "error")
     return render_template("admin/registry_edit.html", form=form, actor=actor,
                            outside=F.outside_label(),
-                           ask_protection=current_app.config.get("ESSBOT_ASK_PROTECTION", True)
+                           ask_protection=setting(current_app.config, "ESSBOT_ASK_PROTECTION")
                            or bool(actor.protection))
 
 

@@ -19,16 +19,13 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from bot.audit import record_audit
-from bot.broadcasts.models import CHANNEL_POLICIES, BroadcastState, InvalidTransition
-from bot.broadcasts.planner import BroadcastError
-from bot.broadcasts import planner, segments
-from bot.broadcasts.tasks import get_queue
-from bot.broadcasts import planner
-from bot.broadcasts.models import Broadcast
-from bot.broadcasts.planner import local_time
-from bot.db import get_engine
 from bot.app import create_app
+from bot.audit import record_audit
+from bot.broadcasts import planner, segments
+from bot.broadcasts.models import CHANNEL_POLICIES, Broadcast, BroadcastState, InvalidTransition
+from bot.broadcasts.planner import BroadcastError, local_time
+from bot.broadcasts.tasks import get_queue
+from bot.db import get_engine
 
 
 @contextmanager

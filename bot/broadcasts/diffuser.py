@@ -54,7 +54,7 @@ from bot.models import utcnow
 from bot.models.staff import StaffUser
 from bot.phones import mask
 from bot.understanding import fold
-from bot.understanding import fold, match_quartier
+from bot.understanding import match_quartier
 from bot.engine import REGISTRATION
 from bot.engine.schema import load_dialogs
 from bot.understanding import parse_yes_no

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.config import setting
 from bot import sms
 from bot.broadcasts import segments
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound  # noqa: F401  (planner.*)
@@ -152,7 +153,7 @@ def render(texts: Texts, language: str, channel: str, kind: str,
         return Rendered("whatsapp", "template", language, body, 1, None, len(text),
                         spec["content_sid"])
     if channel == "sms":
-        fold = bool(settings.get("ESSBOT_SMS_FOLDING", True))
+        fold = bool(setting(settings, "ESSBOT_SMS_FOLDING"))
         body = sms.render(text, "sms", language, fold=fold)
         info = sms.analyze(body)
         return Rendered("sms", "text", language, body, info.segments, info.encoding,
@@ -301,8 +302,8 @@ class _Plan:
 
     def summary(self) -> dict[str, Any]:
         """The plan as JSON-ready data (see `preview`); costs in ESSBOT_CURRENCY."""
-        price = float(self.settings.get("ESSBOT_PRICE_PER_PART") or 0)
-        wa_price = float(self.settings.get("ESSBOT_PRICE_PER_WHATSAPP") or 0)
+        price = float(setting(self.settings, "ESSBOT_PRICE_PER_PART"))
+        wa_price = float(setting(self.settings, "ESSBOT_PRICE_PER_WHATSAPP"))
         sms_cost = sms.estimate_cost(self.sms_parts, price)
         wa_cost = sms.estimate_cost(self.whatsapp_messages, wa_price)
         texts: dict[str, dict[str, Any]] = {}
@@ -330,7 +331,7 @@ class _Plan:
             "parts": {"sms": self.sms_parts, "whatsapp": self.whatsapp_messages},
             "cost": {"sms": round(sms_cost, 2), "whatsapp": round(wa_cost, 2),
                      "total": round(sms_cost + wa_cost, 2),
-                     "currency": self.settings.get("ESSBOT_CURRENCY") or "FCFA",
+                     "currency": setting(self.settings, "ESSBOT_CURRENCY"),
                      "price_per_part": price, "price_per_whatsapp": wa_price},
             "skipped": dict(self.skipped),
             "warnings": warnings,
@@ -501,7 +502,7 @@ def check_sender(settings: Mapping[str, Any], channels: Iterable[str]) -> None:
     ESSBOT_SMS_PROVIDER=smsgate the gateway's SMSGATE_URL, SMSGATE_USERNAME and
     SMSGATE_PASSWORD (bot/channels/smsgate.py)."""
     channels = set(channels)
-    gateway = str(settings.get("ESSBOT_SMS_PROVIDER") or "twilio") == "smsgate"
+    gateway = str(setting(settings, "ESSBOT_SMS_PROVIDER")) == "smsgate"
     missing: list[str] = []
     if "whatsapp" in channels or ("sms" in channels and not gateway):
         missing += [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
@@ -771,7 +772,7 @@ def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
             sms_parts += int(parts or 0)
     if row.plan:
         skipped["opted_out"] = row.plan.get("skipped", {}).get("opted_out", 0)
-    price = float(app.config.get("ESSBOT_PRICE_PER_PART") or 0)
+    price = float(setting(app.config, "ESSBOT_PRICE_PER_PART"))
     return {**_head(app, row), "error": row.error,
             "started_at": local_time(row.started_at, app.config["ESSBOT_TIMEZONE"]),
             "finished_at": local_time(row.finished_at, app.config["ESSBOT_TIMEZONE"]),
@@ -783,4 +784,4 @@ def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
             "failure_reasons": dict(sorted(reasons.items())), "skipped": dict(skipped),
             "sms_parts_sent": sms_parts,
             "cost_sent": {"amount": round(sms.estimate_cost(sms_parts, price), 2),
-                          "currency": app.config.get("ESSBOT_CURRENCY") or "FCFA"}}
+                          "currency": setting(app.config, "ESSBOT_CURRENCY")}}

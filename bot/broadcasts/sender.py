@@ -61,6 +61,7 @@ from typing import Any, Callable, Mapping
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.config import setting
 from bot.broadcasts import planner
 from bot.broadcasts.models import (Broadcast, BroadcastState, InvalidTransition, Outbox,
                                    OutboxState, UndeliverableAddress)
@@ -204,11 +205,11 @@ def lease_seconds(settings: Mapping[str, Any]) -> float:
     """ESSBOT_BROADCAST_LEASE, checked to be at least twice TWILIO_HTTP_TIMEOUT (and
     SMSGATE_HTTP_TIMEOUT when the gateway carries SMS): a live worker's request must have ended
     before anyone reconciles its row. Raises ValueError."""
-    lease = float(settings.get("ESSBOT_BROADCAST_LEASE") or 60)
-    timeouts = [("TWILIO_HTTP_TIMEOUT", float(settings.get("TWILIO_HTTP_TIMEOUT") or 10))]
+    lease = float(setting(settings, "ESSBOT_BROADCAST_LEASE"))
+    timeouts = [("TWILIO_HTTP_TIMEOUT", float(setting(settings, "TWILIO_HTTP_TIMEOUT")))]
     if sg.provider_enabled(settings):
         timeouts.append(("SMSGATE_HTTP_TIMEOUT",
-                         float(settings.get("SMSGATE_HTTP_TIMEOUT") or 10)))
+                         float(setting(settings, "SMSGATE_HTTP_TIMEOUT"))))
     for name, timeout in timeouts:
         if lease < 2 * timeout:
             raise ValueError(f"ESSBOT_BROADCAST_LEASE ({lease:g} s) must be at least twice "
@@ -498,8 +499,8 @@ class Sender:
     def _failed_request(self, row: Any, message_id: int, attempt: int, kind: str,
                         code: int | None, exc: BaseException) -> Result | None:
         now = self.clock()
-        base = float(self.settings.get("ESSBOT_SEND_RETRY_BASE") or 2)
-        cap = float(self.settings.get("ESSBOT_SEND_RETRY_MAX") or 300)
+        base = float(setting(self.settings, "ESSBOT_SEND_RETRY_BASE"))
+        cap = float(setting(self.settings, "ESSBOT_SEND_RETRY_MAX"))
         where = f"outbox {row.id} ({row.channel} to {mask(row.phone)})"
         if kind == "throttled":
             # Never processed: hand the row back without counting the attempt.
@@ -509,7 +510,7 @@ class Sender:
                          error_code=code)
             log.info("%s throttled by Twilio (%s); retry in %.1f s", where, code, delay)
             return Result("retry", delay)
-        max_attempts = int(self.settings.get("ESSBOT_SEND_MAX_ATTEMPTS") or 8)
+        max_attempts = int(setting(self.settings, "ESSBOT_SEND_MAX_ATTEMPTS"))
         if kind in ("not_sent", "unknown"):
             if kind == "not_sent" and attempt >= max_attempts:
                 self._fail(row, message_id, attempt, code)
@@ -599,8 +600,8 @@ class Sender:
         verdict = self.reconcile(row, now)
         if verdict == "sent":
             return Result("sent")
-        base = float(self.settings.get("ESSBOT_SEND_RETRY_BASE") or 2)
-        cap = float(self.settings.get("ESSBOT_SEND_RETRY_MAX") or 300)
+        base = float(setting(self.settings, "ESSBOT_SEND_RETRY_BASE"))
+        cap = float(setting(self.settings, "ESSBOT_SEND_RETRY_MAX"))
         if verdict == "error":
             delay = backoff(row.attempts, base, cap)
             self._update(row, row.state, row.attempts, state=OutboxState.UNKNOWN,
@@ -608,7 +609,7 @@ class Sender:
             return Result("retry", delay)
         # Absent: the request never created a message. Send again, unless out of attempts or
         # the broadcast was cancelled meanwhile.
-        if row.attempts >= int(self.settings.get("ESSBOT_SEND_MAX_ATTEMPTS") or 8):
+        if row.attempts >= int(setting(self.settings, "ESSBOT_SEND_MAX_ATTEMPTS")):
             self._fail(row, row.message_id, row.attempts, row.error_code)
             return Result("failed")
         sending = row.broadcast_state == BroadcastState.SENDING

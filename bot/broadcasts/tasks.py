@@ -46,6 +46,7 @@ from typing import Any, Callable, Iterable
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.config import setting
 from bot.broadcasts import planner
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition, Outbox, OutboxState
 from bot.broadcasts.ratelimit import FileRateLimiter, RedisRateLimiter
@@ -81,7 +82,7 @@ class BroadcastQueue:
         settings = app.config
         self.app = app
         self.clock = clock
-        name = settings.get("ESSBOT_QUEUE_NAME") or "essbot"
+        name = setting(settings, "ESSBOT_QUEUE_NAME")
         if settings.get("REDIS_URL"):
             self.backend = "redis"
             self.huey = RedisHuey(name, url=settings["REDIS_URL"], results=False)

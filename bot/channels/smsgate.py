@@ -43,6 +43,7 @@ from typing import Any, Mapping
 
 import requests
 
+from bot.config import setting
 from bot.channels.base import InboundMessage
 from bot.phones import is_test_phone, mask, to_e164
 
@@ -130,7 +131,7 @@ def _now() -> float:
 
 def provider_enabled(settings: Mapping[str, Any]) -> bool:
     """Whether SMS sent by the bot go through the gateway (ESSBOT_SMS_PROVIDER=smsgate)."""
-    return str(settings.get("ESSBOT_SMS_PROVIDER") or "twilio").lower() == "smsgate"
+    return str(setting(settings, "ESSBOT_SMS_PROVIDER")).lower() == "smsgate"
 
 
 def signature_for(key: str, body: bytes, timestamp: str) -> str:
@@ -317,8 +318,8 @@ class Client:
             raise ValueError("set " + ", ".join(missing) + " to send SMS through the gateway")
         return cls(settings["SMSGATE_URL"], settings["SMSGATE_USERNAME"],
                    settings["SMSGATE_PASSWORD"],
-                   timeout=float(settings.get("SMSGATE_HTTP_TIMEOUT") or 10),
-                   sim_number=int(settings.get("SMSGATE_SIM_NUMBER") or 0),
+                   timeout=float(setting(settings, "SMSGATE_HTTP_TIMEOUT")),
+                   sim_number=int(setting(settings, "SMSGATE_SIM_NUMBER")),
                    ca_bundle=settings.get("SMSGATE_CA_BUNDLE") or None)
 
     def _raise_for(self, response: requests.Response) -> None:

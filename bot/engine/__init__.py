@@ -48,6 +48,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from bot import sms
+from bot.config import DEFAULTS, engine_settings
 from bot.content import Library, search
 from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, load_dialogs
 from bot.i18n import N_, translate
@@ -560,11 +561,13 @@ def _repeat_prompt(ctx: _Ctx) -> None:
 # Moving between nodes
 # ------------------------------------------------------------------------------------------
 
+#: The engine's settings when the caller gives none (bot.config states each default once).
+_DEFAULT_SETTINGS = engine_settings(DEFAULTS)
+
+
 def _settings_value(ctx: _Ctx, key: str) -> Any:
-    defaults = {"ask_protection": True, "retention_days": 1825, "resume_after_days": 7,
-                "sms_max_segments": 2,
-                "office_hours": "mon-fri 08:00-16:00", "timezone": "Africa/Bamako"}
-    return ctx.facts.settings.get(key, defaults.get(key))
+    """Setting `key` (an ENGINE_SETTINGS name) from the facts, else its default."""
+    return ctx.facts.settings.get(key, _DEFAULT_SETTINGS.get(key))
 
 
 def _holds(ctx: _Ctx, dialog: str, condition: Mapping[str, Any] | None) -> bool:

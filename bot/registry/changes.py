@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.config import setting
 from bot.db import session_scope, transaction
 from bot.models import Actor, utcnow
 from bot.registry import fields as F
@@ -67,7 +68,7 @@ def update_actor(app: Flask, actor_id: int, values: Mapping[str, Any], *,
         actor.birth_band = F.year_band(actor.birth_year)
         actor.completeness = F.completeness(
             {c: getattr(actor, c) for c in EDITABLE},
-            bool(app.config.get("ESSBOT_ASK_PROTECTION", True)))
+            bool(setting(app.config, "ESSBOT_ASK_PROTECTION")))
         actor.updated_at = now
         if audit is not None:
             audit(session=session, fields=sorted(changed))

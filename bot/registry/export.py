@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bot.config import setting
 from bot.models import Actor, utcnow
 from bot.registry import fields as F
 from bot.registry.query import RegistryFilter, conditions
@@ -155,7 +156,7 @@ def export_actors(app: Any, fmt: str, output: str, *, labels: bool = True,
         raise ValueError(f"unknown export format {fmt!r}")
     filt = filt or RegistryFilter(status="all" if include_deleted else "")
     table = Actor.__table__
-    zone_name = app.config.get("ESSBOT_TIMEZONE", "Africa/Bamako")
+    zone_name = setting(app.config, "ESSBOT_TIMEZONE")
     zone = ZoneInfo(zone_name)
     where = conditions(filt, now or utcnow(), zone_name)
     query = sa.select(*[table.c[name] for name in EXPORT_COLUMNS]).where(*where).order_by(

@@ -46,11 +46,11 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.config import setting
 from bot.db import session_scope
 from bot.models import Actor, Contact, utcnow
 from bot.phones import InvalidPhone, mask, to_e164
 from bot.registry import fields as F
-from bot.understanding import fold
 from bot.understanding import fold, match_quartier
 from bot.db import get_engine
 from bot.engine import REGISTRATION, registration_code
@@ -438,7 +438,7 @@ def analyse_file(app: Flask, data: bytes, filename: str,
     from zoneinfo import ZoneInfo
 
     now = now or utcnow()
-    now_year = now.astimezone(ZoneInfo(app.config.get("ESSBOT_TIMEZONE", "Africa/Bamako"))).year
+    now_year = now.astimezone(ZoneInfo(setting(app.config, "ESSBOT_TIMEZONE"))).year
     headers, body = read_table(data, filename)
     aliases = _aliases()
     columns: dict[str, int] = {}
@@ -458,7 +458,7 @@ def analyse_file(app: Flask, data: bytes, filename: str,
     if not {"last_name", "first_name", "org_name"} & set(columns):
         raise ImportFileError("Il faut une colonne « nom » (personnes) ou « organisation ».")
     report = ImportReport(filename=filename[:200], rows=len(body), ignored_columns=ignored)
-    country = app.config.get("ESSBOT_COUNTRY", "ML")
+    country = setting(app.config, "ESSBOT_COUNTRY")
     checked = []
     for number, cells in body:
         raw = {name: (cells[i] if i < len(cells) else None) for name, i in columns.items()}
@@ -521,7 +521,7 @@ def apply_import(app: Flask, report: ImportReport, now: datetime | None = None) 
     """
     now = now or utcnow()
     spec = load_dialogs().get(REGISTRATION).registry
-    ask_protection = bool(app.config.get("ESSBOT_ASK_PROTECTION", True))
+    ask_protection = bool(setting(app.config, "ESSBOT_ASK_PROTECTION"))
     version = f"import:{now.date().isoformat()}"
     result = {"created": 0, "skipped": 0, "opted_in": 0, "linked": 0}
     rows = report.create
