@@ -81,13 +81,15 @@ def play(fold: bool, workdir: str) -> dict[str, tuple[int, int, Counter]]:
             # A script that no longer completes would silently measure something else.
             raise SystemExit(f"script {name!r} did not complete a registration: "
                              f"last reply {rows[-1].body!r}")
-        results[name] = (len(rows), sum(r.segments for r in rows), Counter(r.encoding for r in rows))
+        results[name] = (len(rows), sum(r.segments for r in rows),
+                         Counter(r.encoding for r in rows))
     get_engine(app).dispose()
     return results
 
 
 def main() -> None:
-    """Parse the options, play every conversation folded and raw, print parts per conversation and the totals."""
+    """Parse the options, play every conversation folded and raw, print parts per conversation
+    and the totals."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--price", type=float, default=None,
                         help="price of one SMS part (default: ESSBOT_PRICE_PER_PART or 0)")
@@ -109,7 +111,8 @@ def main() -> None:
               f"fold {dict(ef)}  raw {dict(er)}")
     print(f"{'total':<52}{'':>5}{tot_f:>7}{tot_r:>7}{tot_r / tot_f:>11.2f}")
     if price:
-        print(f"cost at {price:g} per part: {tot_f * price:,.0f} folded vs {tot_r * price:,.0f} raw")
+        print(f"cost at {price:g} per part: {tot_f * price:,.0f} folded vs "
+              f"{tot_r * price:,.0f} raw")
 
 
 if __name__ == "__main__":

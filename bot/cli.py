@@ -173,7 +173,8 @@ def sms_segments(text: str, channel: str, language: str | None) -> None:
     """Print the encoding, parts and rendered form of TEXT as JSON."""
     from bot import sms
 
-    report = sms.report(text, channel, language, fold=bool(current_app.config["ESSBOT_SMS_FOLDING"]))
+    report = sms.report(text, channel, language,
+                        fold=bool(current_app.config["ESSBOT_SMS_FOLDING"]))
     click.echo(json.dumps(report, ensure_ascii=False))
 
 

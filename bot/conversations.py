@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 #: Characters of a message the engine reads; the stored body keeps everything.
 MAX_ENGINE_CHARS = 1000
-#: Parts allowed on WhatsApp before paging (a WhatsApp message is one "part" of up to 1,600 characters).
+#: Characters of a WhatsApp page (a WhatsApp message is one "part" of up to 1,600 characters).
 WHATSAPP_PAGE_CHARS = 1600
 #: What a person types to get the next page of a long reply.
 NEXT_PAGE = engine.NEXT_PAGE
@@ -167,7 +167,8 @@ class _Statements:
             values = {"phone": sa.bindparam("phone"), "created_at": sa.bindparam("now"),
                       "updated_at": sa.bindparam("now"), "last_channel": channel}
             stmt = insert(c).values(**values)
-            update = {"last_channel": stmt.excluded.last_channel, "updated_at": stmt.excluded.updated_at}
+            update = {"last_channel": stmt.excluded.last_channel,
+                      "updated_at": stmt.excluded.updated_at}
             if column is not None:
                 stmt = insert(c).values(**values, **{column.name: sa.bindparam("now")})
                 update[column.name] = getattr(stmt.excluded, column.name)
@@ -191,7 +192,8 @@ class _Statements:
         self.inbound_by_sid = sa.select(m.c.id, m.c.body, m.c.processed_at, m.c.attributes).where(
             m.c.provider_sid == sa.bindparam("sid"))
         self.replies_of = (sa.select(m.c.id, m.c.body, m.c.channel)
-                           .where(m.c.reply_to_id == sa.bindparam("inbound_id"), m.c.direction == "out")
+                           .where(m.c.reply_to_id == sa.bindparam("inbound_id"),
+                                  m.c.direction == "out")
                            .order_by(m.c.id))
         self.insert_conversation = sa.insert(v).values(
             contact_id=sa.bindparam("contact_id"), dialog=sa.bindparam("dialog"),
@@ -252,7 +254,8 @@ def _store(app: Flask, msg: InboundMessage) -> int:
     """
     with transaction(app) as conn:
         sql = _sql(conn)
-        contact_id = conn.execute(sql.upsert_contact.get(msg.channel, sql.upsert_contact["console"]),
+        upsert = sql.upsert_contact.get(msg.channel, sql.upsert_contact["console"])
+        contact_id = conn.execute(upsert,
                                   {"phone": msg.address, "now": msg.received_at}).scalar_one()
         stored = conn.execute(sql.insert_inbound, {
             "contact_id": contact_id, "channel": msg.channel, "sid": msg.provider_sid,
@@ -261,7 +264,8 @@ def _store(app: Flask, msg: InboundMessage) -> int:
             "attributes": msg.attributes, "created_at": msg.received_at,
         }).first()
     if stored is not None:
-        log.info("stored inbound %s on %s from %s", msg.provider_sid, msg.channel, mask(msg.address))
+        log.info("stored inbound %s on %s from %s", msg.provider_sid, msg.channel,
+                 mask(msg.address))
     return contact_id
 
 
@@ -409,7 +413,8 @@ def _paginate(settings: Any, channel: str, language: str, text: str) -> tuple[li
     rendered = sms.render(text, channel, language, fold=fold)
     if not rendered:
         return [], []
-    continuation = sms.render("\n" + translate(CONTINUATION, language), channel, language, fold=fold)
+    continuation = sms.render("\n" + translate(CONTINUATION, language), channel, language,
+                              fold=fold)
     if channel == "sms":
         pages = sms.split_pages(rendered, max_segments=int(settings["ESSBOT_SMS_MAX_SEGMENTS"]),
                                 continuation=continuation)
@@ -551,7 +556,8 @@ class _Registry:
         return ticket_id
 
 
-def _record_failure(app: Flask, msg: InboundMessage, contact_id: int, exc: Exception) -> HandleResult:
+def _record_failure(app: Flask, msg: InboundMessage, contact_id: int,
+                    exc: Exception) -> HandleResult:
     """Mark the stored message as failed (kept unprocessed so a retry tries again) and
     return an apology in the person's language."""
     m = Message.__table__

@@ -16,7 +16,8 @@ class _Gunicorn(BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
-        """Copy the options given to the constructor into gunicorn's config (gunicorn's BaseApplication hook)."""
+        """Copy the options given to the constructor into gunicorn's config (gunicorn's
+        BaseApplication hook)."""
         for key, value in self.options.items():
             self.cfg.set(key, value)
 

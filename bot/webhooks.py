@@ -94,5 +94,6 @@ def status() -> Response:
     mid = request.args.get("mid", "")
     # Our own ids: positive and within a 64-bit integer column.
     message_id = int(mid) if mid.isdigit() and 0 < int(mid) < 2**63 else None
-    update_status(current_app._get_current_object(), sid[:64], new_status[:24], error_code, message_id)
+    update_status(current_app._get_current_object(), sid[:64], new_status[:24], error_code,
+                  message_id)
     return Response(status=204)

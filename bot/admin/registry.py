@@ -211,7 +211,8 @@ class ActorForm(FlaskForm):
                                  validators=[Optional(), NumberRange(1, F.MAX_MEMBERS)])
     formalised = SelectField(N_("Organisation déclarée"), default="",
                              choices=[("", "—"), ("oui", "Oui"), ("non", "Non")])
-    protection = SelectMultipleField(N_("Protection sociale"), widget=ListWidget(prefix_label=False),
+    protection = SelectMultipleField(N_("Protection sociale"),
+                                     widget=ListWidget(prefix_label=False),
                                      option_widget=CheckboxInput())
     needs = SelectMultipleField(N_("Besoins"), widget=ListWidget(prefix_label=False),
                                 option_widget=CheckboxInput())

@@ -117,7 +117,8 @@ def templates(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(raw) if isinstance(raw, str) else dict(raw)
     except (ValueError, TypeError) as exc:
-        raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES is not valid JSON: {exc}", "templates") from None
+        raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES is not valid JSON: {exc}",
+                             "templates") from None
     out = {}
     for language, spec in data.items():
         if not isinstance(spec, dict) or not str(spec.get("content_sid", "")).startswith("HX"):

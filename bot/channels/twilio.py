@@ -137,7 +137,8 @@ def twiml(replies: Iterable[OutboundReply], status_url: str | None) -> str:
     response = MessagingResponse()
     for reply in replies:
         action = f"{status_url}?mid={reply.id}" if status_url else None
-        response.message(reply.body[:MAX_BODY_CHARS], action=action, method="POST" if action else None)
+        response.message(reply.body[:MAX_BODY_CHARS], action=action,
+                         method="POST" if action else None)
     return str(response)
 
 

@@ -323,9 +323,9 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
 
     Takes the current `state`, the `inbound` message, the contact `facts`, the current time
     `now` (aware datetime, injected so tests use a fake clock) and the `dialogs` to run
-    (default: :func:`load_dialogs`, the repository's ``dialogs/``). Returns a Turn. Never raises on user input: anything not
-    understood gets a re-prompt. Raises KeyError only for a dialog bug (a node the dialogs do
-    not define), which `essbot dialogs check` catches first.
+    (default: :func:`load_dialogs`, the repository's ``dialogs/``). Returns a Turn. Never raises
+    on user input: anything not understood gets a re-prompt. Raises KeyError only for a dialog
+    bug (a node the dialogs do not define), which `essbot dialogs check` catches first.
     """
     dialogs = dialogs if dialogs is not None else load_dialogs()
     ctx = _Ctx(dialogs, state, facts, now)

@@ -8,61 +8,15 @@ Migrations live in `migrations/` (Alembic); keep them in step with these classes
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm as so
 
+from bot.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow  # noqa: F401
 from bot.phones import mask
 from bot.understanding import fold
-
-#: Stable constraint names so that Alembic migrations are the same on every backend.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
-
-
-class UTCDateTime(sa.types.TypeDecorator):
-    """A timestamp stored in UTC and always read back as an aware UTC datetime.
-
-    SQLite has no time zone type; without this, values read back naive and
-    comparisons with aware datetimes raise TypeError.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTCDateTime column")
-        return value.astimezone(timezone.utc)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
-
-
-class Base(so.DeclarativeBase):
-    """Declarative base of every model, with the shared naming convention."""
-
-    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON(), list[Any]: sa.JSON()}
-
 
 #: Channels a message can travel on. "console" is the terminal chat and the simulator.
 CHANNELS = ("sms", "whatsapp", "console")

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm as so
 
-from bot.models import Base, utcnow
+from bot.models.base import Base, utcnow
 
 
 class InvalidTransition(ValueError):

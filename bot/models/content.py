@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm as so
 
-from bot.models import Base, utcnow
+from bot.models.base import Base, utcnow
 
 #: Text fields of an article; each is stored as ``<field>_fr`` and ``<field>_bm``.
 ARTICLE_TEXT_FIELDS = ("title", "short", "details", "eligibility", "how_to_apply", "where")
