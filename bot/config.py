@@ -157,6 +157,17 @@ def _one_line(error: ValidationError) -> ValueError:
     return ValueError(f"{name}: {first.get('msg', 'invalid value')} ({value!r})")
 
 
+def _coerce(name: str, raw: str) -> Any:
+    """Read the text `raw` of setting `name` as the setting's type (as from the environment);
+    an unknown name gives the stripped text or None. Raises ValueError naming the setting."""
+    if name not in Settings.model_fields:
+        return raw.strip() or None
+    try:
+        return getattr(Settings(**{name: raw}), name)
+    except ValidationError as exc:
+        raise _one_line(exc) from None
+
+
 def load_settings(instance_path: str | os.PathLike, overrides: dict | None = None) -> dict:
     """Build the settings dict from defaults, environment and `overrides`.
 
