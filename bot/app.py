@@ -52,7 +52,7 @@ def create_app(config: dict | None = None) -> Flask:
     def _http_error(exc: HTTPException):
         if request.path.startswith("/admin"):
             return admin.error_page(exc)  # staff get a French page with the reason
-        # Plain text with the reason; 403 says nothing more (DESIGN.md contract).
+        # Plain text with the reason; 403 says nothing more (docs/architecture.md contract).
         body = exc.name if exc.code == 403 else f"{exc.name}: {exc.description}"
         return body + "\n", exc.code, {"Content-Type": "text/plain; charset=utf-8"}
 

@@ -10,7 +10,7 @@ the table changes (a count + max(updated_at) query, well under a millisecond).
 
 Tickets: :func:`open_ticket` (called by bot/conversations.py in the message's transaction),
 :func:`list_tickets` and :func:`reply_ticket` (`essbot tickets list|reply`). A reply goes on
-WhatsApp only inside the 24-hour customer service window (TWILIO.md), else by SMS if the
+WhatsApp only inside the 24-hour customer service window (docs/twilio.md), else by SMS if the
 person has written by SMS, else it is recorded as not sendable; the ticket records which.
 """
 
@@ -227,7 +227,7 @@ def open_ticket(conn: sa.Connection, contact: dict[str, Any], reason: str,
 
 
 def redact_tickets(conn: sa.Connection, contact_id: int) -> None:
-    """Blank the texts of the contact's tickets (right to delete, FACTS.md §3)."""
+    """Blank the texts of the contact's tickets (right to delete, docs/domain.md §3)."""
     t = Ticket.__table__
     conn.execute(sa.update(t).where(t.c.contact_id == contact_id).values(
         question=None, snapshot=[], status="closed"))
@@ -311,7 +311,7 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
     """Answer ticket `ticket_id` with `text` on the person's channel; close the ticket
     (it is reopened if Twilio refuses the message or no sender is configured).
 
-    The outbound Message is stored before it is sent (DESIGN.md), then sent with
+    The outbound Message is stored before it is sent (docs/architecture.md), then sent with
     bot.channels.twilio.send (TWILIO_API_BASE_URL points tests at a fake Twilio) — or, for SMS
     when ESSBOT_SMS_PROVIDER=smsgate, through the SMS gateway (bot.outbound.deliver; a
     transient failure is retried from the queue with backoff and reported as "queued").

@@ -18,7 +18,7 @@ Seeding replaces earlier demo data, and refuses to run on a database that holds 
 What is realistic and what is not. Values are the registry's own: option keys of
 dialogs/registration.yaml (kind, gender, sector, legal form, protection, needs) and quartiers of
 dialogs/places/commune3.yaml. The quartiers where, per the commune's presentation, artisans
-concentrate (Koulouninko, Sirakoro-Dounfing, Koulouba, Sogonafing: FACTS.md §1) get a higher
+concentrate (Koulouninko, Sirakoro-Dounfing, Koulouba, Sogonafing: docs/domain.md §1) get a higher
 weight, the market quartier N'Tomikorobougou a little more. **Every other weight (sector
 shares, gender, ages, languages, channels, needs, protection, unfinished and deleted shares)
 is illustrative, not a survey figure**: it only makes the charts look like a registry.
@@ -97,7 +97,7 @@ PROTECTION_WEIGHTS = {"aucune": 55, "mutuelle": 12, "amo": 8, "inps": 6, "ramed"
                       "skip": 10}
 LEGAL_FORM_WEIGHTS = {"association": 30, "cooperative": 25, "groupement": 25, "gie": 10,
                       "mutuelle": 4, "autre": 6}
-#: Quartiers of Commune III where artisans concentrate (FACTS.md §1) and the market quartier.
+#: Quartiers of Commune III where artisans concentrate (docs/domain.md §1) and the market quartier.
 BUSY_QUARTIERS = {"Koulouninko": 2.5, "Sirakoro-Dounfing": 2.5, "Koulouba": 2.5,
                   "Sogonafing": 2.5, "N'Tomikorobougou": 1.5}
 OUTSIDE_TEXTS = ("Commune II", "Commune IV", "Commune V", "Commune VI", "Kati")

@@ -1,7 +1,7 @@
 """Send stored replies through the SMS gateway, from the queue, with retries and backoff.
 
 Twilio answers an inbound SMS in its webhook response (TwiML). The SMS gateway cannot: its
-webhook only wants a quick 2xx (SMS_GATEWAY.md: within 30 s, else it retries), and replies go
+webhook only wants a quick 2xx (docs/sms-gateway.md: within 30 s, else it retries), and replies go
 out through its REST API. So for a message that came through the gateway
 (bot/webhooks_smsgate.py):
 
@@ -119,7 +119,8 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
     attempt = int(attributes.get("attempts") or 0) + 1
     max_attempts = int(setting(settings, "ESSBOT_SEND_MAX_ATTEMPTS"))
     idempotency_id = sg.gateway_id(message_id)
-    # Recorded before the request (DESIGN.md: stored before sent): a crash leaves a trace.
+    # Recorded before the request (docs/architecture.md: stored before sent): a crash leaves a
+    # trace.
     attempt_info = {"provider": "smsgate", "attempts": attempt, "tried_at": _iso(now),
                     "retry_at": None, "gateway_id": idempotency_id}
     if not _update_attributes(app, message_id, attempt_info):

@@ -12,7 +12,7 @@ request*: bot/models ``Actor`` keeps kind, gender, birth decade (``birth_band``)
 quartier, sector, legal form and needs after a deletion, precisely so that these counts stay
 right. What a deletion erases cannot be counted: the exact birth year (so the age band of a
 deleted entry is unknown; its decade is still counted), the social-protection answer (possible
-health data, FACTS.md §3), the language and the channel.
+health data, docs/domain.md §3), the language and the channel.
 
 Labels are French and come from the data files, never re-listed here: option labels of
 dialogs/registration.yaml, quartier names of dialogs/places/commune3.yaml.
@@ -39,7 +39,7 @@ from bot.engine.schema import load_dialogs
 
 
 #: The youth band of APEJ (Agence pour la Promotion de l'Emploi des Jeunes): ages 15 to 40
-#: (FACTS.md §2, apej.ml/qui-sommes-nous).
+#: (docs/domain.md §2, apej.ml/qui-sommes-nous).
 YOUTH_BAND = (15, 40)
 
 #: Age bands shown on the dashboard: (key, label, lowest age, highest age); None = open end.

@@ -1,6 +1,6 @@
 """Twilio webhooks: inbound messages (SMS and WhatsApp) and status callbacks.
 
-Contract (DESIGN.md): ``POST /webhooks/twilio/messages`` answers TwiML;
+Contract (docs/architecture.md): ``POST /webhooks/twilio/messages`` answers TwiML;
 ``POST /webhooks/twilio/status`` answers 204. Both answer 403 with no detail on a
 missing or wrong X-Twilio-Signature and 503 when no auth token is configured, so
 unsigned traffic is never accepted.

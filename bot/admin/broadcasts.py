@@ -98,7 +98,7 @@ SKIP_LABELS = {
     "other": N_("autre raison"),
 }
 
-#: Twilio error codes explained (shared/domain/TWILIO.md "Errors worth handling"; 30008 is
+#: Twilio error codes explained (docs/twilio.md "Errors worth handling"; 30008 is
 #: Twilio's "Unknown error" of its error dictionary, https://www.twilio.com/docs/api/errors).
 ERROR_LABELS = {
     20429: N_("trop de requêtes à la fois chez Twilio (réessayé automatiquement)"),

@@ -74,14 +74,14 @@ EXCERPT_CHARS = 90
 #: Messages shown before the first message of the ticket's snapshot, and at most in all.
 CONTEXT_BEFORE = 5
 MAX_MESSAGES = 80
-#: The WhatsApp customer service window (TWILIO.md: 24 hours from the last inbound message).
+#: The WhatsApp customer service window (docs/twilio.md: 24 hours from the last inbound message).
 WHATSAPP_WINDOW = timedelta(hours=24)
 #: Status actions of the ticket page: action -> (status it moves to, allowed from).
 ACTIONS = {"assign": ("assigned", "open"), "unassign": ("open", "assigned"),
            "close": ("closed", None), "reopen": ("open", "closed")}
-#: Largest media file the proxy relays (WhatsApp inbound media are at most 16 MB, TWILIO.md).
+#: Largest media file the proxy relays (WhatsApp inbound media are at most 16 MB, docs/twilio.md).
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
-#: Twilio error codes worth explaining to staff (shared/domain/TWILIO.md "Errors worth handling").
+#: Twilio error codes worth explaining to staff (docs/twilio.md "Errors worth handling").
 TWILIO_ERRORS = {
     21610: N_("la personne a répondu STOP : elle ne reçoit plus nos messages"),
     21211: N_("numéro invalide"),
@@ -213,7 +213,7 @@ def actor_summary(row: Any) -> dict[str, Any]:
 
 def why_no_channel(contact: Any, now: datetime) -> str:
     """French reason why a reply to `contact` (a Contact row or None) cannot be sent at
-    `now` (rules of bot.content_store.reply_channel; TWILIO.md for the WhatsApp window)."""
+    `now` (rules of bot.content_store.reply_channel; docs/twilio.md for the WhatsApp window)."""
     if contact is None:
         return _("La personne a supprimé ses données : plus aucun envoi n'est possible.")
     if str(contact.phone).startswith("deleted:"):
@@ -330,7 +330,7 @@ def move_ticket(app: Flask, ticket_id: int, action: str, staff_email: str,
 def outcome_message(result: Mapping[str, Any]) -> tuple[str, str]:
     """The flash ``(category, French text)`` for a :func:`bot.content_store.reply_ticket`
     result (statuses "sent", "queued" (SMS gateway retrying), "failed", "not_sendable"; the
-    error is a Twilio code, explained from TWILIO.md, or a reason as text)."""
+    error is a Twilio code, explained from docs/twilio.md, or a reason as text)."""
     channel = _(CHANNELS.get(result.get("channel"), str(result.get("channel"))))
     status = result.get("status")
     if status == "sent":
@@ -401,7 +401,7 @@ def _allowed_media_url(url: str, settings: Mapping[str, Any]) -> bool:
 
 def open_media(settings: Mapping[str, Any], url: str, range_header: str | None = None):
     """Open the Twilio media file at `url` with the account credentials (HTTP Basic,
-    TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN: TWILIO.md, "MediaUrl0 needs the account
+    TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN: docs/twilio.md, "MediaUrl0 needs the account
     credentials"), following Twilio's redirect to its media CDN (requests drops the
     credentials when the redirect leaves the host). Returns the streaming
     requests.Response (status 200 or 206; the caller closes it). Raises MediaError: 503 without

@@ -11,7 +11,7 @@
   function of ``essbot actors export --labels``.
 - ``/admin/registry/import`` (agent, audited): upload a list, preview, confirm.
 
-**Phones** (Loi 2013-015, FACTS.md §3: collect and show only what the purpose needs): the list
+**Phones** (Loi 2013-015, docs/domain.md §3: collect and show only what the purpose needs): the list
 shows every phone masked (``+223******10``) whatever the role: a list of fifty numbers on an
 office screen serves no task, and searching by digits still finds a person. The full number is
 shown on one person's page (an audited view), to agents only, who may call or correct it; a

@@ -1,6 +1,6 @@
 """Broadcast announcements (issue 7): segments, preview and cost, an outbox, reliable sending.
 
-Flow (DESIGN.md "Broadcasts run beside it"):
+Flow (docs/architecture.md "Broadcasts run beside it"):
 
 1. ``models``   — `Broadcast` (draft → scheduled → sending → sent / cancelled / failed, a small
    explicit state machine) and `Outbox` (one row per recipient, its own send lifecycle).

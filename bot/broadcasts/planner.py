@@ -6,7 +6,7 @@ Channel and language per recipient (`route`):
 - language: the contact's, else their registry entry's, else ESSBOT_DEFAULT_LANGUAGE; a
   broadcast without Bambara text sends French to Bambara speakers (the preview warns).
 - channel (policy ``auto``): the channel the person last wrote on. On WhatsApp, free text only
-  inside the 24-hour window (TWILIO.md "WhatsApp"); outside it the configured approved template
+  inside the 24-hour window (docs/twilio.md "WhatsApp"); outside it the configured approved template
   of their language (ESSBOT_WHATSAPP_TEMPLATES), else SMS when they have written by SMS, else
   skipped as ``whatsapp_window_closed`` — never a silent drop. Policy ``sms`` or ``whatsapp``
   keeps to one channel. Numbers Twilio refused (21211/21614, `UndeliverableAddress`) are
@@ -45,9 +45,9 @@ from bot.models import Contact, Message, utcnow
 
 log = logging.getLogger(__name__)
 
-#: Twilio's limit on one message body, in characters (TWILIO.md "Outbound").
+#: Twilio's limit on one message body, in characters (docs/twilio.md "Outbound").
 MAX_BODY_CHARS = 1600
-#: WhatsApp customer service window, in seconds (TWILIO.md "WhatsApp").
+#: WhatsApp customer service window, in seconds (docs/twilio.md "WhatsApp").
 WHATSAPP_WINDOW_S = 24 * 3600
 #: Outbox rows inserted per statement when sending starts.
 INSERT_BATCH = 5000
@@ -681,7 +681,7 @@ def cancel(app: Flask, broadcast_id: int, now: datetime | None = None) -> dict[s
     """Cancel a broadcast: rows not yet handed to Twilio (``pending``) become ``cancelled`` in
     the same transaction, so no worker claims them afterwards. Rows in flight (``sending``,
     ``unknown``) finish or are reconciled: a message Twilio already accepted cannot be called
-    back (TWILIO.md: Twilio queues per sender — which is why the rate limit is applied here,
+    back (docs/twilio.md: Twilio queues per sender — which is why the rate limit is applied here,
     before Twilio). Returns ``{"state", "cancelled", "in_flight"}``; raises InvalidTransition
     for a broadcast already sent, failed or cancelled.
     """

@@ -12,7 +12,7 @@ The send of one row (`Sender.process`), each step its own short transaction:
    its id goes in the status callback URL as ``?mid=``). Committed BEFORE the request: if the
    worker dies during the request, the row says "maybe sent".
 4. **Request** (bot.channels.twilio.send, or a template send), then record the outcome:
-   a MessageSid → ``sent``; an error → by kind (TWILIO.md "Errors worth handling"):
+   a MessageSid → ``sent``; an error → by kind (docs/twilio.md "Errors worth handling"):
 
    ============================  ===============================================================
    429 / 20429 / 63018           never processed: retried in place with exponential backoff
@@ -39,7 +39,7 @@ request has ended by then). Lookup failed → stay ``unknown``, ask again later.
 callbacks reconcile too: a callback carrying our ``mid`` proves Twilio has the message, and
 `on_message_status` marks the row ``sent`` whatever it was doing.
 
-**Through the SMS gateway** (bot/channels/smsgate.py, SMS_GATEWAY.md) the same steps apply,
+**Through the SMS gateway** (bot/channels/smsgate.py, docs/sms-gateway.md) the same steps apply,
 with three differences: the pace is the phone's (SMSGATE_RATE_PER_MINUTE parts a minute,
 `gateway_key`); the request carries the history message's id as the gateway's idempotency
 ``id``, so a resend never sends twice; reconciliation asks ``GET /messages/{id}`` (404: absent).
@@ -74,7 +74,7 @@ from bot.phones import mask
 
 log = logging.getLogger(__name__)
 
-#: Error codes (TWILIO.md "Outbound"): never processed, retry with backoff.
+#: Error codes (docs/twilio.md "Outbound"): never processed, retry with backoff.
 THROTTLE_CODES = frozenset({20429, 63018})
 #: The recipient replied STOP: mark the contact opted out, never retry.
 OPTED_OUT_CODES = frozenset({21610})
@@ -125,7 +125,7 @@ def classify(exc: BaseException) -> tuple[str, int | None]:
     connection could not be opened), ``window`` (63016), ``opted_out`` (21610), ``invalid``
     (21211, 21614), ``unknown`` (timeouts, 5xx, a dropped connection, anything unexpected: the
     message may exist), ``config`` (no sender configured: ValueError), ``permanent`` (other
-    API errors). Source: TWILIO.md "Outbound". SMS gateway errors (bot.channels.smsgate.
+    API errors). Source: docs/twilio.md "Outbound". SMS gateway errors (bot.channels.smsgate.
     GatewayError) sort the same way by HTTP status: 429 ``throttled``, 5xx ``unknown``, other
     4xx ``permanent`` (with no error code: the gateway has none).
     """
@@ -162,7 +162,7 @@ def classify(exc: BaseException) -> tuple[str, int | None]:
 def send_template(client: Any, settings: Mapping[str, Any], phone: str, content_sid: str,
                   variables_json: str, status_callback: str | None = None) -> str:
     """Send an approved WhatsApp template (``content_sid`` HX…, ``content_variables`` JSON, no
-    body — TWILIO.md "WhatsApp": template text in a body fails with 63016) from
+    body — docs/twilio.md "WhatsApp": template text in a body fails with 63016) from
     TWILIO_WHATSAPP_FROM to E.164 `phone`; return the MessageSid.
 
     Raises ValueError when TWILIO_WHATSAPP_FROM is unset and TwilioRestException on an API
@@ -183,7 +183,7 @@ def sender_key(settings: Mapping[str, Any], channel: str) -> tuple[str, float]:
     (ESSBOT_SEND_RATE_PARTS) per messaging service or number, WhatsApp messages/s
     (ESSBOT_SEND_RATE_WHATSAPP) per WhatsApp number; through the SMS gateway
     (ESSBOT_SMS_PROVIDER=smsgate) SMSGATE_RATE_PER_MINUTE / 60 parts/s for the phone (one SIM
-    sends a limited number of SMS per hour, SMS_GATEWAY.md), shared with conversation replies
+    sends a limited number of SMS per hour, docs/sms-gateway.md), shared with conversation replies
     (bot/outbound.py)."""
     if channel == "sms" and sg.provider_enabled(settings):
         return gateway_key(settings)
@@ -675,7 +675,7 @@ class Sender:
 
     def _reconcile_gateway(self, row: Any, now: datetime) -> str:
         """`reconcile` for a row sent through the SMS gateway: ``GET /messages/{id}`` with the
-        row's idempotency id (SMS_GATEWAY.md "Sending") says whether the phone has it."""
+        row's idempotency id (docs/sms-gateway.md "Sending") says whether the phone has it."""
         if row.message_id is None:
             return "absent"
         try:
@@ -699,7 +699,7 @@ def on_message_status(app: Flask, session: Any, message: Message, status: str,
     """Apply a status callback to the outbox row of a broadcast message; True if it changed.
 
     Called by bot.conversations.update_status (same session and transaction, after it updated
-    `message`). Does nothing for messages that are not a broadcast's. Rules (TWILIO.md "Status
+    `message`). Does nothing for messages that are not a broadcast's. Rules (docs/twilio.md "Status
     callbacks": unordered, repeated): the row's ``status`` follows
     bot.channels.twilio.should_update_status (final stays final, late ``sent`` never overwrites
     ``delivered``); the first error code is kept; a callback proves Twilio has the message, so

@@ -1,6 +1,7 @@
 """The broadcast queue: huey tasks that carry outbox ids only, the tick, the worker.
 
-Backends (DESIGN.md): SqliteHuey on ``<instance>/queue.db`` (ESSBOT_QUEUE_PATH) by default —
+Backends (docs/architecture.md):
+SqliteHuey on ``<instance>/queue.db`` (ESSBOT_QUEUE_PATH) by default —
 one machine, no server; RedisHuey when REDIS_URL is set — `essbot worker` on as many machines
 as needed. The per-sender rate limiter follows the backend (a locked file, or Redis).
 

@@ -2,7 +2,7 @@
 
 Signatures are checked with twilio's RequestValidator, replies built with
 MessagingResponse, outbound messages sent with the REST client — never by hand.
-Facts used here are in shared/domain/TWILIO.md (from Twilio's docs and twilio-python v9).
+Facts used here are in docs/twilio.md (from Twilio's docs and twilio-python v9).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ source) with parameters, rendered by :func:`render` in the contact's language.
 
 How a message is handled, in order:
 
-1. Global commands, in any state (FACTS.md §3: a command per data right): STOP / ARRÊT /
+1. Global commands, in any state (docs/domain.md §3: a command per data right): STOP / ARRÊT /
    "A DABILA" (opt out), START / "A DAMINƐ" (opt in), MENU / 0, AIDE / ?, LANGUE,
    INSCRIPTION / TOGOSEBEN, PROFIL, SUPPRIMER (with confirmation), AGENT (a ticket for
    staff), ANNONCES. An opted-out person gets no reply but a reminder once a day; a voice
@@ -72,7 +72,7 @@ REGISTRATION = "registration"
 #: within 2 SMS parts (bot/sms.py) whatever people typed.
 SHOWN_CHARS = 24
 #: Words that never occur in a name but often in an answer that is not one (French doubt and
-#: questions, Bambara "n ma a faamu" = I did not understand, FACTS.md §5 vocabulary).
+#: questions, Bambara "n ma a faamu" = I did not understand, docs/domain.md §5 vocabulary).
 NOT_NAME_WORDS = frozenset({"sais", "sait", "pas", "comprends", "comprend", "pourquoi",
                             "comment", "quoi", "faamu", "aide", "help", "svp"})
 #: Longest free-text answer kept (a trade, a quartier outside the commune).
@@ -472,7 +472,7 @@ def _ask_language(ctx: _Ctx) -> None:
 
 
 def _command(ctx: _Ctx, command: str) -> None:
-    """The global commands (FACTS.md §3 for the data rights)."""
+    """The global commands (docs/domain.md §3 for the data rights)."""
     # AIDE leaves a pending "c'est bien ça?" answerable (newcomer's test: "oui" after AIDE
     # was a miss); every other command leaves the question.
     pending = ctx.answers.get("_pending") if command == "help" else None
@@ -838,7 +838,7 @@ def _read_quartier(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Readin
     if match.kind == "outside":
         extra = {"quartier_text": match.text[:TEXT_MAX_CHARS]}
         if match.matched in places.outside_phrases and node.on_outside:
-            # Only "elsewhere" was said: ask where (FACTS.md §1: keep the free text).
+            # Only "elsewhere" was said: ask where (docs/domain.md §1: keep the free text).
             return _Reading("outside", _outside_label(ctx, dialog))
         return _Reading("ok", _outside_label(ctx, dialog), extra=extra)
     if match.kind == "quartier" and match.sure:
@@ -1310,7 +1310,7 @@ def _action_finish(ctx: _Ctx) -> bool:
 
 
 def _action_delete(ctx: _Ctx) -> bool:
-    """SUPPRIMER confirmed (FACTS.md §3, right to delete): forget everything here too."""
+    """SUPPRIMER confirmed (docs/domain.md §3, right to delete): forget everything here too."""
     ctx.effect("delete_data")
     for key in list(ctx.answers):
         ctx.answers.pop(key)

@@ -23,7 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from bot.understanding import load_places
 
-#: Where the dialog files live (the repository's top-level ``dialogs/``, DESIGN.md layout).
+#: Where the dialog files live (the repository's top-level ``dialogs/``, docs/architecture.md
+#: layout).
 DIALOGS_DIR = Path(__file__).resolve().parents[2] / "dialogs"
 
 #: The dialog file format this code reads. A file with another version is refused.

@@ -9,7 +9,7 @@ cannot both win.
 
 `Outbox.state` is our side of the send (what we did), `Outbox.status` is Twilio's side (what
 the message became: queued, sent, delivered, read, undelivered, failed — from the REST answer,
-status callbacks and reconciliation; shared/domain/TWILIO.md "Status callbacks").
+status callbacks and reconciliation; docs/twilio.md "Status callbacks").
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ class Outbox(Base):
     Written in one transaction when sending starts (a snapshot of the segment; opted-out
     contacts are not written, other unsendable contacts are, as ``skipped`` with a reason).
     ``kind`` is ``text`` (``body`` sent as is) or ``template`` (WhatsApp outside the 24-hour
-    window: ``content_sid`` + ``body`` holding the content variables as JSON, TWILIO.md
+    window: ``content_sid`` + ``body`` holding the content variables as JSON, docs/twilio.md
     "WhatsApp"). ``parts`` is what the row costs: SMS parts (bot/sms.py) or 1 WhatsApp message.
     ``message_id`` is the `Message` row of the contact's history, created when the row is
     claimed; status callbacks find the row through it (``?mid=`` in the callback URL) or
@@ -238,7 +238,7 @@ class Outbox(Base):
 
 class UndeliverableAddress(Base):
     """A contact's number that Twilio refused on a channel: 21211 (invalid 'To' number) or
-    21614 (not a mobile number) — TWILIO.md "Errors worth handling".
+    21614 (not a mobile number) — docs/twilio.md "Errors worth handling".
 
     Broadcasts skip that channel for the contact (``invalid_number``) until the person writes
     again on it (a message from the number proves it works): the flag counts only while

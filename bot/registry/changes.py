@@ -77,7 +77,7 @@ def update_actor(app: Flask, actor_id: int, values: Mapping[str, Any], *,
 
 def delete_actor(app: Flask, actor_id: int, now: datetime | None = None) -> bool:
     """Delete the personal data of actor `actor_id` on request, with the same effect as the
-    person's SUPPRIMER (FACTS.md §3, right to delete; bot.registry.forget): the
+    person's SUPPRIMER (docs/domain.md §3, right to delete; bot.registry.forget): the
     entry keeps only anonymous counts (kind, gender, birth decade, quartier, sector, legal
     form, needs), the person's messages are blanked, the contact's phone is replaced and it
     is opted out. An imported entry without a contact is anonymised alone.

@@ -65,7 +65,7 @@ MIN_AGE, MAX_AGE = 10, 110
 #: Largest member count of an organisation (the dialog's members_count bounds).
 MAX_MEMBERS = 100000
 
-#: The youth band as APEJ counts it (FACTS.md §2: "Youth employment agency for ages 15–40").
+#: The youth band as APEJ counts it (docs/domain.md §2: "Youth employment agency for ages 15–40").
 YOUTH_BAND = "15-40"
 
 

@@ -18,7 +18,7 @@ its field names and codes.
 on an earlier row of the file, or already in the registry (an entry not deleted), creates
 nothing and is listed as a duplicate.
 
-**Consent** (Loi 2013-015, FACTS.md §3): the people on these lists gave their data on paper to
+**Consent** (Loi 2013-015, docs/domain.md §3): the people on these lists gave their data on paper to
 the mairie for its ESS registry; the import records that as their consent for the registry
 (``consent_at`` = the import time, ``consent_version`` = ``import:<date>``, so these entries
 are always told apart from consents given to the bot) and gives them a registration code
@@ -30,7 +30,7 @@ with ``opted_in_at`` = the import time. When they first write to the bot, their 
 their entry (bot.conversations: ``claim_actor``): PROFIL shows it, SUPPRIMER deletes it. A
 person already known to the bot (a contact with that phone) is linked to the new entry and
 keeps their own STOP/START choice. The social-protection question is never imported: it may
-be health data (FACTS.md §3) and paper lists do not carry the person's answer to the bot's
+be health data (docs/domain.md §3) and paper lists do not carry the person's answer to the bot's
 explained, optional question.
 """
 

@@ -41,7 +41,7 @@ STATUSES = {"": "Tous (sauf supprimés)", "registered": "Inscription confirmée"
             "all": "Tous, supprimés compris"}
 
 #: Age bands offered in the form ("-25" = at most 25, "60-" = at least 60). The first is the
-#: youth band of APEJ (FACTS.md §2: ages 15–40). Any other band typed in the URL also works.
+#: youth band of APEJ (docs/domain.md §2: ages 15–40). Any other band typed in the URL also works.
 AGE_BANDS = {"15-40": "15–40 ans (jeunes, tranche APEJ)", "-24": "moins de 25 ans",
              "41-59": "41–59 ans", "60-": "60 ans et plus", "inconnu": "âge inconnu"}
 
