@@ -10,15 +10,15 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 
 from bot.app import create_app
 from bot.audit import record_audit
+from bot.cli_support import CliError, EssbotGroup, database_command, ensure_schema
 from bot.registry.export import EXPORT_COLUMNS, export_actors  # noqa: F401  (CLI, tests)
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False,
-             add_default_commands=True)
+@click.group(cls=EssbotGroup, create_app=create_app, add_version_option=False)
 def main() -> None:
     """essbot: the SMS and WhatsApp assistant of the commune's ESS service."""
 
@@ -36,14 +36,17 @@ def db_upgrade(revision: str) -> None:
     from bot.migrate import upgrade
 
     upgrade(current_app.config["DATABASE_URL"], revision)
-    click.echo("database is up to date")
+    click.echo("la base de données est à jour" if revision == "head"
+               else f"la base de données est à la révision {revision}")
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="Worker processes.")
-@click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Threads per worker.")
 @click.option("--queue-worker/--no-queue-worker", default=True, show_default=True,
               help="Also run `essbot worker` (broadcasts, schedules) beside the web app.")
 @with_appcontext
@@ -58,16 +61,12 @@ def serve(host: str, port: int, workers: int, threads: int, queue_worker: bool) 
 
     from bot.server import run
 
-    url = current_app.config["DATABASE_URL"]
-    if url.startswith("sqlite"):
-        from bot.migrate import upgrade
-
-        upgrade(url)
+    ensure_schema(current_app)
     if not current_app.config.get("TWILIO_AUTH_TOKEN"):
-        click.echo("note: TWILIO_AUTH_TOKEN is not set; the Twilio webhooks answer 503 "
-                   "until it is (try the bot with `essbot chat`).", err=True)
+        click.echo("note : TWILIO_AUTH_TOKEN n'est pas réglé ; les webhooks Twilio répondent "
+                   "503 tant qu'il ne l'est pas (essayez le bot avec `essbot chat`).", err=True)
     for problem in gateway_problems(current_app.config):
-        click.echo(f"warning: {problem}", err=True)
+        click.echo(f"attention : {problem}", err=True)
     child = None
     if queue_worker:
         # A separate process: the queue consumer must not share gunicorn's forked workers.
@@ -83,24 +82,6 @@ def serve(host: str, port: int, workers: int, threads: int, queue_worker: bool) 
                 child.kill()
 
 
-def ensure_schema(app) -> None:
-    """Bring the embedded SQLite database up to date (created on first use), as `serve` and
-    `chat` do; on PostgreSQL check that the migrations ran and stop with the command to run
-    if not (newcomer's test: `staff create` on a fresh clone ended in a traceback)."""
-    url = app.config["DATABASE_URL"]
-    if url.startswith("sqlite"):
-        from bot.migrate import upgrade
-
-        upgrade(url)
-        return
-    import sqlalchemy as sa
-
-    from bot.db import get_engine
-
-    if not sa.inspect(get_engine(app)).has_table("staff_user"):
-        raise click.ClickException("the database has no tables yet: run `essbot db upgrade`")
-
-
 def gateway_problems(settings) -> list[str]:
     """What is missing for the Android SMS gateway to work, as sentences (empty when it is not
     used or is complete). The webhook accepts SMS with only SMSGATE_SIGNING_KEY, but replies
@@ -114,8 +95,9 @@ def gateway_problems(settings) -> list[str]:
                                  "SMSGATE_SIGNING_KEY") if not settings.get(name)]
     if not missing:
         return []
-    return [f"the SMS gateway is configured without {', '.join(missing)}: SMS received through "
-            "it cannot be answered (or its webhook answers 503) until they are set"]
+    return [(f"la passerelle SMS est configurée sans {', '.join(missing)} : les SMS reçus par "
+             "elle restent sans réponse (ou son webhook répond 503) tant qu'ils ne sont pas "
+             "réglés")]
 
 
 @main.command()
@@ -194,10 +176,10 @@ def dialogs_check(directory: str | None) -> None:
 
     problems = check(directory, {"bm": translated_msgids("bm")})
     for problem in problems:
-        click.echo(f"error: {problem}", err=True)
+        click.echo(f"erreur : {problem}", err=True)
     if problems:
         raise SystemExit(1)
-    click.echo("dialogs ok")
+    click.echo("dialogues corrects")
 
 
 @main.group()
@@ -221,7 +203,7 @@ def actors() -> None:
               help="--labels: the staff page's file (French headers and labels, times "
                    "JJ/MM/AAAA HH:MM in ESSBOT_TIMEZONE). --codes: field names, stored codes, "
                    "UTC ISO times, for scripts.")
-@with_appcontext
+@database_command
 def actors_export(fmt: str, output: str, include_deleted: bool, filters: tuple[str, ...],
                   labels: bool) -> None:
     """Export the registry to a CSV (UTF-8 with BOM, so Excel reads the accents, ";"
@@ -244,20 +226,20 @@ def actors_export(fmt: str, output: str, include_deleted: bool, filters: tuple[s
     count = export_actors(app, fmt, output, labels=labels, filt=filt, progress=_progress_bar)
     record_audit(app, "export", "registry", staff_id=None, staff_email="cli",
                  detail={"format": fmt, "filters": filt.as_dict(), "rows": count})
-    click.echo(f"{count} actors written to {output}")
+    click.echo(f"{count} acteurs écrits dans {output}")
 
 
 def _progress_bar(total: int):
     """A progress bar on stderr for exports of PROGRESS_FROM rows or more, else None."""
     if total < PROGRESS_FROM:
         return None
-    return click.progressbar(length=total, label="actors", file=sys.stderr)
+    return click.progressbar(length=total, label="acteurs", file=sys.stderr)
 
 
 @actors.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Only print the report; import nothing.")
-@with_appcontext
+@database_command
 def actors_import(file: str, dry_run: bool) -> None:
     """Import an existing list of actors (CSV or Excel, columns as the template of the
     registry page: nom, telephone, quartier, secteur, genre, annee_naissance…).
@@ -289,35 +271,19 @@ def actors_import(file: str, dry_run: bool) -> None:
 
 @actors.command("purge")
 @click.option("--dry-run", is_flag=True, help="Only say how many would be deleted.")
-@with_appcontext
+@database_command
 def actors_purge(dry_run: bool) -> None:
     """Delete the personal data of actors not updated for ESSBOT_RETENTION_DAYS days.
 
     Loi 2013-015 asks for a limited retention period; the consent text tells people this
     period. Each expired contact is forgotten as SUPPRIMER does (anonymous counts stay).
-    Run it daily (cron or a systemd timer).
+    `essbot worker` (started by `essbot serve`) already runs it every day.
     """
-    from datetime import timedelta
+    from bot.registry.forget import purge_expired
 
-    import sqlalchemy as sa
-
-    from bot.registry.forget import forget_contact
-    from bot.db import get_engine
-    from bot.models import Actor, utcnow
-
-    app = current_app._get_current_object()
-    now = utcnow()
-    cutoff = now - timedelta(days=int(app.config["ESSBOT_RETENTION_DAYS"]))
-    table = Actor.__table__
-    with get_engine(app).connect() as conn:
-        expired = conn.execute(sa.select(table.c.contact_id).where(
-            table.c.deleted_at.is_(None), table.c.contact_id.is_not(None),
-            table.c.updated_at < cutoff)).scalars().all()
-    if not dry_run:
-        for contact_id in expired:
-            forget_contact(app, contact_id, now)
-    verb = "would be deleted" if dry_run else "deleted"
-    click.echo(f"{len(expired)} actors {verb}")
+    count = purge_expired(current_app._get_current_object(), dry_run=dry_run)
+    verb = "seraient effacés" if dry_run else "effacés"
+    click.echo(f"{count} acteurs {verb}")
 
 
 #: Rows from which the export's progress bar is shown.
@@ -332,7 +298,7 @@ def content() -> None:
 @content.command("seed")
 @click.option("--path", type=click.Path(exists=True), default=None,
               help="Content file or folder (default: the repository's dialogs/content/).")
-@with_appcontext
+@database_command
 def content_seed(path: str | None) -> None:
     """Copy the content files into the database. Idempotent; an article staff edited is
     kept as staff left it and listed for review."""
@@ -344,10 +310,12 @@ def content_seed(path: str | None) -> None:
     except ContentError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None
-    click.echo(f"{len(report.added)} added, {len(report.updated)} updated, "
-               f"{len(report.unchanged)} unchanged, {len(report.kept)} kept (edited by staff)")
+    click.echo(f"{len(report.added)} ajoutés, {len(report.updated)} mis à jour, "
+               f"{len(report.unchanged)} inchangés, {len(report.kept)} gardés (modifiés par "
+               "le personnel)")
     for slug in report.kept:
-        click.echo(f"kept staff version of {slug}: the file changed, review it by hand")
+        click.echo(f"version du personnel gardée pour {slug} : le fichier a changé, "
+                   "comparez à la main")
 
 
 @main.group()
@@ -357,7 +325,7 @@ def tickets() -> None:
 
 @tickets.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Also closed tickets.")
-@with_appcontext
+@database_command
 def tickets_list(show_all: bool) -> None:
     """List open tickets (newest first): id, status, reason, masked phone, language, when,
     the question and the last message received."""
@@ -365,12 +333,12 @@ def tickets_list(show_all: bool) -> None:
 
     rows = list_tickets(current_app._get_current_object(), None if show_all else "open")
     if not rows:
-        click.echo("no open ticket" if not show_all else "no ticket")
+        click.echo("aucun ticket ouvert" if not show_all else "aucun ticket")
         return
     for row in rows:
         last_in = next((m["body"] for m in reversed(row["snapshot"] or [])
                         if m.get("direction") == "in" and m.get("body")), "")
-        media = "media" if row["reason"] == "media" else ""
+        media = "média" if row["reason"] == "media" else ""
         said = row["question"] or last_in or media or "-"
         click.echo(f"#{row['id']} {row['status']} {row['reason']} {row['phone']} "
                    f"{row['language'] or '-'} {row['created_at']:%Y-%m-%d %H:%M} UTC: "
@@ -380,7 +348,7 @@ def tickets_list(show_all: bool) -> None:
 @tickets.command("reply")
 @click.argument("ticket_id", type=int)
 @click.argument("text")
-@with_appcontext
+@database_command
 def tickets_reply(ticket_id: int, text: str) -> None:
     """Answer ticket TICKET_ID with TEXT on the person's channel and close it: WhatsApp
     inside the 24-hour window, else SMS if they wrote by SMS, else recorded as not sendable."""
@@ -389,24 +357,24 @@ def tickets_reply(ticket_id: int, text: str) -> None:
     try:
         result = reply_ticket(current_app._get_current_object(), ticket_id, text)
     except TicketError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+        raise CliError(str(exc)) from None
     record_audit(current_app, "ticket_reply", f"ticket:{ticket_id}", staff_id=None,
                  staff_email="cli", detail={"channel": result["channel"],
                                             "status": result["status"]})
     if result["status"] == "not_sendable":
-        click.echo(f"ticket {ticket_id}: reply recorded, NOT sent (no open channel: the "
-                   "WhatsApp window is closed and the person never wrote by SMS, or opted out)")
+        click.echo(f"ticket {ticket_id} : réponse enregistrée, NON envoyée (aucun canal "
+                   "ouvert : la fenêtre WhatsApp est fermée et la personne n'a jamais écrit "
+                   "par SMS, ou elle s'est désabonnée)")
         return
     if result["status"] == "failed":
-        click.echo(f"ticket {ticket_id}: sending on {result['channel']} failed "
+        click.echo(f"erreur : ticket {ticket_id} : l'envoi par {result['channel']} a échoué "
                    f"({result['error']})", err=True)
         raise SystemExit(1)
     if result["status"] == "queued":
-        click.echo(f"ticket {ticket_id}: the SMS gateway did not answer; the reply is queued "
-                   "and retried by `essbot worker`")
+        click.echo(f"ticket {ticket_id} : la passerelle SMS n'a pas répondu ; la réponse est "
+                   "en file d'attente, `essbot worker` la renvoie")
         return
-    click.echo(f"ticket {ticket_id}: reply sent on {result['channel']}")
+    click.echo(f"ticket {ticket_id} : réponse envoyée par {result['channel']}")
 
 
 @main.group()
@@ -424,22 +392,22 @@ def staff() -> None:
 @click.option("--password", default=None,
               help="At least 10 characters; asked (hidden) when not given. ESSBOT_STAFF_PASSWORD "
                    "is read too, for scripts.", envvar="ESSBOT_STAFF_PASSWORD")
-@with_appcontext
+@database_command
 def staff_create(email: str, role: str, name: str, phone: str | None,
                  password: str | None) -> None:
     """Create a staff account (the first admin, typically) and print its id."""
     from bot.admin.staff import StaffError, create_staff
 
-    ensure_schema(current_app)
     if not password:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt("Mot de passe", hide_input=True,
+                                confirmation_prompt="Répétez le mot de passe")
     try:
         user_id = create_staff(current_app, email, role, password, name, phone)
     except StaffError as exc:
         raise click.ClickException(str(exc)) from None
     record_audit(current_app, "staff_create", f"staff:{user_id}", staff_id=None,
                  staff_email="cli", detail={"role": role})
-    click.echo(f"staff account {user_id} created: {email.strip().lower()} ({role})")
+    click.echo(f"compte {user_id} créé : {email.strip().lower()} ({role})")
 
 
 @staff.command("password")
@@ -447,34 +415,59 @@ def staff_create(email: str, role: str, name: str, phone: str | None,
 @click.option("--password", default=None, envvar="ESSBOT_STAFF_PASSWORD",
               help="The new password (at least 10 characters); asked (hidden) when not given.")
 @click.option("--activate", is_flag=True, help="Also reactivate a deactivated account.")
-@with_appcontext
+@database_command
 def staff_password(email: str, password: str | None, activate: bool) -> None:
     """Set a staff account's password (a forgotten one, or the only admin's): every open
     session of the account ends."""
     import sqlalchemy as sa
 
     from bot.db import session_scope
-    from bot.models.staff import StaffUser
+    from bot.models.staff import MIN_PASSWORD_LENGTH, StaffUser
 
-    ensure_schema(current_app)
     email = email.strip().lower()
     with session_scope(current_app) as session:
         user = session.scalars(sa.select(StaffUser).where(StaffUser.email == email)).first()
         if user is None:
-            raise click.ClickException(f"no staff account {email}")
+            raise CliError(f"aucun compte {email}")
         if not password:
-            password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+            password = click.prompt("Nouveau mot de passe", hide_input=True,
+                                    confirmation_prompt="Répétez le mot de passe")
         try:
             user.set_password(password)
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+        except ValueError:
+            raise CliError(f"le mot de passe doit avoir au moins {MIN_PASSWORD_LENGTH} "
+                           "caractères") from None
         if activate:
             user.active = True
         user_id = user.id
     record_audit(current_app, "staff_edit", f"staff:{user_id}", staff_id=None,
                  staff_email="cli", detail={"fields": ["password"] + (["active"] if activate
                                                                       else [])})
-    click.echo(f"password of {email} changed" + (" and account active" if activate else ""))
+    click.echo(f"mot de passe de {email} changé" + (" et compte actif" if activate else ""))
+
+
+@staff.command("pin")
+@click.option("--email", required=True, help="The account's login e-mail.")
+@click.option("--pin", default=None, envvar="ESSBOT_STAFF_PIN",
+              help="4 to 8 digits, typed after OUI to confirm a DIFFUSER by phone; asked "
+                   "(hidden) when not given.")
+@click.option("--remove", is_flag=True, help="Remove the PIN: no more DIFFUSER by phone.")
+@database_command
+def staff_pin(email: str, pin: str | None, remove: bool) -> None:
+    """Set the account's personal DIFFUSER PIN (which also lifts a lockout after wrong PINs)."""
+    from bot.admin.staff import StaffError, set_diffuser_pin
+
+    if not remove and not pin:
+        pin = click.prompt("Code DIFFUSER (4 à 8 chiffres)", hide_input=True,
+                           confirmation_prompt="Répétez le code")
+    try:
+        user_id = set_diffuser_pin(current_app, email, None if remove else pin)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from None
+    record_audit(current_app, "staff_edit", f"staff:{user_id}", staff_id=None,
+                 staff_email="cli", detail={"fields": ["diffuser_pin"]})
+    click.echo(f"code DIFFUSER de {email.strip().lower()} "
+               + ("supprimé" if remove else "défini (blocage levé)"))
 
 
 @main.group()
@@ -498,7 +491,8 @@ def translate_extract() -> None:
              "--sort-by-file", "--project=essbot", "-o", str(LOCALES_DIR / "messages.pot"), ".")
     _pybabel("extract", "-F", "babel_admin.cfg", "-k", "N_", "-k", "S_", "--sort-by-file",
              "--project=essbot-admin", "-o", str(LOCALES_DIR / "admin.pot"), ".")
-    click.echo("locales/messages.pot (bot) and locales/admin.pot (staff interface) extracted")
+    click.echo("locales/messages.pot (bot) et locales/admin.pot (interface du personnel) "
+               "extraits")
 
 
 @translate.command("update")
@@ -519,7 +513,7 @@ def translate_update() -> None:
         _pybabel("init", "-i", str(LOCALES_DIR / "admin.pot"), "-d", str(LOCALES_DIR),
                  "-D", "admin", "-l", "fr")
     fill_identity("fr", domain="admin")
-    click.echo("catalogs updated; translate the empty Bambara entries in "
+    click.echo("catalogues mis à jour ; traduisez les entrées bambara vides de "
                "locales/bm/LC_MESSAGES/messages.po")
 
 
@@ -530,7 +524,7 @@ def translate_compile() -> None:
 
     _pybabel("compile", "-d", str(LOCALES_DIR), "-D", "messages", "--use-fuzzy")
     _pybabel("compile", "-d", str(LOCALES_DIR), "-D", "admin", "-l", "fr")
-    click.echo("catalogs compiled")
+    click.echo("catalogues compilés")
 
 
 def _register_broadcasts() -> None:

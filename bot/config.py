@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # Staff interface (bot/admin/): login attempts allowed per e-mail and address
     # (Flask-Limiter syntax; empty disables the throttle).
     ESSBOT_LOGIN_RATE: str | None = "5 per minute;20 per hour"
+    # Failed logins allowed per client address, any e-mail (the mairie's staff share one).
+    ESSBOT_LOGIN_RATE_ADDRESS: str | None = "30 per minute;100 per hour"
     # SMS through an Android phone ("SMS Gateway for Android", bot/channels/smsgate.py).
     ESSBOT_SMS_PROVIDER: str = "twilio"  # who carries SMS sent by the bot: twilio | smsgate
     SMSGATE_URL: str | None = None  # API base, e.g. https://api.sms-gate.app/3rdparty/v1

@@ -226,13 +226,6 @@ def open_ticket(conn: sa.Connection, contact: dict[str, Any], reason: str,
     return int(ticket_id)
 
 
-def redact_tickets(conn: sa.Connection, contact_id: int) -> None:
-    """Blank the texts of the contact's tickets (right to delete, docs/domain.md §3)."""
-    t = Ticket.__table__
-    conn.execute(sa.update(t).where(t.c.contact_id == contact_id).values(
-        question=None, snapshot=[], status="closed"))
-
-
 def list_tickets(app: Flask, status: str | None = "open") -> list[dict[str, Any]]:
     """Tickets (newest first) with the contact's masked phone, as dicts; `status` None
     lists every status, "open" lists open and assigned ones."""
@@ -323,13 +316,13 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
 
     text = (text or "").strip()
     if not text:
-        raise TicketError("the reply is empty")
+        raise TicketError("la réponse est vide")
     now = now or utcnow()
     t, c, m = Ticket.__table__, Contact.__table__, Message.__table__
     with transaction(app) as conn:
         ticket = conn.execute(sa.select(t).where(t.c.id == ticket_id)).mappings().first()
         if ticket is None:
-            raise TicketError(f"no ticket {ticket_id}")
+            raise TicketError(f"aucun ticket {ticket_id}")
         contact = conn.execute(sa.select(c).where(c.c.id == ticket["contact_id"])).first() \
             if ticket["contact_id"] is not None else None
         channel = reply_channel(contact, now)

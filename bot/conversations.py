@@ -148,6 +148,9 @@ def _run_hook(app: Flask, hook: InboundHook, msg: InboundMessage,
     return reply_outside_engine(app, msg, contact_id, texts)
 
 
+
+
+
 class _Statements:
     """The hot path's SQL, built once per dialect (SQLAlchemy Core with bound parameters).
 
@@ -231,6 +234,8 @@ class _Statements:
                 a.c.phone == sa.bindparam("claim_phone"), a.c.contact_id.is_(None),
                 a.c.deleted_at.is_(None)).order_by(a.c.id).limit(1).scalar_subquery(),
         ).values(contact_id=sa.bindparam("claim_contact"))
+        self.contact_of_sid = sa.select(m.c.contact_id).where(
+            m.c.provider_sid == sa.bindparam("sid"))
         self.mark_handover = sa.update(m).where(m.c.id == sa.bindparam("inbound_id")).values(
             attributes=sa.bindparam("attributes"))
 
@@ -248,12 +253,18 @@ def _sql(conn: sa.Connection) -> _Statements:
 def _store(app: Flask, msg: InboundMessage) -> int:
     """Store the inbound message (and its contact); return the contact id.
 
-    A retried MessageSid inserts nothing. The contact's last inbound time on the
+    A retried MessageSid inserts nothing and returns the contact it was stored under — even
+    when that contact has since been erased by this very message (SUPPRIMER): the phone must
+    not come back as a new contact. The contact's last inbound time on the
     channel is set to this message's time (a retry arrives seconds later at most, so
     the WhatsApp window is not stretched in any way that matters).
     """
     with transaction(app) as conn:
         sql = _sql(conn)
+        known = conn.execute(sql.contact_of_sid, {"sid": msg.provider_sid}).scalar() \
+            if msg.provider_sid else None
+        if known is not None:
+            return known
         upsert = sql.upsert_contact.get(msg.channel, sql.upsert_contact["console"])
         contact_id = conn.execute(upsert,
                                   {"phone": msg.address, "now": msg.received_at}).scalar_one()
@@ -457,7 +468,7 @@ def _apply_effects(contact: dict[str, Any], effects: tuple[engine.Effect, ...],
         else:
             raise ValueError(f"unknown effect {effect.kind!r}")
     if changes:
-        changes["updated_at"] = now
+        changes.setdefault("updated_at", now)  # a deletion keeps only the month
     return changes
 
 
@@ -537,10 +548,11 @@ class _Registry:
     def delete(self, contact: dict[str, Any], now: datetime) -> dict[str, Any]:
         """Remove the contact's personal data on request (bot.registry.forget.erase_contact,
         the one rule shared with staff deletions and the retention purge); return the contact
-        changes. The language stays in `contact` for this turn's answer."""
-        birth_year = self.actor["birth_year"] if self.actor is not None else None
-        self.actor = None
-        return erase_contact(self.conn, contact, birth_year, now)
+        changes. The language stays in `contact` for this turn's answer. The inbound message
+        being answered keeps its provider id, so that a retry of it is recognised."""
+        actor, self.actor = self.actor, None
+        return erase_contact(self.conn, contact, actor, now,
+                             self.inbound.id if self.inbound is not None else None)
 
     def handover(self, contact: dict[str, Any], value: dict[str, Any], now: datetime) -> int:
         """Open (or refresh) the contact's hand-over ticket with the last messages, and flag

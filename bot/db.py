@@ -8,11 +8,21 @@ messages from one contact (see bot/conversations.py); PostgreSQL uses row locks.
 Read-only work that takes long (the dashboard's counts) marks its connection with the
 execution option ``essbot_read_only=True``: it then starts with a plain (deferred) ``BEGIN``
 and never holds the write lock.
+
+Erasure (SUPPRIMER, issue 14): SQLite runs with ``secure_delete`` on, so deleted or
+overwritten content is zeroed in the database file; a transaction that erased personal data
+calls :func:`request_scrub`, and after its commit the WAL file — which still holds the
+earlier page images — is checkpointed into the database and truncated. PostgreSQL keeps old
+row versions until VACUUM and copies in its WAL and backups: see the README ("Deleting data").
+Sources: https://www.sqlite.org/pragma.html#pragma_secure_delete,
+https://www.sqlite.org/pragma.html#pragma_wal_checkpoint, https://www.sqlite.org/wal.html,
+https://www.postgresql.org/docs/current/routine-vacuuming.html.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 from contextlib import contextmanager
@@ -22,6 +32,8 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy import orm as so
+
+log = logging.getLogger(__name__)
 
 #: Seconds a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -64,6 +76,9 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Zero deleted content instead of leaving it in free pages (SQLite docs,
+        # "secure_delete"): what SUPPRIMER erases must not stay readable in the file.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -171,13 +186,53 @@ def session_scope(app: Flask | None = None) -> Iterator[so.Session]:
             session.close()
 
 
+#: Key of Connection.info set by request_scrub.
+_SCRUB = "essbot_scrub"
+
+
+def request_scrub(conn: sa.Connection) -> None:
+    """Mark the transaction of `conn` (opened by :func:`transaction`) as having erased
+    personal data: once it commits, :func:`scrub` runs."""
+    conn.info[_SCRUB] = True
+
+
+def scrub(engine: sa.Engine) -> None:
+    """Push erased bytes out of the database files, as far as the database allows.
+
+    SQLite: ``PRAGMA wal_checkpoint(TRUNCATE)`` copies the WAL into the database (where
+    secure_delete already zeroed the erased cells) and empties the WAL file, which otherwise
+    keeps the old page images until overwritten (SQLite docs, "Write-Ahead Logging"). It
+    waits for readers up to the busy timeout; a checkpoint that could not finish is logged
+    and done by the next one. PostgreSQL: nothing here — VACUUM cannot run inside the
+    request's transaction; the daily purge task vacuums the touched tables
+    (bot.broadcasts.tasks)."""
+    if not is_sqlite(engine):
+        return
+    raw = engine.raw_connection()
+    try:
+        busy, _log, _copied = raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        raw.close()
+    if busy:
+        log.warning("WAL checkpoint after an erasure was blocked by a "
+                                            "reader; the next checkpoint completes it")
+
+
 @contextmanager
 def transaction(app: Flask | None = None) -> Iterator[sa.Connection]:
     """Yield a Core connection in one transaction (the webhook's hot path uses Core).
 
-    Committed on success, rolled back on error; on SQLite it holds the write lock.
+    Committed on success, rolled back on error; on SQLite it holds the write lock. A
+    transaction marked with :func:`request_scrub` is followed by :func:`scrub`.
     """
     engine = get_engine(app)
     with _write_lock(app):
         with engine.begin() as conn:
-            yield conn
+            try:
+                yield conn
+            except BaseException:
+                conn.info.pop(_SCRUB, None)  # info outlives the checkout: a rollback clears it
+                raise
+            erased = bool(conn.info.pop(_SCRUB, False))
+        if erased:
+            scrub(engine)

@@ -49,8 +49,8 @@ from typing import Any
 import click
 import sqlalchemy as sa
 from flask import Flask
-from flask.cli import with_appcontext
 
+from bot.cli_support import database_command
 from bot.models import Actor, Contact, utcnow
 from bot.phones import DEMO_PHONE_PREFIX
 from bot.stats import registry_labels
@@ -330,8 +330,9 @@ def seed_demo(app: Flask, count: int, *, seed: int | None = None, force: bool = 
     with transaction(app) as conn:
         real = real_actor_count(conn)
         if real and not force:
-            raise DemoRefused(f"the registry holds {real} real entries; demo data would mix "
-                              "with them (use --force to add it anyway)")
+            raise DemoRefused(f"le registre contient {real} vraies fiches ; les données de "
+                              "démonstration s'y mêleraient (--force pour les ajouter quand "
+                              "même)")
         replaced = conn.execute(sa.delete(a).where(a.c.consent_version == DEMO_CONSENT)).rowcount
         conn.execute(sa.delete(c).where(c.c.phone.like(DEMO_PHONE_PREFIX + "%")))
         for chunk in range(0, len(contacts), 10_000):
@@ -357,7 +358,7 @@ def seed_demo(app: Flask, count: int, *, seed: int | None = None, force: bool = 
 @click.option("--seed", default=None, type=int, help="Random seed (same seed, same data).")
 @click.option("--force", is_flag=True,
               help="Also when the registry holds real entries (demo data then mixes with it).")
-@with_appcontext
+@database_command
 def seed_demo_command(count: int, seed: int | None, force: bool) -> None:
     """Fill the registry with made-up demo actors (phones +22300…, consent "demo").
 
@@ -370,7 +371,7 @@ def seed_demo_command(count: int, seed: int | None, force: bool) -> None:
         result = seed_demo(current_app._get_current_object(), count, seed=seed, force=force)
     except DemoRefused as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"{result.actors} demo actors ({result.unfinished} unfinished, "
-               f"{result.deleted} deleted) and {result.contacts} contacts written in "
-               f"{result.seconds:.1f} s" + (f"; {result.replaced} earlier demo actors replaced"
-                                            if result.replaced else ""))
+    click.echo(f"{result.actors} acteurs de démonstration ({result.unfinished} inachevés, "
+               f"{result.deleted} supprimés) et {result.contacts} contacts écrits en "
+               f"{result.seconds:.1f} s" + (f" ; {result.replaced} acteurs de démonstration "
+                                            "précédents remplacés" if result.replaced else ""))

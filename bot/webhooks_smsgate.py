@@ -69,8 +69,9 @@ def receive() -> Response:
             abort(400, str(exc))
         changed = update_status(current_app._get_current_object(), gateway_id, status, None,
                                 sg.message_id_of(gateway_id), reason)
-        log.info("gateway status %s for %s (%s)", status, gateway_id,
-                 "recorded" if changed else "no change")
+        # Our message id, not the gateway's (which finds the phone in the gateway's log).
+        log.info("gateway status %s for message %s (%s)", status,
+                 sg.message_id_of(gateway_id) or "?", "recorded" if changed else "no change")
         return _answer("ok")
     log.info("ignored a gateway event %r", event.event)
     return _answer("ignored")

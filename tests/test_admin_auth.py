@@ -271,7 +271,7 @@ def test_cli_staff_commands_on_a_fresh_sqlite_database(tmp_path, monkeypatch):
     assert changed.exit_code == 0, changed.output
     unknown = runner.invoke(main, ["staff", "password", "--email", "x@mairie.test",
                                    "--password", "second-mot-de-passe"])
-    assert unknown.exit_code != 0 and "no staff account" in unknown.output
+    assert unknown.exit_code != 0 and "erreur : aucun compte x@mairie.test" in unknown.output
 
 
 def test_successful_logins_do_not_count_towards_the_throttle(app):

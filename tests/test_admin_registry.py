@@ -405,7 +405,7 @@ def test_cli_export_filter(app, tmp_path, monkeypatch):
                                        "--filter", "quartier=badialan 1",
                                        "--filter", "status=registered"])
     assert result.exit_code == 0, result.output
-    assert "1 actors written" in result.output
+    assert "1 acteurs écrits" in result.output
     [row] = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
     assert row["name"] == "Awa Traoré"
     bad = CliRunner().invoke(main, ["actors", "export", "--output", str(out),

@@ -262,11 +262,11 @@ def test_cli_create_preview_status_cancel(app, runner):
 @pytest.mark.parametrize("args, message", [
     (["create", "--title", "T", "--text-fr", "x", "--filter", "colour=red"], "unknown filter"),
     (["create", "--title", "T", "--text-fr", "x", "--at", "tomorrow"], "YYYY-MM-DD HH:MM"),
-    (["create", "--title", "T", "--text-fr", "x", "--at", "2001-01-01 00:00"], "past"),
-    (["create", "--title", "", "--text-fr", "x"], "title"),
-    (["preview", "999"], "no broadcast 999"),
-    (["send", "999"], "no broadcast 999"),
-    (["cancel", "999"], "no broadcast 999"),
+    (["create", "--title", "T", "--text-fr", "x", "--at", "2001-01-01 00:00"], "déjà passée"),
+    (["create", "--title", "", "--text-fr", "x"], "titre"),
+    (["preview", "999"], "Cette annonce n'existe pas"),
+    (["send", "999"], "Cette annonce n'existe pas"),
+    (["cancel", "999"], "Cette annonce n'existe pas"),
     (["status", "abc"], "is not a valid integer"),
 ])
 def test_cli_bad_input_is_a_clear_error_not_a_traceback(app, runner, args, message):
@@ -281,7 +281,7 @@ def test_cli_send_without_sender_explains(app, runner):
     add_contact(app, "+22370000013")
     bid = planner.create(app, title="T", text_fr="x", now=utcnow())
     result = runner.invoke(broadcast_group, ["send", str(bid)])
-    assert result.exit_code == 1 and "cannot send: set" in result.output
+    assert result.exit_code == 1 and "Réglages manquants : TWILIO_ACCOUNT_SID" in result.output
 
 
 def test_cli_reads_at_in_bamako_whatever_the_server_time_zone(app, tmp_path):

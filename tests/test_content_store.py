@@ -117,6 +117,6 @@ def test_content_seed_command(app, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", app.config["DATABASE_URL"])
     runner = CliRunner()
     first = runner.invoke(main, ["content", "seed"])
-    assert first.exit_code == 0 and "18 added" in first.output, first.output
+    assert first.exit_code == 0 and "18 ajoutés" in first.output, first.output
     again = runner.invoke(main, ["content", "seed"])
-    assert "0 added, 0 updated, 18 unchanged, 0 kept" in again.output
+    assert "0 ajoutés, 0 mis à jour, 18 inchangés, 0 gardés" in again.output

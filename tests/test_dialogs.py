@@ -30,7 +30,7 @@ def test_repository_dialogs_pass_the_check_and_every_file_has_a_version():
 def test_dialogs_check_command(tmp_path):
     result = CliRunner().invoke(main, ["dialogs", "check"])
     assert result.exit_code == 0, result.output
-    assert "dialogs ok" in result.output
+    assert "dialogues corrects" in result.output
 
 
 def _copy(tmp_path: Path) -> Path:

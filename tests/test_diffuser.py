@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot import create_app, sms
-from bot.admin.staff import create_staff
+from bot.admin.staff import create_staff, set_diffuser_pin
 from bot.broadcasts import diffuser, planner
 from bot.broadcasts.models import Broadcast, Outbox
 from bot.broadcasts.tasks import get_queue
@@ -29,6 +29,8 @@ from tests.test_admin_broadcasts import FAST, people
 from tests.test_broadcast_send import drain
 
 AGENT_PHONE = "+22376000001"
+#: The agent's DIFFUSER PIN (typed after OUI).
+PIN = "4821"
 VIEWER_PHONE = "+22376000003"
 STRANGER = "+22379999999"
 
@@ -54,6 +56,8 @@ def staff(app):
                                   phone=VIEWER_PHONE),
            "gone": create_staff(app, "parti@mairie.test", "agent", PASSWORD,
                                 phone="+22376000009")}
+    set_diffuser_pin(app, "agent@mairie.test", PIN)
+    set_diffuser_pin(app, "parti@mairie.test", PIN)
     with session_scope(app) as session:
         session.get(StaffUser, ids["gone"]).active = False
     people(app)
@@ -87,9 +91,9 @@ def test_diffuser_then_oui_sends_to_exactly_the_segment(app, staff, signed_post)
         assert on_sms(f"Annonce n°{b.id} pour Badialan I : 4 destinataires (3 par SMS, 1 par "
                       "WhatsApp), 1 SMS chacun, 3 SMS au total, coût estimé 75 FCFA.") in text
         assert on_sms("Bambaraphones (1) : ils recevront ce texte en français") in text
-        assert "Répondez OUI avant" in text
-        confirmed = " ".join(replies(signed_post(MESSAGES_URL, inbound_params("oui",
-                                                                              AGENT_PHONE))))
+        assert "Répondez OUI puis votre code DIFFUSER avant" in text
+        confirmed = " ".join(replies(signed_post(MESSAGES_URL, inbound_params(
+            f"oui {PIN}", AGENT_PHONE))))
         assert on_sms(f"Envoi lancé : annonce n°{b.id}, 4 messages.") in confirmed
         assert f"{PUBLIC_URL}/admin/broadcasts/{b.id}" in confirmed
         drain(get_queue(app), b.id)
@@ -111,7 +115,8 @@ def test_oui_after_ten_minutes_sends_nothing_and_says_it_expired(app, staff, sig
         assert b.segment == {}
         later = utcnow() + timedelta(minutes=diffuser.CONFIRM_MINUTES, seconds=5)
         monkeypatch.setattr(diffuser, "utcnow", lambda: later)
-        text = " ".join(replies(signed_post(MESSAGES_URL, inbound_params("OUI", AGENT_PHONE))))
+        text = " ".join(replies(signed_post(MESSAGES_URL, inbound_params(f"OUI {PIN}",
+                                                                         AGENT_PHONE))))
     assert on_sms(f"Délai de 10 minutes dépassé : l'annonce n°{b.id} est annulée, rien n'a "
                   "été envoyé.") in text
     assert planner.get(app, b.id).state == "cancelled"
@@ -189,7 +194,7 @@ def test_the_pending_confirmation_survives_a_restart(app, staff, signed_post, tm
                             "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "ESSBOT_PUBLIC_URL": PUBLIC_URL,
                             "ESSBOT_QUEUE_PATH": str(tmp_path / "queue2.db"), "TESTING": True,
                             **settings_for(fake), **FAST})
-        params = inbound_params("Oui", AGENT_PHONE)
+        params = inbound_params(f"Oui {PIN}", AGENT_PHONE)
         response = fresh.test_client().post("/webhooks/twilio/messages", data=params, headers={
             "X-Twilio-Signature": sign(MESSAGES_URL, params)})
         assert "Envoi lanc" in " ".join(replies(response))
@@ -242,8 +247,90 @@ def test_diffuser_by_whatsapp_keeps_accents_and_oui_by_sms_confirms(app, staff, 
             "DIFFUSER Samé Vaccination samedi.", AGENT_PHONE, channel="whatsapp"))))
         [b] = broadcasts(app)
         assert f"Annonce n°{b.id} pour Samé" in answer and "coût inconnu" in answer
-        confirmed = " ".join(replies(signed_post(MESSAGES_URL, inbound_params("awo",
-                                                                              AGENT_PHONE))))
+        confirmed = " ".join(replies(signed_post(MESSAGES_URL, inbound_params(
+            f"awo {PIN}", AGENT_PHONE))))
         assert on_sms(f"Envoi lancé : annonce n°{b.id}") in confirmed
         drain(get_queue(app), b.id)
     assert fake.per_recipient() == {"+22370000010": 1}  # the one reachable contact of Samé
+
+
+# --- the PIN (issue 14) -----------------------------------------------------------------------
+
+def test_a_spoofed_number_with_a_blind_oui_sends_nothing(app, staff, signed_post):
+    """Two signed messages from the agent's number — DIFFUSER, then a blind OUI — broadcast
+    nothing: the PIN is missing."""
+    with FakeTwilio() as fake:
+        app.config.update({**settings_for(fake), **FAST})
+        signed_post(MESSAGES_URL, inbound_params("DIFFUSER TOUS Réunion annulée.", AGENT_PHONE))
+        [b] = broadcasts(app)
+        text = " ".join(replies(signed_post(MESSAGES_URL, inbound_params("OUI", AGENT_PHONE))))
+        drain(get_queue(app), b.id)
+    assert on_sms(f"Code absent ou faux : l'annonce n°{b.id} est annulée, rien n'a été "
+                  "envoyé.") in text
+    assert planner.get(app, b.id).state == "cancelled" and fake.creates() == []
+    with session_scope(app) as session:
+        assert session.get(StaffUser, staff["agent"]).diffuser_pin_failures == 1
+
+
+def test_wrong_pins_lock_diffuser_and_a_new_pin_unlocks_it(app, staff, signed_post):
+    for n, guess in enumerate(("0000", "1111", "2222"), start=1):
+        signed_post(MESSAGES_URL, inbound_params(f"DIFFUSER Samé Essai {n}.", AGENT_PHONE))
+        text = " ".join(replies(signed_post(MESSAGES_URL, inbound_params(f"OUI {guess}",
+                                                                         AGENT_PHONE))))
+        assert "Code absent ou faux" in text
+    assert on_sms("DIFFUSER est bloqué pendant 60 minutes.") in text
+    # Locked: even the right PIN does not get a draft started.
+    locked = " ".join(replies(signed_post(MESSAGES_URL, inbound_params(
+        "DIFFUSER Samé Essai 4.", AGENT_PHONE))))
+    assert "DIFFUSER est bloqu" in locked and "Rien n'a été envoyé" in locked
+    assert len(broadcasts(app)) == 3
+    assert ("diffuser_locked", f"staff:{staff['agent']}", "agent@mairie.test") in \
+        audit_actions(app)
+    set_diffuser_pin(app, "agent@mairie.test", "97531")
+    answer = " ".join(replies(signed_post(MESSAGES_URL, inbound_params(
+        "DIFFUSER Samé Essai 5.", AGENT_PHONE))))
+    assert "Répondez OUI puis votre code DIFFUSER" in answer
+
+
+def test_an_account_without_pin_cannot_broadcast_by_phone(app, staff, signed_post):
+    set_diffuser_pin(app, "agent@mairie.test", None)
+    text = " ".join(replies(signed_post(MESSAGES_URL, inbound_params("DIFFUSER Samé Test.",
+                                                                     AGENT_PHONE))))
+    assert "DIFFUSER demande votre code personnel" in text and broadcasts(app) == []
+
+
+def test_the_pin_is_stored_hashed_and_masked_in_the_message_table(app, staff, signed_post):
+    from bot.models import Message
+
+    signed_post(MESSAGES_URL, inbound_params("DIFFUSER Samé Test.", AGENT_PHONE))
+    signed_post(MESSAGES_URL, inbound_params(f"OUI {PIN}", AGENT_PHONE))
+    with session_scope(app) as session:
+        user = session.get(StaffUser, staff["agent"])
+        assert PIN not in user.diffuser_pin_hash and user.diffuser_pin_hash.startswith("scrypt:")
+        bodies = session.scalars(sa.select(Message.body).where(Message.direction == "in")).all()
+    assert "OUI ****" in bodies and not any(PIN in b for b in bodies)
+
+
+def test_admin_sets_the_pin_on_the_staff_page_and_the_cli(app, staff):
+    from bot.cli import main
+    from tests.admin_helpers import EMAILS, login, post_form
+
+    create_staff(app, EMAILS["admin"], "admin", PASSWORD)
+    client = app.test_client()
+    login(client, "admin")
+    url = f"/admin/staff/{staff['viewer']}"
+    form = {"role": "agent", "phone": VIEWER_PHONE, "active": "y"}
+    bad = post_form(client, url, {**form, "diffuser_pin": "12ab"})
+    assert "Le code DIFFUSER doit avoir de 4 à 8 chiffres." in bad.get_data(as_text=True)
+    assert post_form(client, url, {**form, "diffuser_pin": "8642"}).status_code == 302
+    with session_scope(app) as session:
+        assert session.get(StaffUser, staff["viewer"]).diffuser_pin_hash
+    assert "Code DIFFUSER défini." in client.get(url).get_data(as_text=True)
+    result = app.test_cli_runner().invoke(main, ["staff", "pin", "--email",
+                                                 "lecture@mairie.test", "--remove"])
+    assert result.exit_code == 0 and "supprimé" in result.output
+    with session_scope(app) as session:
+        assert session.get(StaffUser, staff["viewer"]).diffuser_pin_hash is None
+    wrong = app.test_cli_runner().invoke(main, ["staff", "pin", "--email",
+                                                "lecture@mairie.test", "--pin", "12"])
+    assert wrong.exit_code == 1 and "4 à 8 chiffres" in wrong.output

@@ -96,7 +96,7 @@ def test_registration_over_the_webhook_then_export(app, signed_post, cli_env, tm
     out = tmp_path / f"actors.{fmt}"
     result = cli_env.invoke(main, ["actors", "export", "--format", fmt, "--output", str(out)])
     assert result.exit_code == 0, result.output
-    assert "1 actors written" in result.output
+    assert "1 acteurs écrits" in result.output
     if fmt == "csv":
         with open(out, encoding="utf-8-sig", newline="") as fh:
             [row] = list(csv.DictReader(fh, delimiter=";"))
@@ -159,7 +159,7 @@ def test_large_export_shows_progress(app, cli_env, tmp_path, monkeypatch):
     out = tmp_path / "a.xlsx"
     result = cli_env.invoke(main, ["actors", "export", "--format", "xlsx", "--output", str(out)])
     assert result.exit_code == 0, result.output
-    assert "5 actors written" in result.output
+    assert "5 acteurs écrits" in result.output
 
 
 def test_purge_forgets_registrations_past_the_retention_period(app, signed_post, cli_env):
@@ -168,12 +168,12 @@ def test_purge_forgets_registrations_past_the_retention_period(app, signed_post,
     from bot.models import utcnow
 
     register(signed_post, ORGANISATION)
-    assert "0 actors deleted" in cli_env.invoke(main, ["actors", "purge"]).output
+    assert "0 acteurs effacés" in cli_env.invoke(main, ["actors", "purge"]).output
     with session_scope(app) as s:
         s.execute(sa.update(Actor).values(updated_at=utcnow() - timedelta(days=1826)))
-    assert "1 actors would be deleted" in cli_env.invoke(main, ["actors", "purge",
+    assert "1 acteurs seraient effacés" in cli_env.invoke(main, ["actors", "purge",
                                                                 "--dry-run"]).output
-    assert "1 actors deleted" in cli_env.invoke(main, ["actors", "purge"]).output
+    assert "1 acteurs effacés" in cli_env.invoke(main, ["actors", "purge"]).output
     with session_scope(app) as s:
         actor = s.execute(sa.select(Actor)).scalar_one()
         bodies_left = s.execute(sa.select(Message.body)).scalars().all()

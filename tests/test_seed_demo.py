@@ -93,12 +93,12 @@ def test_same_seed_same_data(app, runner):
     # (dates follow the clock, the people do not).
     result = runner.invoke(main, ["actors", "seed-demo", "--count", "120", "--seed", "5"])
     assert result.exit_code == 0, result.output
-    assert "120 demo actors" in result.output
+    assert "120 acteurs de démonstration" in result.output
     before = [{k: r[k] for k in ("phone", "name", "gender", "quartier", "sector", "needs")}
               for r in actors(app)]
     result = runner.invoke(main, ["actors", "seed-demo", "--count", "120", "--seed", "5"])
     assert result.exit_code == 0, result.output
-    assert "120 earlier demo actors replaced" in result.output
+    assert "120 acteurs de démonstration précédents remplacés" in result.output
     after = [{k: r[k] for k in ("phone", "name", "gender", "quartier", "sector", "needs")}
              for r in actors(app)]
     assert after == before and len(after) == 120
@@ -122,7 +122,7 @@ def test_refuses_a_real_registry(app, runner):
             updated_at=NOW, needs=[]))
     result = runner.invoke(main, ["actors", "seed-demo", "--count", "50"])
     assert result.exit_code != 0
-    assert "1 real entries" in result.output and "--force" in result.output
+    assert "1 vraies fiches" in result.output and "--force" in result.output
     assert len(actors(app)) == 1
     # Forced: demo data is added, the real entry untouched.
     result = runner.invoke(main, ["actors", "seed-demo", "--count", "50", "--force"])

@@ -47,6 +47,9 @@ def test_serve_migrates_sqlite_and_answers_twilio(tmp_path):
         assert resp.status_code == 200 and "<Message" in resp.text
         assert requests.post(base + "/webhooks/twilio/messages", data=sample["params"],
                              timeout=10).status_code == 403
+        # A search by phone or name (issue 14): the access log keeps the parameter names only.
+        requests.get(base + "/admin/registry?q=%2B22376000001&quartier=Sam%C3%A9", timeout=10,
+                     headers={"Referer": f"{base}/admin/registry?q=Awa+Traor%C3%A9"})
     finally:
         proc.terminate()
         proc.wait(15)
@@ -54,6 +57,8 @@ def test_serve_migrates_sqlite_and_answers_twilio(tmp_path):
     assert (tmp_path / "essbot.db").exists()
     logged = (tmp_path / "serve.log").read_text()
     assert "+22370000001" not in logged and sample["params"]["Body"] not in logged
+    assert "GET /admin/registry?q=…&quartier=… HTTP/1.1" in logged
+    assert "22376000001" not in logged and "Traor" not in logged and "Sam" not in logged
 
 
 def test_readyz_reports_an_unreachable_database(tmp_path, monkeypatch):

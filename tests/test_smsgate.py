@@ -362,6 +362,10 @@ def test_logs_hold_no_phone_number_and_no_body_at_info(gate_app, client, fake, c
     text = caplog.text
     assert "+22370000101" not in text and "secret couture" not in text
     assert "+223******01" in text
+    # A status event for a message the gateway named itself: its id is not logged (issue 14).
+    post(client, status_event("sms:delivered", "Gw7rawId9xYz", "+22370000101"))
+    assert "gateway status delivered for message ?" in caplog.text
+    assert "Gw7rawId9xYz" not in caplog.text
 
 
 # --- the client and the fake ---------------------------------------------------------------------

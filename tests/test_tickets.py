@@ -196,14 +196,14 @@ def test_reply_is_not_sendable_outside_the_window_without_sms(app, cli):
         _configure(app, fake.url)
         out = cli.invoke(main, ["tickets", "reply", "1", "An bɛ i jaabi."])
         assert out.exit_code == 0, out.output
-        assert "NOT sent" in out.output and fake.requests == []
+        assert "NON envoyée" in out.output and fake.requests == []
     with session_scope(app) as s:
         assert s.get(Ticket, 1).reply_channel == "none"
 
 
 def test_cli_reply_to_an_unknown_ticket_fails(cli):
     out = cli.invoke(main, ["tickets", "reply", "99", "x"])
-    assert out.exit_code == 1 and "no ticket 99" in out.output
+    assert out.exit_code == 1 and "erreur : aucun ticket 99" in out.output
 
 
 def test_announcements_keyword(app):

@@ -10,6 +10,9 @@ rendering for the channel) with a fake clock; any difference fails.
 After an intended change, ``pytest tests/test_transcripts.py --regen-transcripts`` rewrites
 the files; review the diff.
 
+A file may set ``staff_account`` (``role``, ``pin``): the phone is then a staff member's
+(DIFFUSER, bot/broadcasts/diffuser.py).
+
 Every SMS reply must also be GSM-7 and within ESSBOT_SMS_MAX_SEGMENTS parts.
 """
 
@@ -107,8 +110,16 @@ def test_transcript(app, monkeypatch, request, path):
                        "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886"})
     app.config.update(doc.get("settings") or {})
     channel, phone = doc["channel"], doc.get("phone", "+22370123456")
+    if doc.get("staff_account"):
+        from bot.admin.staff import create_staff, set_diffuser_pin
+
+        account = doc["staff_account"]
+        create_staff(app, "agent@mairie.test", account["role"], "motdepasse-essai-3",
+                     phone=phone)
+        set_diffuser_pin(app, "agent@mairie.test", account.get("pin"))
     clock = [START]
     monkeypatch.setattr("bot.conversations.utcnow", lambda: clock[0])
+    monkeypatch.setattr("bot.broadcasts.diffuser.utcnow", lambda: clock[0])
     sids = itertools.count(1)
     differences = []
     for number, turn in enumerate(doc["turns"], start=1):

@@ -9,8 +9,9 @@ inbox, content, simulator, broadcasts). Shared rules live here:
   public).
 - **CSRF**: Flask-WTF's CSRFProtect, checked on every non-GET request of the blueprint (the
   Twilio webhooks, signed by Twilio, are outside it).
-- **Throttling**: Flask-Limiter on the login form (``ESSBOT_LOGIN_RATE``), stored in Redis when
-  ``REDIS_URL`` is set (shared by every process), else in memory (per process).
+- **Throttling**: failed logins are counted in the database (bot/admin/auth.py), per address
+  and e-mail (``ESSBOT_LOGIN_RATE``) and per address (``ESSBOT_LOGIN_RATE_ADDRESS``), so every
+  process sees the same counts, with or without Redis.
 - **Headers**: a strict Content-Security-Policy (everything from the app itself: no CDN, no
   inline script), no framing, no MIME sniffing, no referrer, no caching of personal pages;
   session cookie HttpOnly, SameSite=Lax, Secure when ``ESSBOT_PUBLIC_URL`` is https.
@@ -28,8 +29,6 @@ from typing import Any, Callable
 
 from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from flask_compress import Compress
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -47,7 +46,6 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 login_manager = LoginManager()
 compress = Compress()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], strategy="fixed-window")
 
 #: Endpoints reachable without logging in.
 PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})

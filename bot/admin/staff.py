@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from bot.admin import _, audit, bp, require_role
 from bot.db import session_scope
 from bot.i18n import N_
-from bot.models.staff import MIN_PASSWORD_LENGTH, ROLES, AuditEvent, StaffUser
+from bot.models.staff import MIN_PASSWORD_LENGTH, ROLES, AuditEvent, StaffUser, valid_pin
 from bot.phones import InvalidPhone, to_e164
 
 ROLE_LABELS = {"viewer": N_("Lecture seule"), "agent": N_("Agent"),
@@ -33,6 +33,28 @@ def _phone_or_none(phone: str | None, country: str) -> str | None:
         return to_e164(phone, country)
     except InvalidPhone:
         raise StaffError(_("Numéro de téléphone invalide : %(phone)s", phone=phone)) from None
+
+
+def _checked_pin(pin: str | None) -> str | None:
+    pin = (pin or "").strip()
+    if pin and not valid_pin(pin):
+        raise StaffError(_("Le code DIFFUSER doit avoir de 4 à 8 chiffres."))
+    return pin or None
+
+
+def set_diffuser_pin(app: Flask, email: str, pin: str | None) -> int:
+    """Set (or with an empty `pin`, remove) the DIFFUSER PIN of the account `email`, which
+    also clears its wrong-PIN count and lockout; return the account id. The one place the
+    staff page and ``essbot staff pin`` set it. Raises StaffError (French) for an unknown
+    account or a PIN that is not 4 to 8 digits."""
+    pin = _checked_pin(pin)
+    email = (email or "").strip().lower()
+    with session_scope(app) as session:
+        user = session.scalars(sa.select(StaffUser).where(StaffUser.email == email)).first()
+        if user is None:
+            raise StaffError(_("Aucun compte %(email)s.", email=email))
+        user.set_diffuser_pin(pin)
+        return user.id
 
 
 def create_staff(app: Flask, email: str, role: str, password: str, name: str = "",
@@ -85,6 +107,10 @@ class EditStaffForm(FlaskForm):
     active = BooleanField(N_("Compte actif"))
     password = PasswordField(N_("Nouveau mot de passe (laisser vide pour garder l'actuel)"),
                              validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200)])
+    diffuser_pin = PasswordField(
+        N_("Nouveau code DIFFUSER, 4 à 8 chiffres (à taper après OUI pour confirmer une "
+           "annonce par SMS ; vide : garder l'actuel)"), validators=[Optional(), Length(max=8)])
+    remove_pin = BooleanField(N_("Supprimer le code DIFFUSER (plus d'annonce par téléphone)"))
 
 
 @bp.route("/staff", methods=["GET", "POST"])
@@ -139,6 +165,15 @@ def staff_edit(user_id: int):
             if form.password.data:
                 user.set_password(form.password.data)  # also ends the account's sessions
                 changes["password"] = True
+            if form.diffuser_pin.data or form.remove_pin.data:
+                try:
+                    pin = None if form.remove_pin.data else _checked_pin(form.diffuser_pin.data)
+                except StaffError as exc:
+                    session.rollback()
+                    flash(str(exc), "error")
+                    return render_template("admin/staff_edit.html", user=user, form=form)
+                user.set_diffuser_pin(pin)
+                changes["diffuser_pin"] = True
             if "role" in changes or "active" in changes:
                 user.end_sessions()  # the new rights apply now, not at the next login
             try:

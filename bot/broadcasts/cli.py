@@ -2,7 +2,7 @@
 
 Registered in bot/cli.py with ``main.add_command(broadcast_group)`` and
 ``main.add_command(worker_command)``. Times are read and shown in ESSBOT_TIMEZONE
-(Africa/Bamako), whatever the server's time zone. Bad input ends with ``Error: …`` and exit
+(Africa/Bamako), whatever the server's time zone. Bad input ends with ``erreur : …`` and exit
 status 1 (2 for a malformed option), never a traceback.
 """
 
@@ -17,38 +17,33 @@ from typing import Any, Iterator
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
 
 from bot.app import create_app
 from bot.audit import record_audit
 from bot.broadcasts import planner, segments
-from bot.broadcasts.models import CHANNEL_POLICIES, Broadcast, BroadcastState, InvalidTransition
-from bot.broadcasts.planner import BroadcastError, local_time
+from bot.broadcasts.models import CHANNEL_POLICIES, Broadcast, BroadcastState
+from bot.broadcasts.planner import local_time
 from bot.broadcasts.tasks import get_queue
 from bot.db import get_engine
+from bot.cli_support import EssbotGroup, database_command
 
 
 @contextmanager
 def _clear_errors() -> Iterator[None]:
-    """Turn the errors staff can cause into one-line ``Error: …`` messages (exit status 1)."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    """Turn the errors staff can cause into one French line ``erreur : …`` (exit status 1),
+    as the ``essbot`` group does (bot.cli_support.explain) — also when these commands run
+    from ``python -m bot.broadcasts.cli``."""
+    from bot.cli_support import CliError, explain
 
     try:
         yield
-    except (BroadcastError, InvalidTransition) as exc:
-        raise click.ClickException(str(exc)) from None
-    except (OperationalError, ProgrammingError) as exc:
-        if "no such table" in str(exc) or "does not exist" in str(exc):
-            raise click.ClickException("the database has no broadcast tables: run "
-                                       "`essbot db upgrade`") from None
-        raise click.ClickException(f"database unavailable ({type(exc.orig).__name__})") from None
-    except ValueError as exc:  # settings read by the sender (lease vs timeout…)
-        raise click.ClickException(str(exc)) from None
-    except Exception as exc:
-        if type(exc).__module__.startswith("redis"):
-            raise click.ClickException(f"queue unavailable ({type(exc).__name__}): check "
-                                       "REDIS_URL") from None
+    except click.ClickException:
         raise
+    except Exception as exc:
+        text = explain(exc)
+        if text is None:
+            raise
+        raise CliError(text) from None
 
 
 def _app():
@@ -83,7 +78,7 @@ def broadcast_group() -> None:
 @click.option("--channel", "policy", type=click.Choice(CHANNEL_POLICIES), default="auto",
               show_default=True, help="auto: each person's last channel, with fallbacks.")
 @click.option("--author", default=None, help="Who wrote it (until staff accounts exist).")
-@with_appcontext
+@database_command
 def create_command(title: str, text_fr: str, text_bm: str | None, filters: tuple[str, ...],
                    at: str | None, policy: str, author: str | None) -> None:
     """Create a broadcast (draft, or scheduled with --at) and print its id."""
@@ -105,7 +100,7 @@ def create_command(title: str, text_fr: str, text_bm: str | None, filters: tuple
 
 @broadcast_group.command("preview")
 @click.argument("broadcast_id", type=int)
-@with_appcontext
+@database_command
 def preview_command(broadcast_id: int) -> None:
     """Print as JSON what sending would do now: recipients by channel and language, texts
     with encoding and parts, total parts, estimated cost, skipped by reason."""
@@ -115,7 +110,7 @@ def preview_command(broadcast_id: int) -> None:
 
 @broadcast_group.command("status")
 @click.argument("broadcast_id", type=int)
-@with_appcontext
+@database_command
 def status_command(broadcast_id: int) -> None:
     """Print progress and delivery as JSON: rows by state, channel, Twilio status, error
     code; skipped by reason; parts sent and their cost."""
@@ -128,7 +123,7 @@ def status_command(broadcast_id: int) -> None:
 @click.option("--wait", is_flag=True, help="Follow progress until the broadcast ends.")
 @click.option("--poll", type=float, default=2.0, show_default=True, hidden=True,
               help="Seconds between progress lines with --wait.")
-@with_appcontext
+@database_command
 def send_command(broadcast_id: int, wait: bool, poll: float) -> None:
     """Send a draft or scheduled broadcast now (an `essbot worker` does the sending)."""
     app = _app()
@@ -140,24 +135,26 @@ def send_command(broadcast_id: int, wait: bool, poll: float) -> None:
                     "pending": plan["pending"], "by_channel": plan["by_channel"],
                     "parts": plan["parts"], "cost": plan["cost"], "skipped": plan["skipped"]})
         if plan.get("queue_error"):
-            click.echo(f"warning: the outbox is written but the queue is unavailable "
-                       f"({plan['queue_error']}); `essbot worker` queues the rows at its next "
-                       "tick once the queue is back", err=True)
+            click.echo(f"attention : les envois sont enregistrés mais la file d'attente est "
+                       f"injoignable ({plan['queue_error']}) ; `essbot worker` les met en file "
+                       "à son prochain passage, quand elle sera revenue", err=True)
         if not wait:
             return
         hint_at, last = time.monotonic() + 15, None
         while True:
             report = planner.status(app, broadcast_id)
             states = report["by_state"]
-            line = (f"{report['state']}: sent {states['sent']}, failed {states['failed']}, "
-                    f"pending {states['pending'] + states['sending'] + states['unknown']}")
+            line = (f"{report['state']} : {states['sent']} envoyés, {states['failed']} en "
+                    f"échec, {states['pending'] + states['sending'] + states['unknown']} en "
+                    "attente")
             if line != last:
                 click.echo(line, err=True)
                 last = line
             if report["state"] in BroadcastState.FINAL:
                 break
             if states["sent"] == 0 and time.monotonic() > hint_at:
-                click.echo("nothing sent yet: is `essbot worker` running?", err=True)
+                click.echo("rien d'envoyé pour l'instant : `essbot worker` tourne-t-il ?",
+                           err=True)
                 hint_at = float("inf")
             time.sleep(poll)
         _echo_json(report)
@@ -167,7 +164,7 @@ def send_command(broadcast_id: int, wait: bool, poll: float) -> None:
 
 @broadcast_group.command("cancel")
 @click.argument("broadcast_id", type=int)
-@with_appcontext
+@database_command
 def cancel_command(broadcast_id: int) -> None:
     """Cancel a broadcast: nothing more is handed to Twilio; prints counts as JSON."""
     app = _app()
@@ -178,7 +175,7 @@ def cancel_command(broadcast_id: int) -> None:
 
 
 @broadcast_group.command("list")
-@with_appcontext
+@database_command
 def list_command() -> None:
     """List broadcasts, newest first: id, state, scheduled time (ESSBOT_TIMEZONE), title."""
     import sqlalchemy as sa
@@ -199,7 +196,7 @@ def list_command() -> None:
 @click.option("--tick", type=click.FloatRange(0.1, 3600), default=None,
               help="Seconds between ticks [ESSBOT_BROADCAST_TICK].")
 @click.option("--verbose", is_flag=True, help="Log every task (huey INFO).")
-@with_appcontext
+@database_command
 def worker_command(threads: int | None, tick: float | None, verbose: bool) -> None:
     """Run the task queue: send broadcasts, fire scheduled ones, recover after a crash.
 
@@ -211,17 +208,12 @@ def worker_command(threads: int | None, tick: float | None, verbose: bool) -> No
     if not verbose:
         logging.getLogger("huey").setLevel(logging.WARNING)
     with _clear_errors():
-        url = app.config["DATABASE_URL"]
-        if url.startswith("sqlite"):  # as `essbot serve`: the embedded set-up needs no step
-            from bot.migrate import upgrade
-
-            upgrade(url)
         queue = get_queue(app)
         queue.huey.pending_count()  # fail now, clearly, if the queue cannot be reached
         threads = threads or int(app.config["ESSBOT_WORKER_THREADS"])
         tick = tick or float(app.config["ESSBOT_BROADCAST_TICK"])
-        click.echo(f"essbot worker: {threads} threads, {queue.backend} queue, tick every "
-                   f"{tick:g} s", err=True)
+        click.echo(f"essbot worker : {threads} fils, file {queue.backend}, passage toutes "
+                   f"les {tick:g} s", err=True)
         queue.run_worker(threads, tick)
 
 
@@ -229,8 +221,7 @@ def _standalone_app():
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_standalone_app, add_default_commands=False,
-             add_version_option=False)
+@click.group(cls=EssbotGroup, create_app=_standalone_app, add_version_option=False)
 def standalone() -> None:
     """``python -m bot.broadcasts.cli`` — the same commands before bot/cli.py registers them."""
 

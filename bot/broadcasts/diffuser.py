@@ -4,9 +4,10 @@
 agent or admin (`StaffUser.phone`) creates a draft broadcast and answers with its preview:
 recipients, SMS parts and estimated cost (the planner's preview, the same numbers as the web
 page). Nothing is sent until the same phone answers ``OUI`` (any yes of
-bot.understanding.parse_yes_no: oui, awo, ok…) within CONFIRM_MINUTES minutes. ``NON`` or
-any other message cancels the draft, and says so; after the delay, OUI or NON is told the
-announcement expired and nothing was sent (any other message then goes to the bot as usual).
+bot.understanding.parse_yes_no: oui, awo, ok…) followed by the staff member's personal PIN
+(``OUI 4821``) within CONFIRM_MINUTES minutes. ``NON`` or any other message cancels the draft,
+and says so; after the delay, OUI or NON is told the announcement expired and nothing was sent
+(any other message then goes to the bot as usual).
 
 Choices, and why:
 
@@ -14,6 +15,15 @@ Choices, and why:
   Anyone else — a stranger, a viewer, a deactivated account — gets the bot's normal answer,
   so the keyword's existence is not revealed. Only the SMS and WhatsApp channels count: the
   simulator and the terminal chat never start a real broadcast.
+- **PIN** (issue 14): the sender's number alone proves nothing — an SMS sender can be
+  spoofed, and a lost or borrowed phone sends as its owner. The confirmation must carry the
+  account's DIFFUSER PIN (4 to 8 digits, set by an admin on the Comptes page or with
+  ``essbot staff pin``; stored as a werkzeug scrypt hash like passwords). An account without
+  a PIN cannot broadcast by phone. A yes without the right PIN cancels the draft and counts
+  one failure in ``staff_user.diffuser_pin_failures``; after MAX_PIN_FAILURES in a row
+  DIFFUSER is locked for PIN_LOCK_MINUTES (a new PIN unlocks it), so the PIN cannot be
+  guessed by trying. The stored copy of the confirmation has its digits masked. The threat
+  model is in the README ("Broadcasting from a phone").
 - **Quartier**: read with the registration's fuzzy matcher (bot.understanding.match_quartier)
   on the first one to three words after DIFFUSER, keeping the words that change the match
   ("Badialan 1", "Dravéla Bolibana", "Point G"); "TOUS" means every contact who has not
@@ -42,6 +52,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Flask
+from werkzeug.security import check_password_hash
 
 from bot.audit import record_audit
 from bot.broadcasts import planner
@@ -50,14 +61,12 @@ from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition
 from bot.channels.base import InboundMessage
 from bot.db import get_engine, transaction
 from bot.i18n import admin_text as _
-from bot.models import utcnow
-from bot.models.staff import StaffUser
+from bot.models import Message, utcnow
+from bot.models.staff import MAX_PIN_FAILURES, PIN_LOCK_MINUTES, StaffUser
 from bot.phones import mask
-from bot.understanding import fold
-from bot.understanding import match_quartier
+from bot.understanding import fold, match_quartier, parse_yes_no
 from bot.engine import REGISTRATION
 from bot.engine.schema import load_dialogs
-from bot.understanding import parse_yes_no
 from bot.broadcasts.tasks import get_queue
 
 log = logging.getLogger(__name__)
@@ -78,6 +87,8 @@ MAX_PLACE_WORDS = 3
 _PENDING_SCAN = 20
 
 _WORDS = re.compile(r"\S+")
+#: A PIN typed in the confirmation ("OUI 4821", "oui,4821").
+_DIGITS = re.compile(r"\d+")
 _LEADING_PUNCT = re.compile(r"^[\s:;,.\-–—]+")
 
 
@@ -159,7 +170,8 @@ def pending_until(plan: Mapping[str, Any] | None) -> datetime | None:
 
 def _staff_query() -> sa.Select:
     s = StaffUser.__table__
-    return sa.select(s.c.id, s.c.email, s.c.role).where(
+    return sa.select(s.c.id, s.c.email, s.c.role, s.c.diffuser_pin_hash,
+                     s.c.diffuser_pin_failures, s.c.diffuser_locked_until).where(
         s.c.phone == sa.bindparam("phone"), s.c.active.is_(True), s.c.role.in_(ROLES))
 
 
@@ -170,7 +182,8 @@ _STAFF_BY_PHONE = _staff_query()
 
 def staff_for_phone(app: Flask, phone: str) -> Any | None:
     """The active agent or admin account whose phone is `phone` (E.164): a row with ``id``,
-    ``email``, ``role``; None otherwise (one indexed lookup: ``staff_user.phone`` is unique)."""
+    ``email``, ``role`` and the DIFFUSER PIN columns; None otherwise (one indexed lookup:
+    ``staff_user.phone`` is unique)."""
     with get_engine(app).connect() as conn:
         return conn.execute(_STAFF_BY_PHONE, {"phone": phone}).first()
 
@@ -211,6 +224,44 @@ def _cancel(app: Flask, staff: Any, broadcast_id: int, reason: str) -> bool:
         return False
     _audit(app, staff, "cancel", broadcast_id, reason=reason)
     return True
+
+
+def check_pin(app: Flask, staff: Any, pin: str | None, now: datetime) -> bool:
+    """Whether `pin` is the DIFFUSER PIN of `staff` (a row of staff_for_phone), counting the
+    result in the database: the right PIN clears the failures; a missing or wrong one adds
+    one (an atomic ``+ 1``: two phones' answers at once both count), and the
+    MAX_PIN_FAILURES-th locks DIFFUSER until `now` + PIN_LOCK_MINUTES (audited as
+    ``diffuser_locked``). A locked account's PIN is not even checked."""
+    s = StaffUser.__table__
+    locked = staff.diffuser_locked_until is not None and now < staff.diffuser_locked_until
+    ok = (not locked and bool(pin) and bool(staff.diffuser_pin_hash)
+          and check_password_hash(staff.diffuser_pin_hash, pin))
+    with transaction(app) as conn:
+        if ok:
+            conn.execute(sa.update(s).where(s.c.id == staff.id).values(
+                diffuser_pin_failures=0, diffuser_locked_until=None))
+            return True
+        failures = conn.execute(sa.update(s).where(s.c.id == staff.id).values(
+            diffuser_pin_failures=s.c.diffuser_pin_failures + 1)
+            .returning(s.c.diffuser_pin_failures)).scalar_one()
+        if failures >= MAX_PIN_FAILURES:
+            conn.execute(sa.update(s).where(s.c.id == staff.id).values(
+                diffuser_pin_failures=0,
+                diffuser_locked_until=now + timedelta(minutes=PIN_LOCK_MINUTES)))
+    log.warning("DIFFUSER: wrong or missing PIN for staff %s (%d in a row)", staff.id, failures)
+    if failures >= MAX_PIN_FAILURES:
+        record_audit(app, "diffuser_locked", f"staff:{staff.id}", staff_id=staff.id,
+                     staff_email=staff.email, detail={"minutes": PIN_LOCK_MINUTES})
+    return False
+
+
+def _mask_stored_pin(app: Flask, msg: InboundMessage) -> None:
+    """Replace the digits of the stored confirmation with ``*`` (the PIN must not sit in
+    the message table, the inbox or exports)."""
+    m = Message.__table__
+    with transaction(app) as conn:
+        conn.execute(sa.update(m).where(m.c.provider_sid == msg.provider_sid).values(
+            body=_DIGITS.sub(lambda d: "*" * len(d.group()), msg.text or "")))
 
 
 def _money(amount: float) -> str:
@@ -263,11 +314,20 @@ def answer(app: Flask, msg: InboundMessage, claim: Claim,
 def _start(app: Flask, staff: Any, msg: InboundMessage, pending: Any | None,
            now: datetime) -> list[str]:
     """DIFFUSER: create the draft and answer with its preview (or say what is wrong)."""
+    nothing = _("Rien n'a été envoyé.")
+    if not staff.diffuser_pin_hash:
+        return [_("DIFFUSER demande votre code personnel : un administrateur le définit sur "
+                  "la page Comptes.") + " " + nothing]
+    zone = app.config["ESSBOT_TIMEZONE"]
+    if staff.diffuser_locked_until is not None and now < staff.diffuser_locked_until:
+        return [_("DIFFUSER est bloqué jusqu'à %(time)s après %(n)s codes faux ; un "
+                  "administrateur peut définir un nouveau code.",
+                  time=staff.diffuser_locked_until.astimezone(ZoneInfo(zone)).strftime("%H:%M"),
+                  n=MAX_PIN_FAILURES) + " " + nothing]
     places = load_dialogs().places(REGISTRATION)
     command = parse_command(msg.text, places)
     usage = _("Écrivez : DIFFUSER <quartier ou TOUS> <texte>. Exemple : DIFFUSER Badialan 1 "
               "Réunion lundi à 9h à la mairie.")
-    nothing = _("Rien n'a été envoyé.")
     if command.error == "usage":
         return [usage]
     if command.error == "no_text":
@@ -282,7 +342,6 @@ def _start(app: Flask, staff: Any, msg: InboundMessage, pending: Any | None,
     if pending is not None and _cancel(app, staff, pending.id, "replaced"):
         notes.append(_("L'annonce n°%(id)s en attente est annulée et remplacée.",
                        id=pending.id))
-    zone = app.config["ESSBOT_TIMEZONE"]
     target = command.quartier or _("tous")
     until = now + timedelta(minutes=CONFIRM_MINUTES)
     title = f"DIFFUSER {target} {now.astimezone(ZoneInfo(zone)).strftime('%d/%m %H:%M')}"
@@ -327,16 +386,20 @@ def _start(app: Flask, staff: Any, msg: InboundMessage, pending: Any | None,
         lines.append(_("Bambaraphones (%(n)s) : ils recevront ce texte en français, sauf si "
                        "vous ajoutez le bambara sur la page Annonces.", n=bambara))
     local_until = until.astimezone(ZoneInfo(zone)).strftime("%H:%M")
-    lines.append(_("Répondez OUI avant %(time)s pour envoyer, NON pour annuler.",
-                   time=local_until))
+    lines.append(_("Répondez OUI puis votre code DIFFUSER avant %(time)s pour envoyer, NON "
+                   "pour annuler.", time=local_until))
     return notes + [" ".join(lines)]
 
 
 def _answer(app: Flask, staff: Any, msg: InboundMessage, pending: Any,
             now: datetime) -> list[str] | None:
-    """The answer to a pending confirmation: OUI sends, anything else cancels; after the
-    delay OUI/NON are told it expired, other messages go to the bot (None)."""
-    yes = parse_yes_no(msg.text)
+    """The answer to a pending confirmation: OUI with the right PIN sends, anything else
+    cancels (a yes with a missing or wrong PIN counts a failure: check_pin); after the delay
+    OUI/NON are told it expired, other messages go to the bot (None)."""
+    pins = _DIGITS.findall(msg.text or "")
+    if pins:
+        _mask_stored_pin(app, msg)
+    yes = parse_yes_no(_DIGITS.sub(" ", msg.text or ""))
     until = pending_until(pending.plan)
     phone = ((pending.plan or {}).get("diffuser") or {}).get("phone")
     if until is None or now > until or phone != msg.address:
@@ -350,7 +413,14 @@ def _answer(app: Flask, staff: Any, msg: InboundMessage, pending: Any,
         _cancel(app, staff, pending.id, "refused" if yes is False else "other_answer")
         text = _("Annonce n°%(id)s annulée : rien n'a été envoyé.", id=pending.id)
         if yes is None:
-            text += " " + _("(Seul OUI confirme l'envoi.)")
+            text += " " + _("(Seul OUI et votre code confirment l'envoi.)")
+        return [text]
+    if not check_pin(app, staff, pins[-1] if pins else None, now):
+        _cancel(app, staff, pending.id, "wrong_pin")
+        text = _("Code absent ou faux : l'annonce n°%(id)s est annulée, rien n'a été envoyé.",
+                 id=pending.id)
+        if (staff.diffuser_pin_failures or 0) + 1 >= MAX_PIN_FAILURES:
+            text += " " + _("DIFFUSER est bloqué pendant %(n)s minutes.", n=PIN_LOCK_MINUTES)
         return [text]
     try:
         plan = get_queue(app).send_now(pending.id, now)

@@ -30,6 +30,12 @@ to send (bot/broadcasts/sender.py). Retries are scheduled per row by the send ta
 (``broadcast_send_rows`` with a delay) from the row's own backoff, not by huey's task
 retries, which would re-run a whole batch.
 
+The same queue runs the daily housekeeping as a huey periodic task, on SqliteHuey as on
+RedisHuey (``essbot worker`` runs its consumer with periodic tasks on): ``actors_purge`` at
+PURGE_AT (UTC, Bamako's time) forgets the contacts past the retention period
+(bot.registry.forget.purge_expired), then on PostgreSQL vacuums the tables it touched. Several
+workers each enqueue it; a second run finds nothing left to forget.
+
 Huey instances are built per app (`get_queue`) rather than at import, so importing this module
 never builds an app or opens a queue (STYLE.md: microblog's habit to avoid).
 """
@@ -62,6 +68,11 @@ log = logging.getLogger(__name__)
 MAX_CHUNK = 100
 #: Spread a broadcast over at least this many tasks, so that every worker thread gets some.
 MIN_TASKS = 64
+#: When the daily retention purge runs: huey crontab fields, in UTC (= Africa/Bamako), at night.
+PURGE_AT = {"hour": "2", "minute": "30"}
+#: Tables a purge rewrites, vacuumed after it on PostgreSQL (old row versions hold the erased
+#: values until VACUUM; README "Deleting data").
+VACUUM_TABLES = ("actor", "contact", "conversation", "message", "ticket", "outbox")
 
 
 def chunk_size(n: int) -> int:
@@ -78,7 +89,7 @@ class BroadcastQueue:
     """
 
     def __init__(self, app: Flask, clock: Callable[[], datetime] = utcnow):
-        from huey import RedisHuey, SqliteHuey
+        from huey import RedisHuey, SqliteHuey, crontab
 
         settings = app.config
         self.app = app
@@ -97,6 +108,8 @@ class BroadcastQueue:
         self.send_rows = self.huey.task(name="broadcast_send_rows")(self._send_rows)
         self.fire = self.huey.task(name="broadcast_fire")(self._fire)
         self.send_replies = self.huey.task(name="smsgate_send_replies")(self._send_replies)
+        self.purge = self.huey.periodic_task(crontab(**PURGE_AT), name="actors_purge")(
+            self._purge)
 
     # --- enqueueing ---------------------------------------------------------------------------
 
@@ -176,6 +189,19 @@ class BroadcastQueue:
             if result.outcome == "retry":
                 self.send_replies.schedule(args=(ids[n:],), delay=max(0.05, result.delay or 0))
                 return
+
+    def _purge(self) -> int:
+        """Periodic task: the retention purge (bot.registry.forget.purge_expired); on
+        PostgreSQL, VACUUM of VACUUM_TABLES when someone was forgotten. Returns the count."""
+        from bot.registry.forget import purge_expired
+
+        count = purge_expired(self.app, self.clock())
+        engine = get_engine(self.app)
+        if count and engine.dialect.name == "postgresql":
+            # VACUUM cannot run in a transaction: an autocommit connection.
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM " + ", ".join(VACUUM_TABLES))
+        return count
 
     def _fire(self, broadcast_id: int) -> None:
         """Task: start a scheduled broadcast if it is still scheduled and due (a moved or
@@ -302,8 +328,9 @@ class BroadcastQueue:
 
         threading.Thread(target=ticker, name="broadcast-tick", daemon=True).start()
         # The dequeue poll backs off to at most 1 s when idle (SQLite; Redis blocks instead).
+        # periodic=True: the daily purge (self.purge) is scheduled by the consumer itself.
         consumer = self.huey.create_consumer(workers=threads, worker_type="thread",
-                                             periodic=False, initial_delay=0.05, backoff=1.5,
+                                             periodic=True, initial_delay=0.05, backoff=1.5,
                                              max_delay=1.0)
         try:
             consumer.run()

@@ -32,6 +32,19 @@ PASSWORD_METHOD = "scrypt"
 #: Shortest password accepted, in characters (NIST SP 800-63B: at least 8).
 MIN_PASSWORD_LENGTH = 10
 
+#: A DIFFUSER PIN: 4 to 8 digits (typed on a basic phone's keypad after OUI).
+PIN_DIGITS = (4, 8)
+#: Wrong or missing PINs in a row after which DIFFUSER is locked for the account.
+MAX_PIN_FAILURES = 3
+#: Minutes DIFFUSER stays locked after MAX_PIN_FAILURES (a new PIN set by an admin unlocks).
+PIN_LOCK_MINUTES = 60
+
+
+def valid_pin(pin: str | None) -> bool:
+    """Whether `pin` is PIN_DIGITS[0] to PIN_DIGITS[1] ASCII digits."""
+    low, high = PIN_DIGITS
+    return bool(pin) and pin.isascii() and pin.isdigit() and low <= len(pin) <= high
+
 
 class StaffUser(Base):
     """One staff account: `email` (unique, lower case), `name`, `role` in :data:`ROLES`,
@@ -53,6 +66,11 @@ class StaffUser(Base):
     session_version: so.Mapped[int] = so.mapped_column(default=1, server_default="1")
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     last_login_at: so.Mapped[datetime | None]
+    # DIFFUSER by phone (issue 14): the personal PIN typed after OUI (werkzeug scrypt hash,
+    # as passwords), wrong PINs in a row, and the end of the lockout they caused.
+    diffuser_pin_hash: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    diffuser_pin_failures: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    diffuser_locked_until: so.Mapped[datetime | None]
 
     # Flask-Login's user protocol.
     is_authenticated = True
@@ -84,6 +102,17 @@ class StaffUser(Base):
         """Whether `password` matches the stored hash (constant-time compare)."""
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)
 
+    def set_diffuser_pin(self, pin: str | None) -> None:
+        """Hash and store the DIFFUSER `pin` (see :func:`valid_pin`), or remove it (None or
+        ""), and clear the wrong-PIN count and lockout. Raises ValueError for a PIN that is
+        not 4 to 8 digits."""
+        if pin and not valid_pin(pin):
+            raise ValueError("the DIFFUSER PIN must be 4 to 8 digits")
+        self.diffuser_pin_hash = generate_password_hash(pin, method=PASSWORD_METHOD) \
+            if pin else None
+        self.diffuser_pin_failures = 0
+        self.diffuser_locked_until = None
+
     def can(self, role: str) -> bool:
         """Whether this account has at least the rights of `role` (one of :data:`ROLES`)."""
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -113,3 +142,22 @@ class AuditEvent(Base):
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.id} {self.action} {self.target}>"
+
+
+class LoginFailure(Base):
+    """One failed login of the staff interface, counted by bot.admin.auth's throttle.
+
+    `scope` is ``pair`` (`key` = client address and e-mail) or ``address`` (`key` = client
+    address), `at` the UTC time. Kept in the database rather than in Flask-Limiter's storage:
+    Flask-Limiter (the ``limits`` library) stores counts in memory, Redis, Memcached, MongoDB
+    or etcd — none of them SQL — so on the embedded default each gunicorn worker counted on its
+    own (issue 14). Rows older than the longest window are deleted as new ones come.
+    """
+
+    __tablename__ = "login_failure"
+    __table_args__ = (sa.Index("ix_login_failure_key_at", "scope", "key", "at"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    scope: so.Mapped[str] = so.mapped_column(sa.String(8))
+    key: so.Mapped[str] = so.mapped_column(sa.String(300))
+    at: so.Mapped[datetime] = so.mapped_column(default=utcnow, index=True)

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from flask import Flask
 
 from bot.config import setting
-from bot.db import session_scope, transaction
+from bot.db import request_scrub, session_scope, transaction
 from bot.models import Actor, utcnow
 from bot.registry import fields as F
-from bot.registry.forget import ANONYMISED_ACTOR, forget_contact
+from bot.registry.forget import ANONYMISED_ACTOR, anonymised_actor_params, forget_contact
 
 #: Fields staff may edit on the form (the phone only on an entry without a contact: the
 #: phone of a person who writes to the bot is their contact's and changes with it).
@@ -89,7 +89,8 @@ def delete_actor(app: Flask, actor_id: int, now: datetime | None = None) -> bool
     a = Actor.__table__
     contact_id = None
     with transaction(app) as conn:
-        row = conn.execute(sa.select(a.c.contact_id, a.c.deleted_at, a.c.birth_year)
+        row = conn.execute(sa.select(a.c.contact_id, a.c.deleted_at, a.c.birth_year,
+                                     a.c.created_at, a.c.registered_at)
                            .where(a.c.id == actor_id)).first()
         if row is None:
             raise RegistryChangeError("Cette fiche n'existe pas.")
@@ -97,7 +98,8 @@ def delete_actor(app: Flask, actor_id: int, now: datetime | None = None) -> bool
             return False
         if row.contact_id is None:
             conn.execute(sa.update(a).where(a.c.id == actor_id).values(**ANONYMISED_ACTOR),
-                         {"birth_band": F.year_band(row.birth_year), "now": now})
+                         anonymised_actor_params(row, now))
+            request_scrub(conn)
             return True
         contact_id = row.contact_id
     # Outside the first transaction: forget_contact opens its own (never nest them).

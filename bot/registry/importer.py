@@ -239,7 +239,15 @@ def _csv_rows(data: bytes):
     first = text.split("\n", 1)[0]
     delimiter = max((";", ",", "\t"), key=first.count)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    return [(i, row) for i, row in enumerate(reader, start=1)]
+    try:
+        return [(i, row) for i, row in enumerate(reader, start=1)]
+    except csv.Error:
+        # A bare carriage return inside an unquoted cell ("new-line character seen in
+        # unquoted field"), a stray NUL…: the csv module cannot split the file into rows.
+        raise ImportFileError(
+            f"Fichier CSV mal formé vers la ligne {reader.line_num} (un retour à la ligne "
+            "seul dans une cellule, un guillemet non fermé ?) : ouvrez-le dans Excel ou "
+            "LibreOffice et enregistrez-le de nouveau en CSV, ou en .xlsx.") from None
 
 
 # ------------------------------------------------------------------------------------------
