@@ -1,4 +1,5 @@
-"""The baseline of bench/webhook.py: a bare Flask app that answers every POST with a constant TwiML."""
+"""The baseline of bench/webhook.py: a bare Flask app that answers every POST with a constant
+TwiML."""
 
 from __future__ import annotations
 

@@ -111,7 +111,8 @@ class Played:
 
 def play(fold: bool, workdir: str) -> dict[str, Played]:
     """Run every script on the SMS channel, folding on or off; return name → Played."""
-    from bot import create_app, sms
+    from bot import sms
+    from bot.app import create_app
     from bot.channels import console
     from bot.conversations import handle_inbound
     from bot.db import get_engine
@@ -188,7 +189,8 @@ def main() -> None:
             for text, n, body in folded[name].multipart:
                 print(f"--- {n} parts after {text!r} ({name}):\n{body}")
     if price:
-        print(f"cost at {price:g} per part: {tot_f * price:,.0f} folded vs {tot_r * price:,.0f} raw")
+        print(f"cost at {price:g} per part: {tot_f * price:,.0f} folded vs "
+              f"{tot_r * price:,.0f} raw")
 
 
 if __name__ == "__main__":

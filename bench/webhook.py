@@ -246,7 +246,8 @@ def measure(cmd: list[str], env: dict, port: int, reqs, args, workdir: Path,
         if args.rate:
             # Fresh requests (other phones) for the fixed-rate run.
             fixed = make_requests(int(args.rate * args.duration), sign_base, 5 * 10**6)
-            result["fixed"] = run_fixed_rate(port, fixed, args.connections, args.duration, args.rate)
+            result["fixed"] = run_fixed_rate(port, fixed, args.connections, args.duration,
+                                             args.rate)
         return result
     finally:
         proc.terminate()
@@ -269,7 +270,8 @@ def pg_available() -> bool:
 
 
 def pg_exec(sql: str) -> None:
-    """Run one statement on the local PostgreSQL's `postgres` database in autocommit (CREATE/DROP DATABASE)."""
+    """Run one statement on the local PostgreSQL's `postgres` database in autocommit
+    (CREATE/DROP DATABASE)."""
     import psycopg
 
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
@@ -277,7 +279,8 @@ def pg_exec(sql: str) -> None:
 
 
 def bench_backend(name: str, args, workdir: Path) -> tuple[dict, dict]:
-    """Serve the bot and the bare app on `name` ("sqlite" or "postgresql"), load both saturated and at a fixed rate; return (bot, bare) figures as dicts of runs."""
+    """Serve the bot and the bare app on `name` ("sqlite" or "postgresql"), load both saturated
+    and at a fixed rate; return (bot, bare) figures as dicts of runs."""
     bot_port, bare_port = free_port(), free_port()
     env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN,
                ESSBOT_PUBLIC_URL=f"http://127.0.0.1:{bot_port}",
@@ -294,7 +297,8 @@ def bench_backend(name: str, args, workdir: Path) -> tuple[dict, dict]:
                        check=True, capture_output=True)
     try:
         reqs = make_requests(args.requests, f"http://127.0.0.1:{bot_port}", 0)
-        serve = [sys.executable, "-m", "bot.cli", "serve", "--no-queue-worker", "--port", str(bot_port),
+        serve = [sys.executable, "-m", "bot.cli", "serve", "--no-queue-worker",
+                 "--port", str(bot_port),
                  "--workers", str(args.workers), "--threads", str(args.threads)]
         bot = measure(serve, env, bot_port, reqs, args, workdir, env["ESSBOT_PUBLIC_URL"])
         bare_cmd = [sys.executable, str(ROOT / "bench" / "bare_app.py"), str(bare_port),
@@ -308,7 +312,8 @@ def bench_backend(name: str, args, workdir: Path) -> tuple[dict, dict]:
 
 
 def main() -> None:
-    """Parse the options, run the benchmark on each available backend and print the table and ratios."""
+    """Parse the options, run the benchmark on each available backend and print the table and
+    ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, default=32)
@@ -338,7 +343,8 @@ def main() -> None:
             bot, bare = bench_backend(name, args, Path(tmp))
             for label, r in (("bot", bot), ("bare", bare)):
                 print(f"{name:<11}{label:<6}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}"
-                      f"{r['errors']:>8}  saturated" + ("  (requests reused)" if r["wrapped"] and label == "bot" else ""))
+                      f"{r['errors']:>8}  saturated"
+                      + ("  (requests reused)" if r["wrapped"] and label == "bot" else ""))
                 if "fixed" in r:
                     f = r["fixed"]
                     print(f"{name:<11}{label:<6}{f['rps']:>9.0f}{f['p50']:>9.1f}{f['p99']:>9.1f}"

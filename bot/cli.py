@@ -12,7 +12,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from bot import create_app, sms
+from bot import sms
+from bot.app import create_app
+from bot.audit import record_audit
 from bot.cli_support import CliError, EssbotGroup, database_command, ensure_schema
 from bot.registry.export import EXPORT_COLUMNS, export_actors  # noqa: F401  (CLI, tests)
 
@@ -164,7 +166,8 @@ def sms_group() -> None:
 @with_appcontext
 def sms_segments(text: str, channel: str, language: str | None) -> None:
     """Print the encoding, parts and rendered form of TEXT as JSON."""
-    report = sms.report(text, channel, language, fold=bool(current_app.config["ESSBOT_SMS_FOLDING"]))
+    report = sms.report(text, channel, language,
+                        fold=bool(current_app.config["ESSBOT_SMS_FOLDING"]))
     click.echo(json.dumps(report, ensure_ascii=False))
 
 
@@ -224,7 +227,6 @@ def actors_export(fmt: str, output: str, include_deleted: bool, filters: tuple[s
     button of /admin/registry gives staff (bot/registry/export.py: same function). The
     import reads both. A progress bar is shown on large exports (stderr).
     """
-    from bot.admin import record_audit
     from bot.registry.query import FilterError, RegistryFilter
 
     try:
@@ -258,7 +260,6 @@ def actors_import(file: str, dry_run: bool) -> None:
     file cannot be read. Imported people are not opted in to announcements unless the file's
     "annonces" column says oui (see bot/registry/importer.py).
     """
-    from bot.admin import record_audit
     from bot.registry.importer import ImportFileError, analyse_file, apply_import, format_report
 
     app = current_app._get_current_object()
@@ -289,7 +290,7 @@ def actors_purge(dry_run: bool) -> None:
     period. Each expired contact is forgotten as SUPPRIMER does (anonymous counts stay).
     `essbot worker` (started by `essbot serve`) already runs it every day.
     """
-    from bot.conversations import purge_expired
+    from bot.registry.forget import purge_expired
 
     count = purge_expired(current_app._get_current_object(), dry_run=dry_run)
     verb = "seraient effacés" if dry_run else "effacés"
@@ -364,8 +365,6 @@ def tickets_reply(ticket_id: int, text: str) -> None:
     inside the 24-hour window, else SMS if they wrote by SMS, else recorded as not sendable."""
     from bot.content_store import TicketError, reply_ticket
 
-    from bot.admin import record_audit
-
     try:
         result = reply_ticket(current_app._get_current_object(), ticket_id, text)
     except TicketError as exc:
@@ -408,7 +407,6 @@ def staff() -> None:
 def staff_create(email: str, role: str, name: str, phone: str | None,
                  password: str | None) -> None:
     """Create a staff account (the first admin, typically) and print its id."""
-    from bot.admin import record_audit
     from bot.admin.staff import StaffError, create_staff
 
     if not password:
@@ -434,7 +432,6 @@ def staff_password(email: str, password: str | None, activate: bool) -> None:
     session of the account ends."""
     import sqlalchemy as sa
 
-    from bot.admin import record_audit
     from bot.db import session_scope
     from bot.models.staff import MIN_PASSWORD_LENGTH, StaffUser
 
@@ -469,7 +466,6 @@ def staff_password(email: str, password: str | None, activate: bool) -> None:
 @database_command
 def staff_pin(email: str, pin: str | None, remove: bool) -> None:
     """Set the account's personal DIFFUSER PIN (which also lifts a lockout after wrong PINs)."""
-    from bot.admin import record_audit
     from bot.admin.staff import StaffError, set_diffuser_pin
 
     if not remove and not pin:

@@ -56,9 +56,9 @@ def explain(exc: BaseException) -> str | None:
     from bot.broadcasts.planner import BroadcastError
 
     if isinstance(exc, (BroadcastError, InvalidTransition)):
-        from bot.admin.broadcasts import french_error
+        from bot.broadcasts.errors import staff_message
 
-        return french_error(exc)
+        return staff_message(exc)
     if isinstance(exc, CommandError):
         quoted = re.findall(r"identified by '([^']+)'", str(exc))
         what = f" « {quoted[0]} »" if quoted else ""

@@ -6,7 +6,7 @@ and the staff interface can both use it with plain data.
 Content
 -------
 ``dialogs/content/*.yaml`` holds one record per scheme or topic (issue 4, "Build" 1), seeded
-from shared/domain/FACTS.md section 2 (and section 1 for the commune's ESS policy). Every
+from docs/domain.md section 2 (and section 1 for the commune's ESS policy). Every
 user-facing text is given in French and Bambara (:class:`Text`); :func:`load_content` checks
 each record against the cost rules of issue 4 ("Must show"):
 
@@ -17,7 +17,7 @@ each record against the cost rules of issue 4 ("Must show"):
   (titles are listed in numbered menus);
 - ``source`` and ``verified`` are present; ``verified`` is a date ("YYYY", "YYYY-MM" or
   "YYYY-MM-DD": only as precise as the source) that is not in the future;
-- a record marked ``uncertain`` (FACTS.md "unverified") says so in its short answer, in both
+- a record marked ``uncertain`` (docs/domain.md "unverified") says so in its short answer, in both
   languages (:data:`UNCERTAIN_MARKERS`).
 
 Problems are reported all at once by :class:`ContentError`, one line per record and field.
@@ -115,7 +115,7 @@ __all__ = [
     "search",
 ]
 
-#: Languages of every text field (DESIGN.md: French and Bambara).
+#: Languages of every text field (docs/architecture.md: French and Bambara).
 LANGUAGES: tuple[str, ...] = ("fr", "bm")
 
 #: Article categories, in menu order (issue 4, "Build" 1).
@@ -154,7 +154,7 @@ FIELD_MAX_PARTS = 2
 TITLE_MAX_CHARS = 60
 #: Words (folded, see bot.understanding.fold) that a short answer of an ``uncertain`` record
 #: must contain, per language: "à confirmer (auprès de la mairie)" and Bambara "a ɲininka
-#: (meri la)" = "ask about it (at the mairie)". FACTS.md: unverified facts are presented
+#: (meri la)" = "ask about it (at the mairie)". docs/domain.md: unverified facts are presented
 #: with care and say where to confirm.
 UNCERTAIN_MARKERS: dict[str, str] = {"fr": "a confirmer", "bm": "nyininka"}
 
@@ -242,7 +242,7 @@ SEVERAL_MAX = 5
 MAX_QUESTION_CHARS = 480
 
 # Question words, pronouns, articles, auxiliaries, politeness and all-purpose verbs, folded.
-# French as typed on phones ("cmt", "kel", "koi", "slt", "stp", "jveux"); Bambara: FACTS.md
+# French as typed on phones ("cmt", "kel", "koi", "slt", "stp", "jveux"); Bambara: docs/domain.md
 # §5 greetings and "n b'a fɛ", plus common grammar words (n/i/a/an/aw/u pronouns, bɛ/tɛ/ye/
 # ka/ma/la/kɔnɔ particles and postpositions, mun "what", min "which/where", cogo di "how",
 # joli "how much", sɔrɔ "get", ɲini "look for", dɔn "know"; ours, to be checked by a native
@@ -273,7 +273,7 @@ ye wula ayiwa awo owo ayi hali fana sisan taa ke nyini
 STOP_WORDS: frozenset[str] = frozenset(_normalise(w) for w in (_STOP_FR + _STOP_BM).split())
 
 # Words that say who the person is rather than what they ask, replaced by the word the
-# articles use for such people: trades of artisans (FACTS.md §1: artisans are a main ESS
+# articles use for such people: trades of artisans (docs/domain.md §1: artisans are a main ESS
 # actor; the trade list is ours) → "artisan", so "je suis soudeur, la retraite?" finds the
 # artisans' pension rather than welding courses; old age → "vieillesse" (INPS branch).
 # Bambara: numu (blacksmith), ours, to be checked.
@@ -398,12 +398,12 @@ class Article(_Strict):
             Bambara. ``short`` fits one SMS, ``details`` at most three, the others at most
             two (:data:`SHORT_MAX_PARTS`, :data:`DETAILS_MAX_PARTS`, :data:`FIELD_MAX_PARTS`);
             all GSM-7 once rendered for SMS. ``where`` names an office, address or phone only
-            when FACTS.md gives it, otherwise it sends people to the mairie's ESS service.
-        source: where the facts come from (FACTS.md's source names and section).
+            when docs/domain.md gives it, otherwise it sends people to the mairie's ESS service.
+        source: where the facts come from (docs/domain.md's source names and section).
         verified: date the facts were reported, as precise as the source: "YYYY", "YYYY-MM"
             or "YYYY-MM-DD"; never in the future.
         verified_note: optional staff note on the date (e.g. why it is only a year).
-        uncertain: True when FACTS.md marks a fact unverified; the short answer then says
+        uncertain: True when docs/domain.md marks a fact unverified; the short answer then says
             where to confirm (:data:`UNCERTAIN_MARKERS`).
         bm_review: True while the Bambara awaits a native speaker's review.
         keywords, synonyms: :class:`Terms` used by :func:`search` (with the titles and the

@@ -10,7 +10,7 @@ the table changes (a count + max(updated_at) query, well under a millisecond).
 
 Tickets: :func:`open_ticket` (called by bot/conversations.py in the message's transaction),
 :func:`list_tickets` and :func:`reply_ticket` (`essbot tickets list|reply`). A reply goes on
-WhatsApp only inside the 24-hour customer service window (TWILIO.md), else by SMS if the
+WhatsApp only inside the 24-hour customer service window (docs/twilio.md), else by SMS if the
 person has written by SMS, else it is recorded as not sendable; the ticket records which.
 """
 
@@ -34,6 +34,11 @@ from bot.db import transaction
 from bot.models import Contact, Message, utcnow
 from bot.models.content import ARTICLE_TEXT_FIELDS, Article, Ticket
 from bot.phones import is_test_phone, mask
+from bot.db import get_engine
+from bot import outbound
+from bot.broadcasts.tasks import get_queue
+from bot.channels import smsgate as sg
+from bot.channels import twilio as tw
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +181,6 @@ def _seed_empty(app: Flask, conn: sa.Connection) -> None:
     if conn.dialect.name == "sqlite":
         seed(conn)
         return
-    from bot.db import get_engine
-
     try:
         with get_engine(app).begin() as other:
             seed(other)
@@ -221,13 +224,6 @@ def open_ticket(conn: sa.Connection, contact: dict[str, Any], reason: str,
     ).returning(t.c.id)).scalar_one()
     log.info("ticket %s opened for contact %s (%s)", ticket_id, contact["id"], reason)
     return int(ticket_id)
-
-
-def redact_tickets(conn: sa.Connection, contact_id: int) -> None:
-    """Blank the texts of the contact's tickets (right to delete, FACTS.md §3)."""
-    t = Ticket.__table__
-    conn.execute(sa.update(t).where(t.c.contact_id == contact_id).values(
-        question=None, snapshot=[], status="closed"))
 
 
 def list_tickets(app: Flask, status: str | None = "open") -> list[dict[str, Any]]:
@@ -278,9 +274,6 @@ def _reply_through_gateway(app: Flask, result: dict[str, Any]) -> dict[str, Any]
     """Send a stored ticket reply through the SMS gateway now (bot.outbound.deliver); a
     transient failure is queued for a retry with backoff (the ticket stays closed: the reply
     will go), a refusal reopens the ticket. Returns `result` updated."""
-    from bot import outbound
-    from bot.broadcasts.tasks import get_queue
-
     t, m = Ticket.__table__, Message.__table__
     queue = get_queue(app)
     delivery = outbound.deliver(app, result["message_id"], queue.sender.gateway,
@@ -311,7 +304,7 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
     """Answer ticket `ticket_id` with `text` on the person's channel; close the ticket
     (it is reopened if Twilio refuses the message or no sender is configured).
 
-    The outbound Message is stored before it is sent (DESIGN.md), then sent with
+    The outbound Message is stored before it is sent (docs/architecture.md), then sent with
     bot.channels.twilio.send (TWILIO_API_BASE_URL points tests at a fake Twilio) — or, for SMS
     when ESSBOT_SMS_PROVIDER=smsgate, through the SMS gateway (bot.outbound.deliver; a
     transient failure is retried from the queue with backoff and reported as "queued").
@@ -320,9 +313,6 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
     TicketError for an unknown ticket or an empty text.
     """
     from twilio.base.exceptions import TwilioRestException
-
-    from bot.channels import smsgate as sg
-    from bot.channels import twilio as tw
 
     text = (text or "").strip()
     if not text:

@@ -18,29 +18,31 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from bot import content_store, engine, sms
-from bot.broadcasts.models import Outbox
 from bot.channels.base import InboundMessage, OutboundReply
-from bot.db import get_engine, request_scrub, session_scope, transaction
+from bot.config import engine_settings
+from bot.db import get_engine, session_scope, transaction
 from bot.i18n import N_, translate
 from bot.models import Actor, Contact, Conversation, Message, utcnow
 from bot.phones import mask
 from bot.registry.fields import search_key
+from bot.registry.forget import erase_contact
+from bot.broadcasts.sender import on_message_status
+from bot.channels.twilio import should_update_status
 
 log = logging.getLogger(__name__)
 
 #: Characters of a message the engine reads; the stored body keeps everything.
 MAX_ENGINE_CHARS = 1000
-#: Parts allowed on WhatsApp before paging (a WhatsApp message is one "part" of up to 1,600 characters).
+#: Characters of a WhatsApp page (a WhatsApp message is one "part" of up to 1,600 characters).
 WHATSAPP_PAGE_CHARS = 1600
 #: What a person types to get the next page of a long reply.
 NEXT_PAGE = engine.NEXT_PAGE
@@ -76,17 +78,16 @@ def handle_inbound(app: Flask, msg: InboundMessage) -> HandleResult:
     retries), because a message not stored must not be acknowledged.
     """
     contact_id = _store(app, msg)
-    from bot.broadcasts import diffuser
-
-    try:
-        # A staff phone's DIFFUSER command or its OUI/NON (issue 7); None for everyone else.
-        staff = diffuser.intercept(app, msg, contact_id)
-    except Exception as exc:  # a bug must not cost the staff member an answer
-        log.error("DIFFUSER failed for message %s from %s", msg.provider_sid, mask(msg.address),
-                  exc_info=exc)
-        return _record_failure(app, msg, contact_id, exc)
-    if staff is not None:
-        return staff
+    for hook in app.extensions.get(INBOUND_HOOKS, ()):
+        try:
+            # E.g. a staff phone's DIFFUSER command or its OUI/NON; None for everyone else.
+            answered = _run_hook(app, hook, msg, contact_id)
+        except Exception as exc:  # a bug must not cost the staff member an answer
+            log.error("inbound hook %s failed for message %s from %s", _hook_name(hook),
+                      msg.provider_sid, mask(msg.address), exc_info=exc)
+            return _record_failure(app, msg, contact_id, exc)
+        if answered is not None:
+            return answered
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             return _process(app, msg, contact_id)
@@ -103,60 +104,51 @@ def handle_inbound(app: Flask, msg: InboundMessage) -> HandleResult:
     return _record_failure(app, msg, contact_id, last_exc)
 
 
-#: What a deletion leaves of a registry entry (FACTS.md §3): every personal field None; kind,
-#: gender, quartier, sector, legal form, needs and the birth decade (bind "birth_band") stay.
-#: Its times keep only the month (binds "now", "created_month", "registered_month"; see
-#: anonymised_actor_params): exact times next to the counts left could re-identify the person,
-#: as the export already says (bot/registry/export.py). Shared with staff deletions
-#: (bot/registry/changes.py).
-ANONYMISED_ACTOR = dict(
-    contact_id=None, registration_code=None, phone=None, name=None, org_name=None,
-    contact_name=None, birth_year=None, birth_band=sa.bindparam("birth_band"),
-    quartier_text=None, trade=None, members_count=None, formalised=None, protection=None,
-    consent_at=None, channel=None, language=None, search_text=None,
-    created_at=sa.bindparam("created_month"), registered_at=sa.bindparam("registered_month"),
-    deleted_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
+#: Key of ``app.extensions`` holding the inbound hooks, in the order they are asked.
+INBOUND_HOOKS = "essbot.inbound_hooks"
 
 
-def month_start(value: datetime) -> datetime:
-    """The first instant (UTC) of the month of `value` (an aware datetime): what a deletion
-    keeps of a time."""
-    return value.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0,
-                                                  microsecond=0)
+class InboundHook(Protocol):
+    """Something that may answer a stored inbound message instead of the engine (DIFFUSER,
+    bot/broadcasts/diffuser.py, registered by bot.app.create_app). A module with these two
+    functions is a hook. Hooks sit above this module: it never imports them."""
+
+    def claim(self, app: Flask, msg: InboundMessage) -> Any | None:
+        """Whether the hook wants `msg`: None (the engine answers) or a claim passed to
+        :meth:`answer`. Runs for every message, so it must be cheap (one indexed lookup)."""
+
+    def answer(self, app: Flask, msg: InboundMessage, claim: Any) -> list[str] | None:
+        """The texts to send back for a claimed message, or None to let the engine answer
+        after all. Called at most once per message: a provider retry of a message already
+        answered gets the stored replies without calling it."""
 
 
-def anonymised_actor_params(actor: Any, now: datetime) -> dict[str, Any]:
-    """The bound values of ANONYMISED_ACTOR for `actor` (a row or mapping with
-    ``birth_year``, ``created_at``, ``registered_at``; None when there is no entry) deleted
-    at `now`: the birth decade, and every kept time cut to its month."""
-    get = (actor.get if isinstance(actor, Mapping) else lambda k: getattr(actor, k, None)) \
-        if actor is not None else (lambda k: None)
-    registered = get("registered_at")
-    return {"birth_band": engine.year_band(get("birth_year")), "now": month_start(now),
-            "created_month": month_start(get("created_at") or now),
-            "registered_month": month_start(registered) if registered else None}
+def register_inbound_hook(app: Flask, hook: InboundHook) -> None:
+    """Ask `hook` about every inbound message of `app`, after the hooks registered before."""
+    app.extensions.setdefault(INBOUND_HOOKS, []).append(hook)
 
 
-def erase_message_traces(conn: sa.Connection, contact_id: int,
-                         keep_sid_of: int | None = None) -> None:
-    """What a deletion does to the contact's messages besides blanking their bodies: drop the
-    provider's ids (a MessageSid finds the phone in the Twilio console or the gateway's log)
-    of messages and broadcast rows, and cut message times to the month. `keep_sid_of` is the
-    inbound message being answered (SUPPRIMER's own confirmation): its id stays so that a
-    provider retry of it is recognised, not taken for a new person."""
-    m, o = Message.__table__, Outbox.__table__
-    conn.execute(sa.update(m).where(m.c.contact_id == contact_id,
-                                    m.c.id != (keep_sid_of or 0)).values(provider_sid=None))
-    conn.execute(sa.update(o).where(o.c.contact_id == contact_id).values(provider_sid=None))
-    months = {month_start(at) for at in conn.execute(
-        sa.select(m.c.created_at).where(m.c.contact_id == contact_id)).scalars()}
-    for month in months:
-        following = (month + timedelta(days=32)).replace(day=1)
-        conn.execute(sa.update(m).where(
-            m.c.contact_id == contact_id, m.c.created_at >= month, m.c.created_at < following)
-            .values(created_at=month,
-                    processed_at=sa.case((m.c.processed_at.is_(None), None), else_=month),
-                    status_at=sa.case((m.c.status_at.is_(None), None), else_=month)))
+def _hook_name(hook: Any) -> str:
+    return getattr(hook, "__name__", type(hook).__name__)
+
+
+def _run_hook(app: Flask, hook: InboundHook, msg: InboundMessage,
+              contact_id: int) -> HandleResult | None:
+    """Ask `hook` about the stored `msg`; the HandleResult of its answer, the stored replies of
+    a retried message it claims, or None (the engine answers)."""
+    claim = hook.claim(app, msg)
+    if claim is None:
+        return None
+    done = stored_replies(app, msg)
+    if done is not None:
+        return done
+    texts = hook.answer(app, msg, claim)
+    if texts is None:
+        return None
+    return reply_outside_engine(app, msg, contact_id, texts)
+
+
+
 
 
 class _Statements:
@@ -178,7 +170,8 @@ class _Statements:
             values = {"phone": sa.bindparam("phone"), "created_at": sa.bindparam("now"),
                       "updated_at": sa.bindparam("now"), "last_channel": channel}
             stmt = insert(c).values(**values)
-            update = {"last_channel": stmt.excluded.last_channel, "updated_at": stmt.excluded.updated_at}
+            update = {"last_channel": stmt.excluded.last_channel,
+                      "updated_at": stmt.excluded.updated_at}
             if column is not None:
                 stmt = insert(c).values(**values, **{column.name: sa.bindparam("now")})
                 update[column.name] = getattr(stmt.excluded, column.name)
@@ -202,7 +195,8 @@ class _Statements:
         self.inbound_by_sid = sa.select(m.c.id, m.c.body, m.c.processed_at, m.c.attributes).where(
             m.c.provider_sid == sa.bindparam("sid"))
         self.replies_of = (sa.select(m.c.id, m.c.body, m.c.channel)
-                           .where(m.c.reply_to_id == sa.bindparam("inbound_id"), m.c.direction == "out")
+                           .where(m.c.reply_to_id == sa.bindparam("inbound_id"),
+                                  m.c.direction == "out")
                            .order_by(m.c.id))
         self.insert_conversation = sa.insert(v).values(
             contact_id=sa.bindparam("contact_id"), dialog=sa.bindparam("dialog"),
@@ -233,9 +227,6 @@ class _Statements:
             updated_at=sa.bindparam("now"), **saved)
         self.set_actor_code = sa.update(a).where(a.c.id == sa.bindparam("actor_id")).values(
             registration_code=sa.bindparam("code"))
-        # Deletion on request (FACTS.md §3): personal fields go, anonymous counts stay.
-        self.anonymise_actor = sa.update(a).where(a.c.contact_id == sa.bindparam("owner_id")).values(
-            **ANONYMISED_ACTOR)
         # An actor imported from a mairie list (bot/registry/importer.py) has no contact until
         # the person first writes: the contact then takes the entry of its phone.
         self.claim_actor = sa.update(a).where(
@@ -245,8 +236,6 @@ class _Statements:
         ).values(contact_id=sa.bindparam("claim_contact"))
         self.contact_of_sid = sa.select(m.c.contact_id).where(
             m.c.provider_sid == sa.bindparam("sid"))
-        self.redact_messages = sa.update(m).where(m.c.contact_id == sa.bindparam("owner_id")).values(
-            body="", media=[], attributes={"redacted": True})
         self.mark_handover = sa.update(m).where(m.c.id == sa.bindparam("inbound_id")).values(
             attributes=sa.bindparam("attributes"))
 
@@ -276,7 +265,8 @@ def _store(app: Flask, msg: InboundMessage) -> int:
             if msg.provider_sid else None
         if known is not None:
             return known
-        contact_id = conn.execute(sql.upsert_contact.get(msg.channel, sql.upsert_contact["console"]),
+        upsert = sql.upsert_contact.get(msg.channel, sql.upsert_contact["console"])
+        contact_id = conn.execute(upsert,
                                   {"phone": msg.address, "now": msg.received_at}).scalar_one()
         stored = conn.execute(sql.insert_inbound, {
             "contact_id": contact_id, "channel": msg.channel, "sid": msg.provider_sid,
@@ -285,7 +275,8 @@ def _store(app: Flask, msg: InboundMessage) -> int:
             "attributes": msg.attributes, "created_at": msg.received_at,
         }).first()
     if stored is not None:
-        log.info("stored inbound %s on %s from %s", msg.provider_sid, msg.channel, mask(msg.address))
+        log.info("stored inbound %s on %s from %s", msg.provider_sid, msg.channel,
+                 mask(msg.address))
     return contact_id
 
 
@@ -329,7 +320,7 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
             turn = engine.step(
                 engine.State(dialog, node, answers), engine.Inbound(text, msg.kind),
                 engine.Facts(contact["language"], contact["opted_out"], default_language,
-                             msg.channel, _actor_facts(actor), _engine_settings(settings),
+                             msg.channel, _actor_facts(actor), engine_settings(settings),
                              # Loaded only when the turn needs them (a menu answer does not).
                              content=lambda: content_store.library(app, conn),
                              announcements=lambda: _announcements(conn, contact_id)), now,
@@ -433,7 +424,8 @@ def _paginate(settings: Any, channel: str, language: str, text: str) -> tuple[li
     rendered = sms.render(text, channel, language, fold=fold)
     if not rendered:
         return [], []
-    continuation = sms.render("\n" + translate(CONTINUATION, language), channel, language, fold=fold)
+    continuation = sms.render("\n" + translate(CONTINUATION, language), channel, language,
+                              fold=fold)
     if channel == "sms":
         pages = sms.split_pages(rendered, max_segments=int(settings["ESSBOT_SMS_MAX_SEGMENTS"]),
                                 continuation=continuation)
@@ -486,17 +478,6 @@ _ACTOR_FIELDS = ("phone", "language", "channel", "kind", "name", "org_name", "co
                  "trade", "legal_form", "members_count", "formalised", "protection", "needs",
                  "consent_at", "consent_version", "completeness", "registered_at",
                  "registration_code")
-
-
-def _engine_settings(settings: Any) -> dict[str, Any]:
-    """The settings the engine reads (bot/config.py DEFAULTS)."""
-    return {"ask_protection": bool(settings["ESSBOT_ASK_PROTECTION"]),
-            "retention_days": int(settings["ESSBOT_RETENTION_DAYS"]),
-            "resume_after_days": int(settings["ESSBOT_RESUME_AFTER_DAYS"]),
-            # The engine lays replies out for the parts an SMS page really has (issue 16 §3).
-            "sms_max_segments": int(settings["ESSBOT_SMS_MAX_SEGMENTS"]),
-            "office_hours": str(settings["ESSBOT_OFFICE_HOURS"]),
-            "timezone": str(settings["ESSBOT_TIMEZONE"])}
 
 
 #: Announcements shown by ANNONCES (the latest first).
@@ -565,34 +546,13 @@ class _Registry:
             self.conn.execute(self.sql.set_actor_code, {"actor_id": actor_id, "code": code})
 
     def delete(self, contact: dict[str, Any], now: datetime) -> dict[str, Any]:
-        """Remove the contact's personal data (FACTS.md §3, right to delete).
-
-        The registry entry keeps only anonymous counts (kind, gender, birth decade, quartier,
-        sector, legal form, needs); every message body of the contact is blanked; the contact
-        row is kept (messages point at it) with the phone replaced by a placeholder, so the
-        same phone writing again starts afresh as a new contact. Returns the contact changes.
-        """
-        self.conn.execute(self.sql.anonymise_actor, {
-            "owner_id": contact["id"], **anonymised_actor_params(self.actor, now)})
-        self.conn.execute(self.sql.redact_messages, {"owner_id": contact["id"]})
-        erase_message_traces(self.conn, contact["id"],
+        """Remove the contact's personal data on request (bot.registry.forget.erase_contact,
+        the one rule shared with staff deletions and the retention purge); return the contact
+        changes. The language stays in `contact` for this turn's answer. The inbound message
+        being answered keeps its provider id, so that a retry of it is recognised."""
+        actor, self.actor = self.actor, None
+        return erase_contact(self.conn, contact, actor, now,
                              self.inbound.id if self.inbound is not None else None)
-        content_store.redact_tickets(self.conn, contact["id"])
-        c = Contact.__table__
-        created = self.conn.execute(sa.select(c.c.created_at).where(
-            c.c.id == contact["id"])).scalar()
-        self.actor = None
-        log.info("deleted the personal data of contact %s on request", contact["id"])
-        # The erased bytes must leave the database files too (SQLite's WAL): after commit.
-        request_scrub(self.conn)
-        placeholder = f"deleted:{contact['id']}"
-        # The language stays in `contact` for this turn's answer, said in the person's language.
-        contact["phone"] = placeholder
-        month = month_start(now)
-        return {"phone": placeholder, "language": None, "opted_out": True,
-                "opted_out_at": month, "opted_in_at": None, "updated_at": month,
-                "created_at": month_start(created or now),
-                "last_inbound_sms_at": None, "last_inbound_whatsapp_at": None}
 
     def handover(self, contact: dict[str, Any], value: dict[str, Any], now: datetime) -> int:
         """Open (or refresh) the contact's hand-over ticket with the last messages, and flag
@@ -608,49 +568,8 @@ class _Registry:
         return ticket_id
 
 
-def forget_contact(app: Flask, contact_id: int, now: datetime | None = None) -> None:
-    """Delete the personal data of one contact, as SUPPRIMER does, in its own transaction:
-    used by `essbot actors purge` when the retention period (ESSBOT_RETENTION_DAYS) is over.
-    Locks the contact first, like a message would."""
-    now = now or utcnow()
-    with transaction(app) as conn:
-        sql = _sql(conn)
-        row = conn.execute(sql.lock_contact, {"contact_id": contact_id}).one()
-        actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
-        contact = {"id": contact_id, "phone": row.phone, "language": row.language,
-                   "opted_out": row.opted_out, "channel": None}
-        changes = _Registry(conn, sql, actor, None).delete(contact, now)
-        conn.execute(sa.update(Contact.__table__).where(Contact.__table__.c.id == contact_id)
-                     .values(**changes))
-        conn.execute(sa.update(Conversation.__table__)
-                     .where(Conversation.__table__.c.contact_id == contact_id)
-                     .values(dialog=None, node=None, answers={}, updated_at=month_start(now)))
-
-
-def purge_expired(app: Flask, now: datetime | None = None, dry_run: bool = False) -> int:
-    """Forget (as SUPPRIMER does, :func:`forget_contact`) every contact whose registry entry
-    was not updated for ESSBOT_RETENTION_DAYS days (Loi 2013-015: a limited retention
-    period, the one the consent text announces). Returns how many were (with `dry_run`:
-    would be) forgotten. Run daily by the task queue (bot.broadcasts.tasks) and by
-    `essbot actors purge`; running it twice at once forgets nobody twice over (an entry
-    already deleted is skipped by the next run)."""
-    now = now or utcnow()
-    cutoff = now - timedelta(days=int(app.config["ESSBOT_RETENTION_DAYS"]))
-    a = Actor.__table__
-    with get_engine(app).connect() as conn:
-        expired = conn.execute(sa.select(a.c.contact_id).where(
-            a.c.deleted_at.is_(None), a.c.contact_id.is_not(None),
-            a.c.updated_at < cutoff)).scalars().all()
-    if not dry_run:
-        for contact_id in expired:
-            forget_contact(app, contact_id, now)
-        if expired:
-            log.info("retention: forgot %d contacts not updated since %s", len(expired),
-                     cutoff.date())
-    return len(expired)
-
-
-def _record_failure(app: Flask, msg: InboundMessage, contact_id: int, exc: Exception) -> HandleResult:
+def _record_failure(app: Flask, msg: InboundMessage, contact_id: int,
+                    exc: Exception) -> HandleResult:
     """Mark the stored message as failed (kept unprocessed so a retry tries again) and
     return an apology in the person's language."""
     m = Message.__table__
@@ -678,9 +597,6 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
     reason, which comes without a code) is kept in ``attributes.error_reason``, the first
     one only.
     """
-    from bot.broadcasts.sender import on_message_status
-    from bot.channels.twilio import should_update_status
-
     with session_scope(app) as s:
         message = s.execute(
             sa.select(Message).where(Message.provider_sid == sid).with_for_update()

@@ -18,7 +18,7 @@ Seeding replaces earlier demo data, and refuses to run on a database that holds 
 What is realistic and what is not. Values are the registry's own: option keys of
 dialogs/registration.yaml (kind, gender, sector, legal form, protection, needs) and quartiers of
 dialogs/places/commune3.yaml. The quartiers where, per the commune's presentation, artisans
-concentrate (Koulouninko, Sirakoro-Dounfing, Koulouba, Sogonafing: FACTS.md §1) get a higher
+concentrate (Koulouninko, Sirakoro-Dounfing, Koulouba, Sogonafing: docs/domain.md §1) get a higher
 weight, the market quartier N'Tomikorobougou a little more. **Every other weight (sector
 shares, gender, ages, languages, channels, needs, protection, unfinished and deleted shares)
 is illustrative, not a survey figure**: it only makes the charts look like a registry.
@@ -52,11 +52,13 @@ from flask import Flask
 
 from bot.cli_support import database_command
 from bot.models import Actor, Contact, utcnow
+from bot.phones import DEMO_PHONE_PREFIX
+from bot.stats import registry_labels
+from bot.db import transaction
+from bot.registry.fields import search_key
 
 #: Marks every demo entry (``Actor.consent_version``).
 DEMO_CONSENT = "demo"
-#: Demo phones: +223 then 00 and six digits (not in Mali's numbering plan).
-DEMO_PHONE_PREFIX = "+22300"
 #: Registration codes of demo entries: DEMO-000001…
 DEMO_CODE_PREFIX = "DEMO-"
 #: How far back registrations go (days): about 18 months.
@@ -95,7 +97,7 @@ PROTECTION_WEIGHTS = {"aucune": 55, "mutuelle": 12, "amo": 8, "inps": 6, "ramed"
                       "skip": 10}
 LEGAL_FORM_WEIGHTS = {"association": 30, "cooperative": 25, "groupement": 25, "gie": 10,
                       "mutuelle": 4, "autre": 6}
-#: Quartiers of Commune III where artisans concentrate (FACTS.md §1) and the market quartier.
+#: Quartiers of Commune III where artisans concentrate (docs/domain.md §1) and the market quartier.
 BUSY_QUARTIERS = {"Koulouninko": 2.5, "Sirakoro-Dounfing": 2.5, "Koulouba": 2.5,
                   "Sogonafing": 2.5, "N'Tomikorobougou": 1.5}
 OUTSIDE_TEXTS = ("Commune II", "Commune IV", "Commune V", "Commune VI", "Kati")
@@ -137,8 +139,6 @@ class SeedResult:
 
 
 def _options(store: str) -> list[str]:
-    from bot.stats import registry_labels
-
     return list(registry_labels().get(store, {}))
 
 
@@ -159,8 +159,6 @@ GROUP_NAMES = ("des femmes", "des jeunes", "Benkadi")
 
 def _org_name(rng: random.Random, legal_form: str, trade: str, quartier: str | None) -> str:
     """A plausible organisation name: "Coopérative des couturières de Samé"."""
-    from bot.stats import registry_labels
-
     form = registry_labels().get("legal_form", {}).get(legal_form, "Groupement")
     if form == "Autre":
         form = "Groupement"
@@ -181,8 +179,6 @@ def build_rows(count: int, seed: int | None, now: datetime) -> tuple[list[dict],
     if count < 0:
         raise ValueError("count must be positive")
     rng = random.Random(seed)
-    from bot.stats import registry_labels
-
     labels = registry_labels()
     quartiers = [q for q in labels["quartier"] if not q.startswith("Hors")]
     outside = next((q for q in labels["quartier"] if q.startswith("Hors")), None)
@@ -327,13 +323,9 @@ def seed_demo(app: Flask, count: int, *, seed: int | None = None, force: bool = 
     """
     import time
 
-    from bot.db import transaction
-
     started = time.perf_counter()
     now = now or utcnow()
     contacts, actors = build_rows(count, seed, now)
-    from bot.registry.fields import search_key
-
     a, c = Actor.__table__, Contact.__table__
     with transaction(app) as conn:
         real = real_actor_count(conn)

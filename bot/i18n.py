@@ -16,6 +16,7 @@ import gettext
 import io
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -30,6 +31,14 @@ SOURCE_LANGUAGE = "fr"
 
 def N_(msgid: str) -> str:
     """Mark `msgid` for extraction (pybabel keyword ``N_``) without translating it."""
+    return msgid
+
+
+def S_(msgid: str) -> str:
+    """Mark a staff-interface string (French source, the ``admin`` catalog) without
+    translating it: the caller translates it with admin_gettext when it is shown. Not ``N_``,
+    which marks messages sent to people (the ``messages`` catalog, checked for SMS cost and
+    Bambara)."""
     return msgid
 
 
@@ -95,19 +104,24 @@ def fill_identity(language: str = SOURCE_LANGUAGE, domain: str = "messages") -> 
         write_po(fh, cat, width=100, ignore_obsolete=True)
 
 
+#: Keys of a dialog file whose values are user-facing text (gettext msgids): what the Babel
+#: extractor below reads, and what bot.engine.schema checks. Defined here so that the extractor
+#: reads dialog files without loading the engine (the engine imports this module).
+TEXT_KEYS = ("prompt", "reprompt", "help", "label", "short", "confirm", "footer", "text",
+             "shown", "shown_one")
+
+
 def extract_dialogs(fileobj, keywords, comment_tags, options):
     """Babel extractor for dialog files (``dialogs/*.yaml``), registered in pyproject.toml
     under ``[project.entry-points."babel.extractors"]`` as ``essbot_dialogs``.
 
     Yields ``(lineno, funcname, message, comments)`` as Babel expects, one per user-facing
-    text (keys in bot.engine.schema.TEXT_KEYS and every value of ``messages``), with a
+    text (keys in TEXT_KEYS and every value of ``messages``), with a
     translator comment naming where it appears: ``dialog:registration node:birth_year`` or
     ``dialog:main message:help``. Option labels marked ``translate: false`` (language names)
     are skipped. A file that is not YAML raises yaml.YAMLError (pybabel reports the file).
     """
     import yaml
-
-    from bot.engine.schema import TEXT_KEYS
 
     data = fileobj.read()
     if isinstance(data, bytes):
@@ -164,6 +178,14 @@ def _admin_catalog() -> gettext.NullTranslations:
 def admin_gettext(msgid: str) -> str:
     """Translate one staff-interface string (domain ``admin``); French is the source."""
     return _admin_catalog().gettext(msgid)
+
+
+def admin_text(text: str, **params: Any) -> str:
+    """Translate a staff string (French source) with the ``admin`` catalog and substitute
+    ``%(name)s`` `params`: the ``_`` of the staff pages, of DIFFUSER's answers and of the
+    broadcast errors' sentences (pybabel keyword ``_`` in babel_admin.cfg's files)."""
+    out = admin_gettext(text)
+    return out % params if params else out
 
 
 def admin_ngettext(singular: str, plural: str, n: int) -> str:

@@ -1,6 +1,6 @@
 """Alembic migrations, run from code (`essbot db upgrade`, and `essbot serve` on SQLite).
 
-The scripts live in the repository's top-level `migrations/` folder (DESIGN.md
+The scripts live in the repository's top-level `migrations/` folder (docs/architecture.md
 layout); the project is installed editable (`pip install -e .`) so that folder is
 found next to the `bot` package.
 """

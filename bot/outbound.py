@@ -1,7 +1,7 @@
 """Send stored replies through the SMS gateway, from the queue, with retries and backoff.
 
 Twilio answers an inbound SMS in its webhook response (TwiML). The SMS gateway cannot: its
-webhook only wants a quick 2xx (SMS_GATEWAY.md: within 30 s, else it retries), and replies go
+webhook only wants a quick 2xx (docs/sms-gateway.md: within 30 s, else it retries), and replies go
 out through its REST API. So for a message that came through the gateway
 (bot/webhooks_smsgate.py):
 
@@ -34,6 +34,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.config import setting
 from bot.broadcasts.ratelimit import RateLimiter, acquire
 from bot.broadcasts.sender import backoff, classify, gateway_key
 from bot.channels import smsgate as sg
@@ -116,9 +117,10 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
     if retry_at is not None and (retry_at - now).total_seconds() > 0.5:
         return Delivery("retry", (retry_at - now).total_seconds())
     attempt = int(attributes.get("attempts") or 0) + 1
-    max_attempts = int(settings.get("ESSBOT_SEND_MAX_ATTEMPTS") or 8)
+    max_attempts = int(setting(settings, "ESSBOT_SEND_MAX_ATTEMPTS"))
     idempotency_id = sg.gateway_id(message_id)
-    # Recorded before the request (DESIGN.md: stored before sent): a crash leaves a trace.
+    # Recorded before the request (docs/architecture.md: stored before sent): a crash leaves a
+    # trace.
     attempt_info = {"provider": "smsgate", "attempts": attempt, "tried_at": _iso(now),
                     "retry_at": None, "gateway_id": idempotency_id}
     if not _update_attributes(app, message_id, attempt_info):
@@ -137,8 +139,8 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
             where = f"{where}: {str(exc)[:160]}"
         reason = exc.reason if isinstance(exc, sg.GatewayError) else type(exc).__name__
         if kind in ("throttled", "not_sent", "unknown") and attempt < max_attempts:
-            delay = backoff(attempt, float(settings.get("ESSBOT_SEND_RETRY_BASE") or 2),
-                            float(settings.get("ESSBOT_SEND_RETRY_MAX") or 300))
+            delay = backoff(attempt, float(setting(settings, "ESSBOT_SEND_RETRY_BASE")),
+                            float(setting(settings, "ESSBOT_SEND_RETRY_MAX")))
             _update_attributes(app, message_id, {
                 "retry_at": _iso(utcnow() + timedelta(seconds=delay)), "last_error": reason})
             log.warning("%s: %s (%s); retry in %.1f s", where, type(exc).__name__, kind, delay)

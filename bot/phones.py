@@ -53,6 +53,9 @@ def mask(phone: str | None) -> str:
 #: to anyone). A number there can never be a real person's, so it can never be confused with
 #: one, and Twilio is never asked to reach it (bot.channels.twilio.send diverts it).
 TEST_PHONE_PREFIX = "+447700900"
+#: Demo phones (`essbot seed-demo`, bot/demo.py): +223 then 00 and six digits, not in Mali's
+#: numbering plan; never in a broadcast segment.
+DEMO_PHONE_PREFIX = "+22300"
 #: How many test phones the range holds (three digits after the prefix).
 TEST_PHONE_COUNT = 1000
 

@@ -7,6 +7,8 @@ from urllib.parse import parse_qsl, urlsplit
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from bot.app import create_app
+
 
 def masked_query(query: str | None) -> str:
     """`query` (a URL's query string) with every value replaced by ``…``, names kept:
@@ -51,7 +53,8 @@ class _Gunicorn(BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
-        """Copy the options given to the constructor into gunicorn's config (gunicorn's BaseApplication hook)."""
+        """Copy the options given to the constructor into gunicorn's config (gunicorn's
+        BaseApplication hook)."""
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
@@ -59,15 +62,13 @@ class _Gunicorn(BaseApplication):
         """Return the WSGI app gunicorn serves: `factory()` when given, else `create_app()`."""
         if self.factory is not None:
             return self.factory()
-        from bot import create_app
-
         return create_app()
 
 
 def run(host: str, port: int, workers: int, threads: int, factory=None, **extra) -> None:
     """Serve on `host`:`port` with `workers` processes of `threads` threads (gthread).
 
-    `factory` builds the WSGI app in each worker (default: bot.create_app; the
+    `factory` builds the WSGI app in each worker (default: bot.app.create_app; the
     benchmark passes a bare Flask app to compare under identical settings). Blocks
     until the server stops. `extra` are further gunicorn settings (e.g.
     ``accesslog="-"``). Twilio waits 15 s at most, so a slow request is cut at 30 s.

@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.config import setting
 from bot.broadcasts.models import Outbox, UndeliverableAddress
 from bot.channels import twilio
 from bot.conversations import HandleResult, handle_inbound
@@ -234,8 +235,8 @@ class Screen:
 def cost_of(settings: Any, parts: int, whatsapp_messages: int) -> Cost:
     """The Cost of `parts` SMS parts and `whatsapp_messages` WhatsApp messages with the prices
     of `settings` (ESSBOT_PRICE_PER_PART, ESSBOT_PRICE_PER_WHATSAPP, ESSBOT_CURRENCY)."""
-    price = float(settings.get("ESSBOT_PRICE_PER_PART") or 0)
-    wa_price = float(settings.get("ESSBOT_PRICE_PER_WHATSAPP") or 0)
+    price = float(setting(settings, "ESSBOT_PRICE_PER_PART"))
+    wa_price = float(setting(settings, "ESSBOT_PRICE_PER_WHATSAPP"))
     amount = parts * price + whatsapp_messages * wa_price if (price or wa_price) else None
     return Cost(parts, whatsapp_messages, amount, str(settings.get("ESSBOT_CURRENCY") or ""))
 

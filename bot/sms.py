@@ -59,11 +59,11 @@ table above (GSM 03.38), e.g. é è ù ì ò à É Ç Ä Ö Ñ Ü ä ö ñ ü Å
   hyphen U+00AD, bidi marks U+200E/U+200F/U+202A-U+202E/U+2066-U+2069) are removed; ZWJ U+200D
   is removed unless it sits between two kept non-GSM characters (it glues emoji sequences).
   "n°"/"N°" (also with º) -> "no"/"No", the French abbreviation of "numéro".
-- French letters outside GSM-7, to the closest GSM-7 form (FACTS/TWILIO.md list, checked
+- French letters outside GSM-7, to the closest GSM-7 form (FACTS/docs/twilio.md list, checked
   against GSM 03.38): ç -> c (Ç is GSM-7: kept); ê ë -> e; â -> a; î ï -> i; ô -> o; û -> u;
   ÿ -> y; œ -> oe; capitals À Â -> A, È Ê Ë -> E, Î Ï Ì -> I, Ô Ò -> O, Ù Û -> U, Ÿ -> Y
   (É is GSM-7: kept).
-- Bambara (shared/domain/FACTS.md section 5, the older spelling still common on phones):
+- Bambara (docs/domain.md section 5, the older spelling still common on phones):
   ɛ -> è, ɔ -> ò, ɲ -> ny, ŋ -> ng. È and Ò are not GSM-7, so Ɛ -> E and Ɔ -> O.
   Ɲ -> Ny, Ŋ -> Ng.
 - Multi-letter replacements of capitals (Œ, Ɲ, Ŋ) follow the case of the neighbours: "Oe",
@@ -72,7 +72,7 @@ table above (GSM 03.38), e.g. é è ù ì ò à É Ç Ä Ö Ñ Ü ä ö ñ ü Å
 - Tone marks and other diacritics: a combining mark U+0300-U+036F whose base letter is GSM-7
   after folding is dropped ("ɛ́" -> "è", "bá" -> "ba"); any other letter outside GSM-7 whose
   canonical decomposition is a GSM-7 letter plus combining marks becomes that letter
-  ("á" -> "a", "ń" -> "n"). Tone marks are rarely written in Bambara (FACTS.md section 5).
+  ("á" -> "a", "ń" -> "n"). Tone marks are rarely written in Bambara (docs/domain.md section 5).
 - Everything else without a GSM-7 equivalent (emoji, other scripts, symbols such as ° or ×)
   is KEPT: the message then goes UCS-2 and :func:`analyze` lists the characters in
   ``ucs2_characters``. Meaning is never deleted silently.
@@ -396,7 +396,7 @@ _SINGLE_CHAR_FOLDS: dict[str, str] = {
     "\u00d2": "O", "\u00d4": "O",  # Ò Ô
     "\u00d9": "U", "\u00db": "U",  # Ù Û
     "\u0178": "Y",  # Ÿ
-    # Bambara official letters -> older spelling (FACTS.md section 5); È, Ò are not GSM-7
+    # Bambara official letters -> older spelling (docs/domain.md section 5); È, Ò are not GSM-7
     "\u025b": "\u00e8", "\u0190": "E",  # ɛ -> è, Ɛ -> E
     "\u0254": "\u00f2", "\u0186": "O",  # ɔ -> ò, Ɔ -> O
 }
@@ -466,7 +466,7 @@ def fold_for_sms(text: str, language: str | None = None) -> str:
     Raises:
         TypeError: if ``text`` is not a ``str``.
 
-    Source of every rule: module docstring (GSM 03.38 for membership; shared/domain/FACTS.md
+    Source of every rule: module docstring (GSM 03.38 for membership; docs/domain.md
     section 5 for the Bambara older spelling è/ò/ny/ng).
     """
     if not isinstance(text, str):

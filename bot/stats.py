@@ -12,7 +12,7 @@ request*: bot/models ``Actor`` keeps kind, gender, birth decade (``birth_band``)
 quartier, sector, legal form and needs after a deletion, precisely so that these counts stay
 right. What a deletion erases cannot be counted: the exact birth year (so the age band of a
 deleted entry is unknown; its decade is still counted), the social-protection answer (possible
-health data, FACTS.md §3), the language and the channel.
+health data, docs/domain.md §3), the language and the channel.
 
 Labels are French and come from the data files, never re-listed here: option labels of
 dialogs/registration.yaml, quartier names of dialogs/places/commune3.yaml.
@@ -30,20 +30,16 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bot.i18n import S_
 from bot.models import Actor, Contact, Message
 from bot.phones import exclude_test_phones
 from bot.models.content import Ticket
-
-
-def S_(msgid: str) -> str:
-    """Mark a staff-interface string (French source, the ``admin`` catalog) without
-    translating it: the dashboard template translates it. Not ``N_``, which marks messages
-    sent to people (the ``messages`` catalog, checked for SMS cost and Bambara)."""
-    return msgid
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
 
 
 #: The youth band of APEJ (Agence pour la Promotion de l'Emploi des Jeunes): ages 15 to 40
-#: (FACTS.md §2, apej.ml/qui-sommes-nous).
+#: (docs/domain.md §2, apej.ml/qui-sommes-nous).
 YOUTH_BAND = (15, 40)
 
 #: Age bands shown on the dashboard: (key, label, lowest age, highest age); None = open end.
@@ -173,9 +169,6 @@ def registry_labels() -> dict[str, dict[str, str]]:
     ("Vous-même" for kind, "Une femme" for gender): there the key itself ("Individu") or the
     option's short label ("Femme") reads better on a staff page.
     """
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     dialogs = load_dialogs()
     labels: dict[str, dict[str, str]] = {}
     for node in dialogs.get(REGISTRATION).nodes.values():
@@ -199,9 +192,6 @@ def registry_labels() -> dict[str, dict[str, str]]:
 
 def area_name() -> str:
     """The deployment area's name from the places file (e.g. "Commune III")."""
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     return load_dialogs().places(REGISTRATION).area or ""
 
 

@@ -2,17 +2,17 @@
 
 Pure Python (no Flask, SQLAlchemy or twilio), so the dialog engine can call it with plain
 strings. People answer in French or Bambara, often on basic phones, and type Bambara "the French
-way" (FACTS.md section 4): every comparison therefore happens on :func:`fold`\\ ed text, and
+way" (docs/domain.md section 4): every comparison therefore happens on :func:`fold`\\ ed text, and
 Bambara words are listed in their folded spelling.
 
 Every parser takes any ``str`` (``None`` is read as empty) and never raises on what a person
 typed: when it cannot tell, it says so in its result (``None``, ``error=...``, ``sure=False``)
 so that the dialog can ask again or ask for confirmation.
 
-Sources of the rules: FACTS.md section 1 (quartiers, kept as data in
+Sources of the rules: docs/domain.md section 1 (quartiers, kept as data in
 ``dialogs/places/*.yaml``), section 3 (SMS commands for each data right), section 4 (phones and
 spelling) and section 5 (Bambara alphabet, folding, vocabulary). Words marked "unverified" below
-come from FACTS.md's unverified list or are additions of ours to be checked with a native
+come from docs/domain.md's unverified list or are additions of ours to be checked with a native
 speaker.
 """
 
@@ -120,7 +120,7 @@ MIN_FUZZY_LEN = 4
 # Folding
 # --------------------------------------------------------------------------------------------
 
-# Bambara letters of the official alphabet and their older typed spellings (FACTS.md §5:
+# Bambara letters of the official alphabet and their older typed spellings (docs/domain.md §5:
 # ɛ/è → e, ɔ/ò → o, ɲ → ny, ŋ → ng). "ñ" is typed for ɲ on some keyboards (our assumption).
 _LETTERS = str.maketrans({
     "ɛ": "e", "ɔ": "o", "ɲ": "ny", "ŋ": "ng", "ñ": "ny",
@@ -155,7 +155,7 @@ def fold(text: str | None) -> str:
     digits and single spaces, with no leading or trailing space. Never raises. Idempotent:
     ``fold(fold(s)) == fold(s)``.
 
-    Steps: Unicode NFKD and case folding; Bambara letters folded as in FACTS.md §5 (ɛ → e,
+    Steps: Unicode NFKD and case folding; Bambara letters folded as in docs/domain.md §5 (ɛ → e,
     ɔ → o, ɲ → ny, ŋ → ng; è é ê ë → e and ò ô → o by dropping accents); every combining mark
     (accents, tone marks) dropped; digits of any script → ASCII; apostrophes and all other
     punctuation, symbols, emoji and control characters → space; spaces collapsed.
@@ -229,7 +229,7 @@ def _sound(word: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 # Number words, folded and collapsed (_collapse). French cardinals and ordinals; Bambara 0-10
-# from FACTS.md §5 (kelen, fila, saba, naani, duuru, wɔɔrɔ, wolonwula, segin, kɔnɔntɔn, tan;
+# from docs/domain.md §5 (kelen, fila, saba, naani, duuru, wɔɔrɔ, wolonwula, segin, kɔnɔntɔn, tan;
 # fu = 0), typed with or without the special letters (wɔɔrɔ → wooro → woro).
 _NUMBER_WORDS: dict[str, int] = {
     # French
@@ -240,7 +240,7 @@ _NUMBER_WORDS: dict[str, int] = {
     "neuvieme": 9, "dixieme": 10,
     # frequent phone spellings of the French words
     "deu": 2, "troi": 3, "katre": 4, "cinque": 5, "sinq": 5, "sis": 6, "set": 7, "uit": 8,
-    # Bambara (FACTS.md §5)
+    # Bambara (docs/domain.md §5)
     "fu": 0, "kelen": 1, "fila": 2, "saba": 3, "nani": 4, "duru": 5, "woro": 6,
     "wolonwula": 7, "segin": 8, "kononton": 9, "tan": 10,
 }
@@ -257,7 +257,7 @@ _FRENCH_TENS: dict[str, int] = {
 # Words that are also French articles: a number only when the message is nothing else.
 _ARTICLE_NUMBERS = {"un", "une"}
 # Numerals inside quartier names. "un" is left out: it is also an article ("Badialan, un peu
-# plus loin"). Bambara fila/saba from FACTS.md §5.
+# plus loin"). Bambara fila/saba from docs/domain.md §5.
 _PLACE_NUMERALS = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6",
                    "premier": "1", "premiere": "1", "deux": "2", "deuxieme": "2", "trois": "3",
                    "troisieme": "3", "kelen": "1", "fila": "2", "saba": "3"}
@@ -321,7 +321,7 @@ def _french_compound(tokens: Sequence[str]) -> tuple[int, int, int] | None:
     return None
 
 
-# Bambara tens (from general knowledge of Bambara numerals, not in FACTS.md §5: to be checked
+# Bambara tens (from general knowledge of Bambara numerals, not in docs/domain.md §5: to be checked
 # with a native speaker): "bi" + a unit 2-9 is that many tens ("bi fila" 20, "bi saba" 30,
 # "bi naani" 40, "bi duuru" 50, "bi wɔɔrɔ" 60), also typed glued ("binaani"); "ni" adds units
 # ("bi saba ni duuru" 35, "tan ni fila" 12). "bi" alone means "today": only before a unit.
@@ -432,7 +432,8 @@ def parse_number(text: str | None) -> NumberResult:
     ``not_integer`` —, extra words ("j'ai 3 enfants"), French number words up to 99
     ("trente-cinq"), approximate counts ("une trentaine" → 30, "une centaine" → 100), Bambara
     tens ("bi naani" / "binaani" → 40, "bi saba ni duuru" → 35; general knowledge, see
-    _bambara_compound) and French/Bambara words 0-10 (FACTS.md §5: kelen … tan, fu = 0). Signs are
+    _bambara_compound) and French/Bambara words 0-10 (docs/domain.md §5: kelen … tan, fu = 0).
+    Signs are
     ignored (counts are never negative). Two different numbers ("2 ou 3") give ``ambiguous``.
     """
     if not isinstance(text, str) or not text.strip():
@@ -488,8 +489,9 @@ def _key_of(phrase: str, numerals: bool = False) -> _Key:
     return _Key.of(phrase, numerals)
 
 
-# One-letter Bambara pronouns and particles (n = I/my, i = you, a = he/it, u = they; FACTS.md §5
-# greetings "i ni ce", "n b'a fɛ"). Glued onto the word before them they make other words:
+# One-letter Bambara pronouns and particles (n = I/my, i = you, a = he/it, u = they;
+# docs/domain.md §5 greetings "i ni ce", "n b'a fɛ").
+# Glued onto the word before them they make other words:
 # "n bɛ fɛ ka n tɔgɔ sɛbɛn" (I want to register) held "ka"+"n" = "kan" (language), which sent
 # a newcomer to the language menu.
 _LONE_PRONOUNS = frozenset({"n", "i", "a", "u"})
@@ -704,7 +706,7 @@ def parse_choice(text: str | None, options: Sequence[Option], *,
     Order of reading: (1) an option's words typed exactly, anywhere in the message
     ("c'est artisan", "bamanankan"); (2) digits ("2", "2.", "2)", "n°2", "#2", "option 2",
     "le 2", "2ème"); (3) a message that is only a number word ("deux", "fila", "le deuxième",
-    "n b'a fɛ fila"), Bambara numbers from FACTS.md §5; (4) fuzzy option words (rapidfuzz,
+    "n b'a fɛ fila"), Bambara numbers from docs/domain.md §5; (4) fuzzy option words (rapidfuzz,
     CHOICE_FUZZY_MIN); (5) a number word inside other words. Digits and exact words that point
     to different options, or two different numbers, give ``reason="ambiguous"``. "un"/"une"
     count as 1 only when the message is nothing else, since they are also articles.
@@ -813,7 +815,7 @@ class MultiChoiceResult:
 
 
 # Separators between items: punctuation (split before folding), and the words "et", "ni"
-# (Bambara "and", as in the greetings "i ni …" of FACTS.md §5), "ou", "puis", "aussi".
+# (Bambara "and", as in the greetings "i ni …" of docs/domain.md §5), "ou", "puis", "aussi".
 _MULTI_SPLIT_RAW = re.compile(r"[,;/+&|\n]|(?<=\d)\s*[-–—]\s*(?=\d)|\s[-–—]\s")
 _MULTI_SPLIT_WORDS = {"et", "ni", "ou", "puis", "aussi", "plus", "avec", "and"}
 
@@ -905,7 +907,7 @@ def parse_multi_choice(text: str | None, options: Sequence[Option], *,
 # Yes / no
 # --------------------------------------------------------------------------------------------
 
-# Folded phrases. Bambara from FACTS.md §5: awɔ / ɔwɔ (yes; typed awo, owo, aw), ayi (no),
+# Folded phrases. Bambara from docs/domain.md §5: awɔ / ɔwɔ (yes; typed awo, owo, aw), ayi (no),
 # ayiwa (OK); "de" adds emphasis ("ayi de"). "n b'a fɛ" (I want it) / "n t'a fɛ" (I don't)
 # are ours, unverified.
 _YES = {
@@ -940,7 +942,7 @@ _YES_ALONE = _collapsed_set({"o", "si", "ya", "aw", "vrai", "correct", "accepte"
 # Doubt: never a yes or a no.
 _UNSURE = {"sais", "sait", "peut", "peutetre", "hesite", "pense", "crois", "bof", "ptet",
            "ptetre",
-           # "je n'ai pas compris", "n ma a faamu" (I did not understand, FACTS.md §5 style):
+           # "je n'ai pas compris", "n ma a faamu" (I did not understand, docs/domain.md §5 style):
            # a question back, not a no.
            "compris", "comprends", "comprend", "faamu", "famu"}
 _POLITE = {"svp", "stp", "merci", "beaucoup", "beaucop", "please", "pls", "bonjour", "bonsoir",
@@ -963,7 +965,7 @@ def parse_yes_no(text: str | None, *, numbered: bool = False) -> bool | None:
 
     Takes the message; returns True, False or None. Accepts French ("oui", "ouais", "ok",
     "d'accord", "dac", "bien sûr", "pas de problème"; "non", "nan", "pas d'accord", "pas du
-    tout", "je ne veux pas"), English ("yes", "no") and Bambara (FACTS.md §5: awɔ/ɔwɔ typed
+    tout", "je ne veux pas"), English ("yes", "no") and Bambara (docs/domain.md §5: awɔ/ɔwɔ typed
     "awo", "owo", "aw"; "ayiwa" = OK; "ayi", "ayi de"), with politeness or extra words ("oui
     merci", "non je ne veux pas"). A message holding both a yes and a no ("oui mais non"), doubt
     ("je ne sais pas", "peut-être") or neither gives None. "pas" alone, or negating the
@@ -983,7 +985,7 @@ def parse_yes_no(text: str | None, *, numbered: bool = False) -> bool | None:
         return None
     if numbered and len(tokens) == 1 and _word_number(tokens[0]) in (1, 2):
         # "kelen", "fila", "un", "deux" answer a "1 Oui / 2 Non" prompt like the digits do
-        # (Bambara numbers: FACTS.md §5).
+        # (Bambara numbers: docs/domain.md §5).
         return _word_number(tokens[0]) == 1
     if any(t in _UNSURE for t in tokens) or "peut etre" in " ".join(tokens) or "ptet" in tokens:
         return None
@@ -1209,7 +1211,7 @@ def match_quartier(text: str | None, places: Places) -> PlaceMatch:
     is refused when the answer carries a different numeral, so "Badialan 2" can only be
     Badialan II, while "Badialan" alone is ``ambiguous`` between I, II and III.
 
-    Outside answers (FACTS.md §1: store the free text): a mention of another commune number
+    Outside answers (docs/domain.md §1: store the free text): a mention of another commune number
     ("commune 4", "commune IV"), an outside phrase from the file ("hors commune", "autre",
     "je n'habite pas…"), or a listed place outside the area ("Kalaban Coura"). "Commune 3"
     itself is dropped before matching.
@@ -1338,7 +1340,7 @@ _MONTHS = {
 # Words before a number that make it a year: "né en 85", "année 85", "naissance 85".
 _YEAR_MARKERS = {"en", "ne", "nee", "annee", "naissance", "naissances", "nait", "depuis"}
 # Words that make a number an age: "35 ans", "j'ai 35", "âge 35", Bambara "san 35" and
-# "n si ye san 35 ye" (si = age, san = year(s); FACTS.md §5 has neither: unverified).
+# "n si ye san 35 ye" (si = age, san = year(s); docs/domain.md §5 has neither: unverified).
 _AGE_AFTER = {"ans", "an", "ens", "ands", "age", "san"}
 _AGE_BEFORE = {"ai", "age", "san", "si", "ag"}
 _YEAR_GROUPED = re.compile(r"(?<![\d.,])([12])[ .\u00a0\u202f](\d{3})(?![\d.,]|\s\d)")
@@ -1492,7 +1494,8 @@ class NameResult:
 
 
 # Leading phrases that introduce a name, folded. Bambara: "n tɔgɔ ye … ye" / "ne tɔgɔ ye"
-# (my name is; tɔgɔ is on FACTS.md §5's unverified list), "ne ye" (it is me), greetings from §5.
+# (my name is; tɔgɔ is on docs/domain.md §5's unverified list), "ne ye" (it is me), greetings
+# from §5.
 # Never "togo" alone: Togo is also a family name.
 _NAME_PREFIXES = [
     "je m appelle", "je mappelle", "j m appelle", "moi c est", "moi cest", "mon nom c est",
@@ -1610,10 +1613,10 @@ def parse_name(text: str | None, *, keep_case: bool = False) -> NameResult:
 # Global keywords
 # --------------------------------------------------------------------------------------------
 
-# Whole-message keywords, folded. Bambara: "a dabila" = stop it (FACTS.md §5), "a daminɛ" =
+# Whole-message keywords, folded. Bambara: "a dabila" = stop it (docs/domain.md §5), "a daminɛ" =
 # start it, "dɛmɛ" = help (unverified list), "kan" = language (tubabukan/bamanankan, unverified).
 # STOP also takes Twilio's English opt-out words, which Twilio forwards after acting on them.
-# Data rights (FACTS.md §3): delete ("supprimer", "effacer") and access ("mes données").
+# Data rights (docs/domain.md §3): delete ("supprimer", "effacer") and access ("mes données").
 _KEYWORDS: dict[str, set[str]] = {
     "stop": {"stop", "stopp", "arret", "arreter", "arrete", "arret sms", "a dabila", "dabila",
              "ka dabila",
@@ -1656,15 +1659,15 @@ def detect_keyword(text: str | None) -> str | None:
     """Return the global keyword a message is, or None.
 
     Takes the message; returns one of ``"menu"``, ``"help"``, ``"language"``, ``"stop"``,
-    ``"start"``, ``"delete"``, ``"agent"``, ``"mydata"``, ``"news"`` or None. Matching is accent- and
-    case-insensitive and ignores punctuation ("STOP!", "Arrêt.") and politeness around it
+    ``"start"``, ``"delete"``, ``"agent"``, ``"mydata"``, ``"news"`` or None. Matching is accent-
+    and case-insensitive and ignores punctuation ("STOP!", "Arrêt.") and politeness around it
     ("stop svp", "bonjour, aide", "i ni ce, a dabila").
 
     The message must BE the keyword: "je veux arrêter de fumer", "aide-ménagère" or "agent de
     santé" are answers, not commands, so a sentence never opts a person out or derails a
     question by accident. A few unambiguous words also count at the start of a longer message
     ("STOP les SMS", "supprimer mes données", "menu principal"). "?" alone is help; "0" alone
-    is the menu. Sources: FACTS.md §3 (a command per data right), §5 ("a dabila" = stop it).
+    is the menu. Sources: docs/domain.md §3 (a command per data right), §5 ("a dabila" = stop it).
     """
     if not isinstance(text, str):
         return None
@@ -1705,7 +1708,7 @@ def detect_keyword(text: str | None) -> str | None:
 # Commands beyond the global keywords, and the language of a first message
 # --------------------------------------------------------------------------------------------
 
-# INSCRIPTION and its Bambara equivalent. "tɔgɔsɛbɛn" (registration) is on FACTS.md §5's
+# INSCRIPTION and its Bambara equivalent. "tɔgɔsɛbɛn" (registration) is on docs/domain.md §5's
 # unverified list; "n tɔgɔ sɛbɛn" (write my name) is ours, unverified. Matched on the whole
 # message after politeness ("je veux", "n b'a fɛ", "i ni ce") is removed, like keywords.
 _REGISTER = {"inscription", "inscriptions", "inscrire", "m inscrire", "s inscrire",
@@ -1719,9 +1722,9 @@ _REGISTER = {"inscription", "inscriptions", "inscrire", "m inscrire", "s inscrir
 # rapidfuzz from this score (≈ one letter off in 10; "description" scores 73).
 _REGISTER_FUZZY = ("inscription", "inscrire", "minscrire", "sinscrire", "enregistrement")
 _REGISTER_FUZZY_MIN = 85.0
-# PROFIL (see my data, FACTS.md §3: a command per data right); read as the "mydata" keyword.
+# PROFIL (see my data, docs/domain.md §3: a command per data right); read as the "mydata" keyword.
 _PROFILE = {"profil", "profile", "mon profil", "voir profil", "voir mon profil", "mes infos"}
-# "n bɛ fɛ" / "n b'a fɛ" (I want, FACTS.md §5 and the Bambara texts), typed with or without
+# "n bɛ fɛ" / "n b'a fɛ" (I want, docs/domain.md §5 and the Bambara texts), typed with or without
 # the special letters and the "a".
 _COMMAND_POLITE = _KEYWORD_POLITE | {"je veux", "je voudrais", "n b a fe", "n be a fe",
                                      "n be fe", "n b fe", "svp", "bonjour", "i ni ce",
@@ -1775,7 +1778,7 @@ def detect_command(text: str | None) -> str | None:
     return None
 
 
-# Markers that a first message is Bambara: the greetings of FACTS.md §5 ("i ni ce", "aw ni
+# Markers that a first message is Bambara: the greetings of docs/domain.md §5 ("i ni ce", "aw ni
 # ce", "i ni sɔgɔma"…), "n b'a fɛ" (I want), "tɔgɔ sɛbɛn" (unverified), and any letter of the
 # official alphabet (ɛ ɔ ɲ ŋ), which only Bambara writers type.
 _BAMBARA_MARKERS = ("i ni ce", "aw ni ce", "i ni sogoma", "aw ni sogoma", "i ni tile",
@@ -1864,7 +1867,7 @@ def _only_positive_emoji(text: str) -> bool:
 
 
 # "I don't know" said on its own. French; Bambara "n t'a dɔn" / "n tɛ a dɔn" (I don't know it)
-# and "n m'a dɔn" are ours (general knowledge, not in FACTS.md §5: unverified).
+# and "n m'a dɔn" are ours (general knowledge, not in docs/domain.md §5: unverified).
 _DOUBT = {"je sais pas", "je ne sais pas", "sais pas", "j sais pas", "je sai pas", "jsp",
           "chais pas", "je c pas", "je ne sait pas", "je sait pas", "aucune idee", "aucun idee",
           "pas d idee", "j en sais rien", "je n en sais rien", "sais pas trop", "je sais plus",
@@ -1888,7 +1891,7 @@ def detect_doubt(text: str | None) -> bool:
     return phrase in _DOUBT or " ".join(_collapse(w) for w in words) in _DOUBT
 
 
-# Greetings, thanks and goodbyes said on their own (FACTS.md §5 greetings; "k'an bɛn" = see
+# Greetings, thanks and goodbyes said on their own (docs/domain.md §5 greetings; "k'an bɛn" = see
 # you). Answered politely without counting as a misunderstood answer (newcomer's test).
 _COURTESY: dict[str, set[str]] = {
     "courtesy_hello": {"bonjour", "bonsoir", "salut", "hello", "allo", "coucou", "salam",

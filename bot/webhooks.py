@@ -1,6 +1,6 @@
 """Twilio webhooks: inbound messages (SMS and WhatsApp) and status callbacks.
 
-Contract (DESIGN.md): ``POST /webhooks/twilio/messages`` answers TwiML;
+Contract (docs/architecture.md): ``POST /webhooks/twilio/messages`` answers TwiML;
 ``POST /webhooks/twilio/status`` answers 204. Both answer 403 with no detail on a
 missing or wrong X-Twilio-Signature and 503 when no auth token is configured, so
 unsigned traffic is never accepted.
@@ -94,5 +94,6 @@ def status() -> Response:
     mid = request.args.get("mid", "")
     # Our own ids: positive and within a 64-bit integer column.
     message_id = int(mid) if mid.isdigit() and 0 < int(mid) < 2**63 else None
-    update_status(current_app._get_current_object(), sid[:64], new_status[:24], error_code, message_id)
+    update_status(current_app._get_current_object(), sid[:64], new_status[:24], error_code,
+                  message_id)
     return Response(status=204)

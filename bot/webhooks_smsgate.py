@@ -1,6 +1,6 @@
 """The SMS gateway's webhook: ``POST /webhooks/smsgate`` (SMS Gateway for Android, issue 8).
 
-One endpoint receives every event the phone was told to send (SMS_GATEWAY.md "Incoming SMS":
+One endpoint receives every event the phone was told to send (docs/sms-gateway.md "Incoming SMS":
 one registration per event, all to this URL):
 
 - ``sms:received`` — stored, then processed (bot.conversations.handle_inbound: the same

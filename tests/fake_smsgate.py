@@ -1,6 +1,6 @@
 """A fake SMS Gateway for Android (SMSGate) API on loopback, modelled on tests/fake_twilio.py.
 
-Serves what bot/channels/smsgate.py calls (SMS_GATEWAY.md "Sending"):
+Serves what bot/channels/smsgate.py calls (docs/sms-gateway.md "Sending"):
 ``POST /messages`` (send; JSON ``{"textMessage": {"text"}, "phoneNumbers", "id", …}``),
 ``GET /messages/{id}`` (state) and ``POST /webhooks`` (registration, recorded only).
 Behaviours, all configurable:
@@ -52,7 +52,7 @@ DEVICE_ID = "ffffffffceb0b1db0000018e937c815b"
 
 def signed_headers(body: bytes, key: str = SIGNING_KEY, timestamp: int | None = None) -> dict:
     """Headers the phone sends with a webhook `body`: X-Signature = hex HMAC-SHA256 of body +
-    X-Timestamp (Unix seconds, default now), keyed with `key` (SMS_GATEWAY.md)."""
+    X-Timestamp (Unix seconds, default now), keyed with `key` (docs/sms-gateway.md)."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     signature = hmac.new(key.encode(), body + stamp.encode(), hashlib.sha256).hexdigest()
     return {"Content-Type": "application/json", "X-Signature": signature, "X-Timestamp": stamp}
@@ -61,7 +61,7 @@ def signed_headers(body: bytes, key: str = SIGNING_KEY, timestamp: int | None = 
 def received_event(sender: str, text: str, received_at: datetime | None = None,
                    message_id: str | None = None, event_id: str | None = None,
                    recipient: str = "+22376000000", sim_number: int = 1) -> bytes:
-    """The JSON body of an ``sms:received`` webhook, in the format of SMS_GATEWAY.md."""
+    """The JSON body of an ``sms:received`` webhook, in the format of docs/sms-gateway.md."""
     at = received_at or datetime.now(timezone.utc)
     doc = {"deviceId": DEVICE_ID, "event": "sms:received", "id": event_id or uuid.uuid4().hex,
            "webhookId": "wh-received",

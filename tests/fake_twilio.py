@@ -1,6 +1,6 @@
 """A fake Twilio REST server on loopback, for broadcast tests and bench/broadcast.py.
 
-Serves what twilio-python calls for Messages (TWILIO.md "Outbound"):
+Serves what twilio-python calls for Messages (docs/twilio.md "Outbound"):
 ``POST /2010-04-01/Accounts/{sid}/Messages.json`` (create) and ``GET …/Messages.json?To=…``
 (list, most recent first — used by reconciliation). Behaviours, all configurable:
 

@@ -58,10 +58,12 @@ def test_login_then_pages_then_logout(app, client):
 def test_wrong_password_says_nothing_about_the_account(app, client):
     make_staff(app)
     token = csrf_token(client.get("/admin/login").data)
-    known = client.post("/admin/login", data={"email": EMAILS["admin"], "password": "faux-mot-de-passe",
+    known = client.post("/admin/login", data={"email": EMAILS["admin"],
+                                              "password": "faux-mot-de-passe",
                                               "csrf_token": token})
     unknown = client.post("/admin/login", data={"email": "personne@mairie.test",
-                                                "password": "faux-mot-de-passe", "csrf_token": token})
+                                                "password": "faux-mot-de-passe",
+                                                "csrf_token": token})
     assert known.status_code == unknown.status_code == 200
     assert "incorrect".encode() in known.data and "incorrect".encode() in unknown.data
     with session_scope(app) as session:

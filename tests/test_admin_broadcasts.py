@@ -111,7 +111,8 @@ def test_compose_counts_then_preview_matches_the_cli(app, agent, runner):
     assert number(html, "pv-sms-parts") == str(cli["parts"]["sms"])
     assert number(html, "pv-whatsapp") == str(cli["parts"]["whatsapp"])
     assert cli["cost"]["total"] == 75.0 and number(html, "pv-cost") == "75 FCFA"
-    assert "Confirmer l&#39;envoi à 4 personnes" in html or "Confirmer l'envoi à 4 personnes" in html
+    assert ("Confirmer l&#39;envoi à 4 personnes" in html
+            or "Confirmer l'envoi à 4 personnes" in html)
     # Skipped, and why, in French.
     assert "désabonné (a écrit STOP)" in html and "fenêtre WhatsApp de 24 h fermée" in html
     assert [e.target for e in audits(app, "create")] == [f"broadcast:{bid}"]
@@ -238,7 +239,8 @@ def test_send_against_fake_twilio_then_report_and_failures_csv(app, agent):
     # The failures: full numbers for staff to call, with the reason in French.
     download = agent.get(f"/admin/broadcasts/{bid}/failures")
     assert download.status_code == 200 and download.mimetype == "text/csv"
-    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))
+    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff")),
+                           delimiter=";"))
     assert rows[0][0] == "téléphone"
     by_phone = {r[0]: r for r in rows[1:]}
     assert set(by_phone) == {"+22370000008", "+22370000004"}

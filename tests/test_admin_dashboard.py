@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from bot.conversations import forget_contact
+from bot.registry.forget import forget_contact
 from bot.db import get_engine, transaction
 from bot.models import Actor, Contact, Message, utcnow
 from bot.models.content import Ticket

@@ -30,7 +30,8 @@ def test_edge_bodies(app, signed_post, body):
     check(signed_post(MESSAGES_URL, inbound_params(body, phone="+22370005555")))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.text(max_size=2000), channel=st.sampled_from(["sms", "whatsapp"]))
 def test_any_body_never_5xx_always_twiml(app, signed_post, body, channel):
     check(signed_post(MESSAGES_URL, inbound_params(body, phone="+22370006666", channel=channel)))

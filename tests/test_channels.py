@@ -33,7 +33,8 @@ class FakeTwilio:
         time.sleep(self.delay)
         form = request.form.to_dict()
         self.requests.append({"path": request.path, "form": form,
-                              "auth": request.authorization.username if request.authorization else None})
+                              "auth": (request.authorization.username
+                                       if request.authorization else None)})
         if form.get("To") == "+15005550001":
             return Response(json.dumps({"code": 21211, "message": "Invalid 'To' Phone Number",
                                         "status": 400}), status=400, mimetype="application/json")

@@ -39,7 +39,7 @@ ISSUE_EXAMPLES = ["c'est quoi l'APEJ", "comment avoir l'assurance maladie",
                   "je suis artisan je veux la retraite", "formation couture",
                   "banaw ka furakɛli", "ramu", "inps volontaire"]
 
-#: The schemes FACTS.md §2 lists (and the commune's policy, §1), by article id.
+#: The schemes docs/domain.md §2 lists (and the commune's policy, §1), by article id.
 SEEDED = {"ramu", "amo", "ramed", "inps", "inps_volontaire", "mutuelles", "apej", "anpe",
           "fafpa", "apcmm", "carte_artisan", "cnapess", "dnpses", "politique_ess_nationale",
           "microfinance", "rsu_jigisemejiri", "politique_ess_commune"}
@@ -169,11 +169,11 @@ def test_every_category_has_a_title_and_articles():
 
 @pytest.mark.parametrize("article", ARTICLES, ids=lambda a: a.id)
 def test_every_record_has_source_and_verified_date(article):
-    assert "FACTS.md" in article.source
+    assert "docs/domain.md" in article.source
     assert re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", article.verified)
     year = int(article.verified[:4])
     assert 1990 <= year <= dt.date.today().year
-    # Dates are those FACTS.md gives, never "today": a full date must be a reported one.
+    # Dates are those docs/domain.md gives, never "today": a full date must be a reported one.
     if len(article.verified) == 10:
         assert article.verified == "2026-02-16" and article.id == "ramu"
 
@@ -203,7 +203,7 @@ def test_short_is_one_gsm7_sms_and_details_at_most_three(article, language):
 
 def test_uncertain_facts_say_where_to_confirm():
     uncertain = {a.id for a in ARTICLES if a.uncertain}
-    # FACTS.md marks unverified: RAMU's status for informal workers, the mutual's fees.
+    # docs/domain.md marks unverified: RAMU's status for informal workers, the mutual's fees.
     assert uncertain == {"ramu", "mutuelles"}
     for article_id in uncertain:
         article = BY_ID[article_id]
@@ -213,7 +213,7 @@ def test_uncertain_facts_say_where_to_confirm():
 
 @pytest.mark.parametrize("article", ARTICLES, ids=lambda a: a.id)
 def test_no_invented_phone_number(article):
-    # FACTS.md gives no phone number for any office: none may appear.
+    # docs/domain.md gives no phone number for any office: none may appear.
     for field in c.Article.TEXT_FIELDS:
         for language in c.LANGUAGES:
             text = article.text(field, language)
@@ -261,7 +261,7 @@ GOOD = yaml.safe_load(textwrap.dedent("""
     eligibility: {fr: "Tout le monde.", bm: "Mɔgɔ bɛɛ."}
     how_to_apply: {fr: "Demandez à la mairie.", bm: "A ɲininka meri la."}
     where: {fr: "Mairie.", bm: "Meri."}
-    source: "FACTS.md §2"
+    source: "docs/domain.md §2"
     verified: "2025"
     bm_review: true
     keywords: {fr: [demo], bm: [demo]}

@@ -88,5 +88,6 @@ def test_staff_interface_catalog_is_complete():
     string so that wording can be changed without touching code."""
     with open(LOCALES_DIR / "fr" / "LC_MESSAGES" / "admin.po", "rb") as fh:
         entries = {m.id: m.string for m in read_po(fh, locale="fr") if m.id}
-    assert set(entries) >= admin_msgids(), "run: essbot translate extract && essbot translate update"
+    assert set(entries) >= admin_msgids(), (
+        "run: essbot translate extract && essbot translate update")
     assert [msgid for msgid, text in entries.items() if not text] == []

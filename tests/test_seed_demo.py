@@ -65,7 +65,7 @@ def test_values_are_the_registry_s_own_and_spread(app):
     assert {r["gender"] for r in confirmed} == set(labels["gender"])
     assert {r["kind"] for r in confirmed} == set(labels["kind"])
     assert all(set(r["needs"]) <= set(labels["needs"]) and r["needs"] for r in confirmed)
-    # Many quartiers, the artisans' quartiers (FACTS.md §1) more than a plain one.
+    # Many quartiers, the artisans' quartiers (docs/domain.md §1) more than a plain one.
     quartiers = Counter(r["quartier"] for r in confirmed)
     assert len(quartiers) >= 18
     assert quartiers["Koulouninko"] > quartiers["Badialan I"]

@@ -37,11 +37,13 @@ def test_serve_migrates_sqlite_and_answers_twilio(tmp_path):
                     break
             except requests.ConnectionError:
                 pass
-            assert proc.poll() is None and time.time() < deadline, (tmp_path / "serve.log").read_text()
+            assert proc.poll() is None and time.time() < deadline, (
+                (tmp_path / "serve.log").read_text())
             time.sleep(0.2)
         sample = load_sample("sms-inbound-french")
         resp = requests.post(base + "/webhooks/twilio/messages", data=sample["params"],
-                             headers={"X-Twilio-Signature": sample["x_twilio_signature"]}, timeout=10)
+                             headers={"X-Twilio-Signature": sample["x_twilio_signature"]},
+                             timeout=10)
         assert resp.status_code == 200 and "<Message" in resp.text
         assert requests.post(base + "/webhooks/twilio/messages", data=sample["params"],
                              timeout=10).status_code == 403

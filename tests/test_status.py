@@ -87,7 +87,8 @@ def test_twiml_reply_is_matched_by_its_callback_url(app, signed_post):
 
 
 def test_unknown_sid_and_missing_fields(app, signed_post):
-    assert signed_post(STATUS_URL, {"MessageSid": "SMnobody", "MessageStatus": "sent"}).status_code == 204
+    unknown = {"MessageSid": "SMnobody", "MessageStatus": "sent"}
+    assert signed_post(STATUS_URL, unknown).status_code == 204
     resp = signed_post(STATUS_URL, {"MessageSid": "SMnobody"})
     assert resp.status_code == 400 and b"MessageStatus" in resp.data
 

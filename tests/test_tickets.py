@@ -245,4 +245,5 @@ def test_a_failed_send_keeps_the_ticket_open(app):
     assert result["status"] == "failed"
     with session_scope(app) as s:
         ticket = s.get(Ticket, 1)
-        assert ticket.status == "open" and s.get(Message, ticket.reply_message_id).status == "failed"
+        assert ticket.status == "open"
+        assert s.get(Message, ticket.reply_message_id).status == "failed"

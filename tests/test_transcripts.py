@@ -4,8 +4,9 @@ Each file of tests/transcripts/ is one conversation: a channel ("sms" or "whatsa
 settings, and turns. A turn is ``user`` (what the person types) and ``bot`` (every reply the
 bot sends, messages separated by a line ``---``; ``kind: audio`` for a voice note), ``wait``
 (days that pass on the fake clock), or ``staff`` (staff answer the latest hand-over ticket
-with `essbot tickets reply`; ``bot`` is then "[channel] what reaches the person"). The conversation runs through `bot.conversations.handle_inbound` (storage, lock,
-engine, effects, rendering for the channel) with a fake clock; any difference fails.
+with `essbot tickets reply`; ``bot`` is then "[channel] what reaches the person"). The
+conversation runs through `bot.conversations.handle_inbound` (storage, lock, engine, effects,
+rendering for the channel) with a fake clock; any difference fails.
 After an intended change, ``pytest tests/test_transcripts.py --regen-transcripts`` rewrites
 the files; review the diff.
 

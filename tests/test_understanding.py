@@ -115,7 +115,7 @@ def test_case(case):
 def test_places_file_lists_the_twenty_quartiers_of_facts_md():
     assert PLACES.version == 1
     assert PLACES.area == "Commune III"
-    assert "FACTS.md" in PLACES.source
+    assert "docs/domain.md" in PLACES.source
     assert len(PLACES.quartiers) == 20
     assert "Badialan II" in PLACES.names()
 

@@ -102,7 +102,8 @@ def test_forged_requests_are_refused_and_store_nothing(app, client, signed_post,
         resp = signed_post(MESSAGES_URL, params, signature=signature)
     else:
         resp = signed_post(MESSAGES_URL, params,
-                           signature=sign("https://evil.example.org/webhooks/twilio/messages", params))
+                           signature=sign("https://evil.example.org/webhooks/twilio/messages",
+                                          params))
     assert resp.status_code == 403
     assert b"Forbidden" in resp.data and b"signature" not in resp.data.lower()
     assert rows(app, Message) == [] and rows(app, Contact) == []

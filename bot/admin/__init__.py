@@ -27,15 +27,16 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from flask import Blueprint, Flask, abort, current_app, g, redirect, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from flask_compress import Compress
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from bot.audit import audit_event, record_audit  # noqa: F401  (record_audit: for the views)
 from bot.db import session_scope
 from bot.i18n import N_
-from bot.models import utcnow
-from bot.models.staff import ROLES, AuditEvent, StaffUser
+from bot.i18n import admin_text as _
+from bot.models.staff import ROLES, StaffUser
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +59,6 @@ _ENDPOINT_ROLES: dict[str, str] = {}
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; media-src 'self'; object-src 'none'; frame-ancestors 'none'; "
        "base-uri 'none'; form-action 'self'")
-
-
-def _(text: str, **params: Any) -> str:
-    """Translate a staff-interface string (French source) with the ``admin`` catalog and
-    substitute ``%(name)s`` `params`. Marks `text` for extraction."""
-    from bot.i18n import admin_gettext
-
-    out = admin_gettext(text)
-    return out % params if params else out
 
 
 def require_role(role: str) -> Callable:
@@ -168,24 +160,14 @@ def audit(action: str, target: str | None = None, *, session: Any = None, **deta
     write lock the first one holds). Without it the event is committed at once on its own.
     """
     staff = current_user if current_user and current_user.is_authenticated else None
-    event = AuditEvent(action=action, target=target, staff_id=staff.id if staff else None,
-                       staff_email=staff.email if staff else None,
-                       ip=request.remote_addr if request else None, detail=detail, at=utcnow())
+    event = audit_event(action, target, staff_id=staff.id if staff else None,
+                        staff_email=staff.email if staff else None,
+                        ip=request.remote_addr if request else None, detail=detail)
     if session is not None:
         session.add(event)
         return
     with session_scope() as own:
         own.add(event)
-
-
-def record_audit(app: Flask, action: str, target: str | None, *, staff_id: int | None,
-                 staff_email: str | None, ip: str | None = None,
-                 detail: dict[str, Any] | None = None) -> None:
-    """Store one AuditEvent outside a request (the CLI passes ``staff_email="cli"``)."""
-    with session_scope(app) as session:
-        session.add(AuditEvent(action=action, target=target, staff_id=staff_id,
-                               staff_email=staff_email, ip=ip, detail=detail or {},
-                               at=utcnow()))
 
 
 #: French reasons of the error pages, by HTTP status (used when the error carries
@@ -246,47 +228,3 @@ def _unauthorized():
     if request.method == "GET":
         return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
     abort(401, _("Connectez-vous d'abord."))
-
-
-def init_app(app: Flask) -> None:
-    """Register the staff interface on `app`: the blueprint, Flask-Login, CSRF (checked
-    only inside the blueprint), cookie settings and Jinja's gettext."""
-    from limits import parse_many
-
-    for setting in ("ESSBOT_LOGIN_RATE", "ESSBOT_LOGIN_RATE_ADDRESS"):
-        try:
-            parse_many(app.config.get(setting) or "1 per second")
-        except ValueError:
-            # Said at start-up (and on the CLI as one line), not as a 500 at the first login.
-            raise ValueError(f"{setting} must read like '5 per minute;20 per hour'") from None
-    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked in _guard, admin only
-    # Form errors in French: WTForms' own French catalog (no Flask-Babel needed).
-    from flask_wtf import FlaskForm
-
-    app.config.setdefault("WTF_I18N_ENABLED", False)
-    FlaskForm.Meta.locales = ("fr_FR", "fr")
-    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's life
-    secure = str(app.config.get("ESSBOT_PUBLIC_URL") or "").startswith("https://")
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_HTTPONLY=True,
-                      REMEMBER_COOKIE_SECURE=secure, SESSION_COOKIE_NAME="essbot_session",
-                      PERMANENT_SESSION_LIFETIME=8 * 3600)
-    login_manager.login_view = "admin.login"
-    login_manager.session_protection = "strong"
-    login_manager.unauthorized_handler(_unauthorized)
-    app.config.setdefault("COMPRESS_REGISTER", False)  # applied in _headers, admin only
-    app.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip", "deflate"])
-    compress.init_app(app)
-    login_manager.init_app(app)
-    csrf.init_app(app)
-
-    from bot.i18n import admin_gettext, admin_ngettext
-
-    app.jinja_env.add_extension("jinja2.ext.i18n")
-    app.jinja_env.install_gettext_callables(admin_gettext, admin_ngettext, newstyle=True)
-
-    # The view modules add their routes to `bp`; import them before registering it.
-    from bot.admin import (auth, broadcasts, content, dashboard, inbox,  # noqa: F401
-                           registry, simulator, staff)
-
-    app.register_blueprint(bp)

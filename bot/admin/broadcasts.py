@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -58,10 +57,16 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from bot.admin import _, audit, bp, require_role
 from bot.broadcasts import planner, segments
+from bot.broadcasts.errors import staff_message
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition, Outbox, OutboxState
 from bot.db import get_engine
 from bot.i18n import N_
 from bot.models import Actor, Contact, utcnow
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
+from bot.broadcasts.diffuser import pending_until as until
+from bot.registry.export import CSV_DELIMITER
+from bot.broadcasts.tasks import get_queue
 
 #: Broadcasts per page of the list.
 PAGE_SIZE = 50
@@ -93,7 +98,7 @@ SKIP_LABELS = {
     "other": N_("autre raison"),
 }
 
-#: Twilio error codes explained (shared/domain/TWILIO.md "Errors worth handling"; 30008 is
+#: Twilio error codes explained (docs/twilio.md "Errors worth handling"; 30008 is
 #: Twilio's "Unknown error" of its error dictionary, https://www.twilio.com/docs/api/errors).
 ERROR_LABELS = {
     20429: N_("trop de requêtes à la fois chez Twilio (réessayé automatiquement)"),
@@ -132,46 +137,6 @@ _VALUE_LABELS = {"kind": {"individu": N_("Individu"), "organisation": N_("Organi
                                 "non": N_("pas inscrit")}}
 
 
-# --- French answers to the engine's errors ---------------------------------------------------
-
-_ERRORS = (
-    (re.compile(r"the title must be"), N_("Le titre doit avoir de 1 à 120 caractères.")),
-    (re.compile(r"French text is required"), N_("Le texte en français est obligatoire.")),
-    (re.compile(r"schedule time is in the past"),
-     N_("L'heure choisie est déjà passée : choisissez une heure à venir (heure de Bamako) ou "
-        "envoyez maintenant.")),
-    (re.compile(r"the (\w+) text is (\d+) characters on (\w+)"),
-     N_("Le texte est trop long : Twilio n'accepte pas plus de 1 600 caractères par message.")),
-    (re.compile(r"cannot send: set"),
-     N_("Envoi impossible : l'expéditeur n'est pas configuré (compte Twilio, numéro SMS ou "
-        "WhatsApp, ou passerelle SMS). Voyez avec l'informaticien.")),
-    (re.compile(r"ESSBOT_WHATSAPP_TEMPLATES|no WhatsApp template"),
-     N_("Les modèles WhatsApp (ESSBOT_WHATSAPP_TEMPLATES) sont mal configurés.")),
-    (re.compile(r"cannot \w+ a (\w+) broadcast"),
-     N_("Impossible : cette annonce a déjà changé d'état (rechargez la page).")),
-    (re.compile(r"no broadcast"), N_("Cette annonce n'existe pas.")),
-    (re.compile(r"unknown quartier|ambiguous"), N_("Quartier inconnu ou ambigu.")),
-    (re.compile(r"age band"), N_("Tranche d'âge illisible : écrivez par exemple 18-35, -25 "
-                                 "ou 60-.")),
-)
-
-
-def french_error(exc: Exception) -> str:
-    """A French sentence for an error of the broadcast engine (BroadcastError, SegmentError,
-    InvalidTransition), which speaks English to the CLI; unknown messages are shown after a
-    generic French sentence."""
-    message = str(exc)
-    for pattern, text in _ERRORS:
-        if pattern.search(message):
-            if "cannot send: set" in message:
-                # Name what is missing (newcomer's test: a gateway-only install refused a
-                # broadcast with WhatsApp recipients without saying it needs Twilio for them).
-                names = message.split("cannot send: set", 1)[1].strip()
-                return _(text) + " " + _("Réglages manquants : %(names)s.", names=names)
-            return _(text)
-    return _("Impossible : %(reason)s", reason=message)
-
-
 # --- the segment builder ---------------------------------------------------------------------
 
 def segment_choices() -> list[dict[str, Any]]:
@@ -183,9 +148,6 @@ def segment_choices() -> list[dict[str, Any]]:
     labels) and the quartier list (dialogs/places/commune3.yaml), the very lists segments.py
     checks filters against.
     """
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     dialogs = load_dialogs()
     labels: dict[str, dict[str, str]] = {}
     for node in dialogs.get(REGISTRATION).nodes.values():
@@ -249,7 +211,7 @@ def text_parts(app: Flask, title: str, text_fr: str, text_bm: str | None) -> dic
     "encoding", "characters", "body"}, "whatsapp": {…}}, "bm": {…, "same_as_fr": bool},
     "max_parts": ESSBOT_SMS_MAX_SEGMENTS}`` from `planner.render` (empty texts count 0)."""
     texts = planner.Texts(title or "", text_fr or "", (text_bm or "").strip() or None)
-    out: dict[str, Any] = {"max_parts": int(app.config.get("ESSBOT_SMS_MAX_SEGMENTS") or 1),
+    out: dict[str, Any] = {"max_parts": int(app.config["ESSBOT_SMS_MAX_SEGMENTS"]),
                            "many_parts": MANY_PARTS}
     for language in ("fr", "bm"):
         shown: dict[str, Any] = {}
@@ -346,8 +308,6 @@ def list_broadcasts(app: Flask, page: int = 1) -> tuple[list[dict[str, Any]], in
 
 def pending_until(plan: Mapping[str, Any] | None) -> datetime | None:
     """When a DIFFUSER draft stops waiting for its "OUI" (bot.broadcasts.diffuser), or None."""
-    from bot.broadcasts.diffuser import pending_until as until
-
     return until(plan)
 
 
@@ -412,8 +372,6 @@ def failures_csv(app: Flask, broadcast_id: int) -> tuple[str, int]:
              .where(o.c.broadcast_id == broadcast_id, failed).order_by(o.c.id))
     buffer = io.StringIO()
     buffer.write("\ufeff")
-    from bot.registry.export import CSV_DELIMITER
-
     writer = csv.writer(buffer, delimiter=CSV_DELIMITER)
     writer.writerow([_(h) for h in FAILURE_COLUMNS])
     n = 0
@@ -503,7 +461,7 @@ def _compose(broadcast: Any | None):
         try:
             chosen = segment_from_args(request.form)
         except segments.SegmentError as exc:
-            errors.append(french_error(exc))
+            errors.append(staff_message(exc))
             chosen = {f: request.form.getlist(f) for f in segments.FIELDS
                       if request.form.getlist(f)}
         planned = None
@@ -533,7 +491,7 @@ def _compose(broadcast: Any | None):
                           scheduled=planned is not None)
             except (planner.BroadcastError, segments.SegmentError,
                     InvalidTransition) as exc:
-                errors.append(french_error(exc))
+                errors.append(staff_message(exc))
             else:
                 return redirect(url_for("admin.broadcasts_view", broadcast_id=broadcast_id))
         if not errors or "count" in request.form:
@@ -609,7 +567,7 @@ def count():
     try:
         definition = segment_from_args(request.args)
     except segments.SegmentError as exc:
-        return jsonify({"error": french_error(exc)}), 400
+        return jsonify({"error": staff_message(exc)}), 400
     counts = count_segment(current_app._get_current_object(), definition)
     return jsonify({**counts, "summary": segment_summary(definition)})
 
@@ -665,7 +623,7 @@ def _preview_warnings(app: Flask, preview: Mapping[str, Any]) -> list[str]:
                      "pas."))
     if preview["parts"]["whatsapp"] and not cost["price_per_whatsapp"]:
         out.append(_("Coût WhatsApp inconnu : ESSBOT_PRICE_PER_WHATSAPP = 0."))
-    max_parts = int(app.config.get("ESSBOT_SMS_MAX_SEGMENTS") or 1)
+    max_parts = int(app.config["ESSBOT_SMS_MAX_SEGMENTS"])
     for language, shown in preview["texts"].items():
         n = shown["sms"]["parts"]
         if n >= MANY_PARTS or n > max_parts:
@@ -702,8 +660,6 @@ def status(broadcast_id: int):
 def send(broadcast_id: int):
     """Confirm: send now (``mode=now``), or schedule a draft at its chosen time
     (``mode=schedule``; the huey ``broadcast_fire`` task is queued for that time)."""
-    from bot.broadcasts.tasks import get_queue
-
     app = current_app._get_current_object()
     row = _row_or_404(broadcast_id)
     target = f"broadcast:{broadcast_id}"
@@ -735,7 +691,7 @@ def send(broadcast_id: int):
             return back
         plan = get_queue(app).send_now(broadcast_id)
     except (planner.BroadcastError, InvalidTransition) as exc:
-        flash(french_error(exc), "error")
+        flash(staff_message(exc), "error")
         return back
     audit("send", target, mode="now", recipients=plan["recipients"], pending=plan["pending"],
           sms_parts=plan["parts"]["sms"], cost=plan["cost"]["total"])
@@ -755,7 +711,7 @@ def cancel(broadcast_id: int):
     try:
         result = planner.cancel(current_app._get_current_object(), broadcast_id)
     except (planner.BroadcastError, InvalidTransition) as exc:
-        flash(french_error(exc), "error")
+        flash(staff_message(exc), "error")
     else:
         audit("cancel", f"broadcast:{broadcast_id}", cancelled=result["cancelled"],
               in_flight=result["in_flight"])

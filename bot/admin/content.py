@@ -36,6 +36,7 @@ from pydantic import ValidationError
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from bot.config import setting
 from bot.admin import _, audit, bp, parts, require_role
 from bot.content import (
     DETAILS_MAX_PARTS,
@@ -123,7 +124,7 @@ def check_article(values: Mapping[str, Any], settings: Mapping[str, Any]
     errors: dict[str, list[str]] = {}
     warnings: dict[str, list[str]] = {}
     reports: dict[str, dict] = {}
-    max_parts = int(settings.get("ESSBOT_SMS_MAX_SEGMENTS") or 1)
+    max_parts = int(setting(settings, "ESSBOT_SMS_MAX_SEGMENTS"))
     for name in ARTICLE_TEXT_FIELDS:
         limit = FIELD_PARTS[name]
         for language in LANGUAGES:

@@ -227,7 +227,7 @@ def dashboard_data(app: Flask, period: registry_stats.Period, now: datetime | No
 
     now = now or utcnow()
     timezone = app.config["ESSBOT_TIMEZONE"]
-    max_age = float(app.config.get("ESSBOT_DASHBOARD_MAX_AGE") or 0)
+    max_age = float(app.config["ESSBOT_DASHBOARD_MAX_AGE"])
     cache: dict[tuple, tuple[float, tuple, registry_stats.Stats, dict[str, Markup]]] = \
         app.extensions.setdefault("essbot.dashboard_cache", {})
     key = (period.key, now.astimezone(ZoneInfo(timezone)).date())

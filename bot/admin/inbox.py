@@ -36,6 +36,7 @@ from flask import (Flask, Response, abort, current_app, flash, redirect, render_
                    request, stream_with_context, url_for)
 from flask_login import current_user
 
+from bot.config import setting
 from bot import sms
 from bot.admin import _, audit, bamako_time, bp, parts, require_role
 from bot.content_store import TicketError, reply_channel, reply_ticket
@@ -44,6 +45,8 @@ from bot.i18n import N_
 from bot.models import Actor, Contact, Message, utcnow
 from bot.models.content import TICKET_MOVES, Ticket
 from bot.phones import is_test_phone, mask
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +74,14 @@ EXCERPT_CHARS = 90
 #: Messages shown before the first message of the ticket's snapshot, and at most in all.
 CONTEXT_BEFORE = 5
 MAX_MESSAGES = 80
-#: The WhatsApp customer service window (TWILIO.md: 24 hours from the last inbound message).
+#: The WhatsApp customer service window (docs/twilio.md: 24 hours from the last inbound message).
 WHATSAPP_WINDOW = timedelta(hours=24)
 #: Status actions of the ticket page: action -> (status it moves to, allowed from).
 ACTIONS = {"assign": ("assigned", "open"), "unassign": ("open", "assigned"),
            "close": ("closed", None), "reopen": ("open", "closed")}
-#: Largest media file the proxy relays (WhatsApp inbound media are at most 16 MB, TWILIO.md).
+#: Largest media file the proxy relays (WhatsApp inbound media are at most 16 MB, docs/twilio.md).
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
-#: Twilio error codes worth explaining to staff (shared/domain/TWILIO.md "Errors worth handling").
+#: Twilio error codes worth explaining to staff (docs/twilio.md "Errors worth handling").
 TWILIO_ERRORS = {
     21610: N_("la personne a répondu STOP : elle ne reçoit plus nos messages"),
     21211: N_("numéro invalide"),
@@ -184,9 +187,6 @@ def _media_kind(content_type: str) -> str:
 
 def _option_labels() -> dict[str, dict[str, str]]:
     """French labels of the registration dialog's options by stored field (sector, kind…)."""
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     found: dict[str, dict[str, str]] = {}
     for node in load_dialogs().get(REGISTRATION).nodes.values():
         store = getattr(node, "store", None)
@@ -213,7 +213,7 @@ def actor_summary(row: Any) -> dict[str, Any]:
 
 def why_no_channel(contact: Any, now: datetime) -> str:
     """French reason why a reply to `contact` (a Contact row or None) cannot be sent at
-    `now` (rules of bot.content_store.reply_channel; TWILIO.md for the WhatsApp window)."""
+    `now` (rules of bot.content_store.reply_channel; docs/twilio.md for the WhatsApp window)."""
     if contact is None:
         return _("La personne a supprimé ses données : plus aucun envoi n'est possible.")
     if str(contact.phone).startswith("deleted:"):
@@ -330,7 +330,7 @@ def move_ticket(app: Flask, ticket_id: int, action: str, staff_email: str,
 def outcome_message(result: Mapping[str, Any]) -> tuple[str, str]:
     """The flash ``(category, French text)`` for a :func:`bot.content_store.reply_ticket`
     result (statuses "sent", "queued" (SMS gateway retrying), "failed", "not_sendable"; the
-    error is a Twilio code, explained from TWILIO.md, or a reason as text)."""
+    error is a Twilio code, explained from docs/twilio.md, or a reason as text)."""
     channel = _(CHANNELS.get(result.get("channel"), str(result.get("channel"))))
     status = result.get("status")
     if status == "sent":
@@ -401,7 +401,7 @@ def _allowed_media_url(url: str, settings: Mapping[str, Any]) -> bool:
 
 def open_media(settings: Mapping[str, Any], url: str, range_header: str | None = None):
     """Open the Twilio media file at `url` with the account credentials (HTTP Basic,
-    TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN: TWILIO.md, "MediaUrl0 needs the account
+    TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN: docs/twilio.md, "MediaUrl0 needs the account
     credentials"), following Twilio's redirect to its media CDN (requests drops the
     credentials when the redirect leaves the host). Returns the streaming
     requests.Response (status 200 or 206; the caller closes it). Raises MediaError: 503 without
@@ -418,7 +418,7 @@ def open_media(settings: Mapping[str, Any], url: str, range_header: str | None =
     if not _allowed_media_url(url, settings):
         raise MediaError(502, _("L'adresse de ce média n'est pas une adresse de Twilio : "
                                 "il n'est pas récupéré."))
-    timeout = float(settings.get("TWILIO_HTTP_TIMEOUT") or 10)
+    timeout = float(setting(settings, "TWILIO_HTTP_TIMEOUT"))
     headers = {"Range": range_header} if range_header else {}
     try:
         upstream = requests.get(url, auth=(sid, token), stream=True, timeout=timeout,

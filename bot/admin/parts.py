@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from flask import abort, current_app, jsonify, request
 
+from bot.config import setting
 from bot import sms
 from bot.admin import _, bp, require_role
 
@@ -54,10 +55,10 @@ def parts_report(text: str, channel: str, language: str | None, settings: Mappin
         raise ValueError(f"unknown channel {channel!r}")
     if language not in (None, "fr", "bm"):
         raise ValueError(f"unknown language {language!r}")
-    fold = bool(settings.get("ESSBOT_SMS_FOLDING", True))
+    fold = bool(setting(settings, "ESSBOT_SMS_FOLDING"))
     measured = "sms" if channel == "none" else channel
     out: dict[str, Any] = sms.report(text, measured, language, fold=fold)
-    max_parts = int(settings.get("ESSBOT_SMS_MAX_SEGMENTS") or 1)
+    max_parts = int(setting(settings, "ESSBOT_SMS_MAX_SEGMENTS"))
     typed = text.replace("\r\n", "\n").replace("\r", "\n")
     parts = out["segments"] if text.strip() else 0
     out.update(parts=parts, channel=channel, language=language,

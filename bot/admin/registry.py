@@ -11,7 +11,7 @@
   function of ``essbot actors export --labels``.
 - ``/admin/registry/import`` (agent, audited): upload a list, preview, confirm.
 
-**Phones** (Loi 2013-015, FACTS.md §3: collect and show only what the purpose needs): the list
+**Phones** (Loi 2013-015, docs/domain.md §3: collect and show only what the purpose needs): the list
 shows every phone masked (``+223******10``) whatever the role: a list of fifty numbers on an
 office screen serves no task, and searching by digits still finds a person. The full number is
 shown on one person's page (an audited view), to agents only, who may call or correct it; a
@@ -36,6 +36,7 @@ from wtforms import IntegerField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from bot.config import setting
 from bot.admin import _, audit, bp, require_role
 from bot.db import get_engine, session_scope
 from bot.i18n import N_
@@ -210,7 +211,8 @@ class ActorForm(FlaskForm):
                                  validators=[Optional(), NumberRange(1, F.MAX_MEMBERS)])
     formalised = SelectField(N_("Organisation déclarée"), default="",
                              choices=[("", "—"), ("oui", "Oui"), ("non", "Non")])
-    protection = SelectMultipleField(N_("Protection sociale"), widget=ListWidget(prefix_label=False),
+    protection = SelectMultipleField(N_("Protection sociale"),
+                                     widget=ListWidget(prefix_label=False),
                                      option_widget=CheckboxInput())
     needs = SelectMultipleField(N_("Besoins"), widget=ListWidget(prefix_label=False),
                                 option_widget=CheckboxInput())
@@ -296,7 +298,7 @@ class ActorForm(FlaskForm):
             "needs": [k for k, _ in self.needs.choices if k in (self.needs.data or [])],
             "language": self.language.data or None,
         }
-        if current_app.config.get("ESSBOT_ASK_PROTECTION", True) or actor.protection:
+        if setting(current_app.config, "ESSBOT_ASK_PROTECTION") or actor.protection:
             chosen = [k for k, _ in self.protection.choices if k in (self.protection.data or [])]
             values["protection"] = chosen or None
         if actor.contact_id is None:
@@ -354,7 +356,7 @@ def edit(actor_id: int):
         flash(_("La fiche n'a pas été enregistrée : corrigez les champs signalés."), "error")
     return render_template("admin/registry_edit.html", form=form, actor=actor,
                            outside=F.outside_label(),
-                           ask_protection=current_app.config.get("ESSBOT_ASK_PROTECTION", True)
+                           ask_protection=setting(current_app.config, "ESSBOT_ASK_PROTECTION")
                            or bool(actor.protection))
 
 

@@ -1,6 +1,6 @@
 """Broadcast announcements (issue 7): segments, preview and cost, an outbox, reliable sending.
 
-Flow (DESIGN.md "Broadcasts run beside it"):
+Flow (docs/architecture.md "Broadcasts run beside it"):
 
 1. ``models``   — `Broadcast` (draft → scheduled → sending → sent / cancelled / failed, a small
    explicit state machine) and `Outbox` (one row per recipient, its own send lifecycle).
@@ -13,5 +13,6 @@ Flow (DESIGN.md "Broadcasts run beside it"):
    limit, retries, the periodic tick (scheduled broadcasts, recovery after a crash).
 6. ``cli``      — ``essbot broadcast …`` and ``essbot worker``.
 
-This package file imports nothing heavy: `bot.models` imports `bot.broadcasts.models`.
+This package file imports nothing heavy. The tables are in bot/models/broadcasts.py (also
+named `bot.broadcasts.models`): every table lives in bot.models.
 """

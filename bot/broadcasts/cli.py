@@ -2,7 +2,7 @@
 
 Registered in bot/cli.py with ``main.add_command(broadcast_group)`` and
 ``main.add_command(worker_command)``. Times are read and shown in ESSBOT_TIMEZONE
-(Africa/Bamako), whatever the server's time zone. Bad input ends with ``Error: …`` and exit
+(Africa/Bamako), whatever the server's time zone. Bad input ends with ``erreur : …`` and exit
 status 1 (2 for a malformed option), never a traceback.
 """
 
@@ -18,7 +18,13 @@ from typing import Any, Iterator
 import click
 from flask import current_app
 
-from bot.broadcasts.models import CHANNEL_POLICIES, BroadcastState
+from bot.app import create_app
+from bot.audit import record_audit
+from bot.broadcasts import planner, segments
+from bot.broadcasts.models import CHANNEL_POLICIES, Broadcast, BroadcastState
+from bot.broadcasts.planner import local_time
+from bot.broadcasts.tasks import get_queue
+from bot.db import get_engine
 from bot.cli_support import EssbotGroup, database_command
 
 
@@ -47,8 +53,6 @@ def _app():
 def _audit(app: Any, action: str, broadcast_id: int, **detail: Any) -> None:
     """Write the staff audit log for a broadcast action taken from the command line (as the
     web pages do; staff e-mail "cli")."""
-    from bot.admin import record_audit
-
     record_audit(app, action, f"broadcast:{broadcast_id}", staff_id=None, staff_email="cli",
                  detail=detail)
 
@@ -78,9 +82,6 @@ def broadcast_group() -> None:
 def create_command(title: str, text_fr: str, text_bm: str | None, filters: tuple[str, ...],
                    at: str | None, policy: str, author: str | None) -> None:
     """Create a broadcast (draft, or scheduled with --at) and print its id."""
-    from bot.broadcasts import planner, segments
-    from bot.broadcasts.tasks import get_queue
-
     app = _app()
     with _clear_errors():
         try:
@@ -103,8 +104,6 @@ def create_command(title: str, text_fr: str, text_bm: str | None, filters: tuple
 def preview_command(broadcast_id: int) -> None:
     """Print as JSON what sending would do now: recipients by channel and language, texts
     with encoding and parts, total parts, estimated cost, skipped by reason."""
-    from bot.broadcasts import planner
-
     with _clear_errors():
         _echo_json(planner.preview(_app(), broadcast_id))
 
@@ -115,8 +114,6 @@ def preview_command(broadcast_id: int) -> None:
 def status_command(broadcast_id: int) -> None:
     """Print progress and delivery as JSON: rows by state, channel, Twilio status, error
     code; skipped by reason; parts sent and their cost."""
-    from bot.broadcasts import planner
-
     with _clear_errors():
         _echo_json(planner.status(_app(), broadcast_id))
 
@@ -129,9 +126,6 @@ def status_command(broadcast_id: int) -> None:
 @database_command
 def send_command(broadcast_id: int, wait: bool, poll: float) -> None:
     """Send a draft or scheduled broadcast now (an `essbot worker` does the sending)."""
-    from bot.broadcasts import planner
-    from bot.broadcasts.tasks import get_queue
-
     app = _app()
     with _clear_errors():
         plan = get_queue(app).send_now(broadcast_id)
@@ -173,8 +167,6 @@ def send_command(broadcast_id: int, wait: bool, poll: float) -> None:
 @database_command
 def cancel_command(broadcast_id: int) -> None:
     """Cancel a broadcast: nothing more is handed to Twilio; prints counts as JSON."""
-    from bot.broadcasts import planner
-
     app = _app()
     with _clear_errors():
         result = planner.cancel(app, broadcast_id)
@@ -187,10 +179,6 @@ def cancel_command(broadcast_id: int) -> None:
 def list_command() -> None:
     """List broadcasts, newest first: id, state, scheduled time (ESSBOT_TIMEZONE), title."""
     import sqlalchemy as sa
-
-    from bot.broadcasts.models import Broadcast
-    from bot.broadcasts.planner import local_time
-    from bot.db import get_engine
 
     app = _app()
     b = Broadcast.__table__
@@ -216,8 +204,6 @@ def worker_command(threads: int | None, tick: float | None, verbose: bool) -> No
     on as many machines as needed). Stop with Ctrl-C or SIGTERM; a worker killed harder loses
     nothing (the next tick reconciles and re-queues).
     """
-    from bot.broadcasts.tasks import get_queue
-
     app = _app()
     if not verbose:
         logging.getLogger("huey").setLevel(logging.WARNING)
@@ -232,8 +218,6 @@ def worker_command(threads: int | None, tick: float | None, verbose: bool) -> No
 
 
 def _standalone_app():
-    from bot import create_app
-
     return create_app()
 
 

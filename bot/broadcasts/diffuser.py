@@ -37,7 +37,7 @@ Choices, and why:
   broadcast itself (author = the staff e-mail) with ``plan = {"diffuser": {"staff_id",
   "phone", "until"}}`` (the plan column is replaced when sending starts). No migration.
 - **Audit**: ``create``, ``send`` and ``cancel`` with the account's e-mail and
-  ``broadcast:<id>`` (bot.admin.record_audit).
+  ``broadcast:<id>`` (bot.audit.record_audit).
 """
 
 from __future__ import annotations
@@ -54,13 +54,20 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.security import check_password_hash
 
+from bot.audit import record_audit
 from bot.broadcasts import planner
+from bot.broadcasts.errors import staff_message
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition
 from bot.channels.base import InboundMessage
 from bot.db import get_engine, transaction
+from bot.i18n import admin_text as _
 from bot.models import Message, utcnow
 from bot.models.staff import MAX_PIN_FAILURES, PIN_LOCK_MINUTES, StaffUser
 from bot.phones import mask
+from bot.understanding import fold, match_quartier, parse_yes_no
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
+from bot.broadcasts.tasks import get_queue
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +107,6 @@ class Command:
 
 def is_command(text: str | None) -> bool:
     """Whether `text` starts with the word DIFFUSER (any case, accents, punctuation)."""
-    from bot.understanding import fold
-
     first = _WORDS.search(text or "")
     return first is not None and fold(first.group()) == KEYWORD
 
@@ -114,8 +119,6 @@ def parse_command(text: str, places: Any) -> Command:
     improved the match of `match_quartier`; a first word that is ambiguous ("Badialan") and
     not settled by the next ones gives ``ambiguous``. Never raises.
     """
-    from bot.understanding import fold, match_quartier
-
     words = list(_WORDS.finditer(text or ""))
     if len(words) < 2:
         return Command(error="usage")
@@ -179,7 +182,8 @@ _STAFF_BY_PHONE = _staff_query()
 
 def staff_for_phone(app: Flask, phone: str) -> Any | None:
     """The active agent or admin account whose phone is `phone` (E.164): a row with ``id``,
-    ``email``, ``role`` and the DIFFUSER PIN columns; None otherwise (one indexed lookup: ``staff_user.phone`` is unique)."""
+    ``email``, ``role`` and the DIFFUSER PIN columns; None otherwise (one indexed lookup:
+    ``staff_user.phone`` is unique)."""
     with get_engine(app).connect() as conn:
         return conn.execute(_STAFF_BY_PHONE, {"phone": phone}).first()
 
@@ -208,8 +212,6 @@ def _clear_pending(app: Flask, broadcast_id: int) -> None:
 
 
 def _audit(app: Flask, staff: Any, action: str, broadcast_id: int, **detail: Any) -> None:
-    from bot.admin import record_audit
-
     record_audit(app, action, f"broadcast:{broadcast_id}", staff_id=staff.id,
                  staff_email=staff.email, detail={"via": "phone", **detail})
 
@@ -248,8 +250,6 @@ def check_pin(app: Flask, staff: Any, pin: str | None, now: datetime) -> bool:
                 diffuser_locked_until=now + timedelta(minutes=PIN_LOCK_MINUTES)))
     log.warning("DIFFUSER: wrong or missing PIN for staff %s (%d in a row)", staff.id, failures)
     if failures >= MAX_PIN_FAILURES:
-        from bot.admin import record_audit
-
         record_audit(app, "diffuser_locked", f"staff:{staff.id}", staff_id=staff.id,
                      staff_email=staff.email, detail={"minutes": PIN_LOCK_MINUTES})
     return False
@@ -270,15 +270,22 @@ def _money(amount: float) -> str:
     return text.replace(",", " ")
 
 
-def intercept(app: Flask, msg: InboundMessage, contact_id: int,
-              now: datetime | None = None) -> Any | None:
-    """Handle a staff phone's DIFFUSER command or its answer to a pending confirmation.
+@dataclass(frozen=True)
+class Claim:
+    """A message DIFFUSER answers: the staff account (row with ``id``, ``email``, ``role``),
+    whether it is a DIFFUSER command, and the account's pending draft (or None)."""
 
-    Called by bot.conversations.handle_inbound after the message is stored. Returns the
-    HandleResult to answer with, or None when the message is not for DIFFUSER (not an
-    active agent/admin phone, not the SMS/WhatsApp channel, no command and nothing pending,
-    or an expired confirmation followed by an unrelated message): the bot then answers as
-    usual. A provider retry of a message already answered returns the stored replies.
+    staff: Any
+    command: bool
+    pending: Any | None
+
+
+def claim(app: Flask, msg: InboundMessage) -> Claim | None:
+    """The inbound hook's first half (bot.conversations.InboundHook, registered by
+    bot.app.create_app): whether DIFFUSER answers this stored message.
+
+    None when the message is not for DIFFUSER (not the SMS/WhatsApp channel, not an active
+    agent/admin phone, no command and nothing pending): the bot then answers as usual.
     """
     if msg.channel not in CHANNELS:
         return None
@@ -289,28 +296,24 @@ def intercept(app: Flask, msg: InboundMessage, contact_id: int,
     pending = find_pending(app, staff)
     if not command and pending is None:
         return None
-    from bot import conversations
+    return Claim(staff, command, pending)
 
-    done = conversations.stored_replies(app, msg)
-    if done is not None:
-        return done
+
+def answer(app: Flask, msg: InboundMessage, claim: Claim,
+           now: datetime | None = None) -> list[str] | None:
+    """The inbound hook's second half: the texts answering a staff phone's DIFFUSER command
+    or its answer to a pending confirmation; None for an expired confirmation followed by an
+    unrelated message (the bot answers it). bot.conversations calls it once per message (a
+    provider retry gets the stored replies). `now` defaults to the current time."""
     now = now or utcnow()
-    if command:
-        texts = _start(app, staff, msg, pending, now)
-    else:
-        texts = _answer(app, staff, msg, pending, now)
-        if texts is None:
-            return None
-    return conversations.reply_outside_engine(app, msg, contact_id, texts)
+    if claim.command:
+        return _start(app, claim.staff, msg, claim.pending, now)
+    return _answer(app, claim.staff, msg, claim.pending, now)
 
 
 def _start(app: Flask, staff: Any, msg: InboundMessage, pending: Any | None,
            now: datetime) -> list[str]:
     """DIFFUSER: create the draft and answer with its preview (or say what is wrong)."""
-    from bot.admin import _
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     nothing = _("Rien n'a été envoyé.")
     if not staff.diffuser_pin_hash:
         return [_("DIFFUSER demande votre code personnel : un administrateur le définit sur "
@@ -350,9 +353,7 @@ def _start(app: Flask, staff: Any, msg: InboundMessage, pending: Any | None,
             plan={"diffuser": {"staff_id": staff.id, "phone": msg.address,
                                "until": until.isoformat()}})
     except planner.BroadcastError as exc:
-        from bot.admin.broadcasts import french_error
-
-        return [french_error(exc) + " " + nothing]
+        return [staff_message(exc) + " " + nothing]
     preview = planner.preview(app, broadcast_id, now)
     _audit(app, staff, "create", broadcast_id, recipients=preview["recipients"],
            filters=["quartier"] if command.quartier else [])
@@ -395,9 +396,6 @@ def _answer(app: Flask, staff: Any, msg: InboundMessage, pending: Any,
     """The answer to a pending confirmation: OUI with the right PIN sends, anything else
     cancels (a yes with a missing or wrong PIN counts a failure: check_pin); after the delay
     OUI/NON are told it expired, other messages go to the bot (None)."""
-    from bot.admin import _
-    from bot.understanding import parse_yes_no
-
     pins = _DIGITS.findall(msg.text or "")
     if pins:
         _mask_stored_pin(app, msg)
@@ -424,18 +422,14 @@ def _answer(app: Flask, staff: Any, msg: InboundMessage, pending: Any,
         if (staff.diffuser_pin_failures or 0) + 1 >= MAX_PIN_FAILURES:
             text += " " + _("DIFFUSER est bloqué pendant %(n)s minutes.", n=PIN_LOCK_MINUTES)
         return [text]
-    from bot.broadcasts.tasks import get_queue
-
     try:
         plan = get_queue(app).send_now(pending.id, now)
     except InvalidTransition:
         return [_("L'annonce n°%(id)s n'attend plus de confirmation (déjà envoyée ou "
                   "annulée).", id=pending.id)]
     except planner.BroadcastError as exc:
-        from bot.admin.broadcasts import french_error
-
         _clear_pending(app, pending.id)
-        return [french_error(exc) + " " + _("L'annonce n°%(id)s reste en brouillon sur la "
+        return [staff_message(exc) + " " + _("L'annonce n°%(id)s reste en brouillon sur la "
                                             "page Annonces.", id=pending.id)]
     _audit(app, staff, "send", pending.id, mode="now", recipients=plan["recipients"],
            pending=plan["pending"], sms_parts=plan["parts"]["sms"], cost=plan["cost"]["total"])

@@ -6,7 +6,7 @@ Channel and language per recipient (`route`):
 - language: the contact's, else their registry entry's, else ESSBOT_DEFAULT_LANGUAGE; a
   broadcast without Bambara text sends French to Bambara speakers (the preview warns).
 - channel (policy ``auto``): the channel the person last wrote on. On WhatsApp, free text only
-  inside the 24-hour window (TWILIO.md "WhatsApp"); outside it the configured approved template
+  inside the 24-hour window (docs/twilio.md "WhatsApp"); outside it the configured approved template
   of their language (ESSBOT_WHATSAPP_TEMPLATES), else SMS when they have written by SMS, else
   skipped as ``whatsapp_window_closed`` — never a silent drop. Policy ``sms`` or ``whatsapp``
   keeps to one channel. Numbers Twilio refused (21211/21614, `UndeliverableAddress`) are
@@ -34,8 +34,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.config import setting
 from bot import sms
 from bot.broadcasts import segments
+from bot.broadcasts.errors import BroadcastError, BroadcastNotFound  # noqa: F401  (planner.*)
 from bot.broadcasts.models import (CHANNEL_POLICIES, SKIP_REASONS, Broadcast, BroadcastState,
                                    InvalidTransition, Outbox, OutboxState, UndeliverableAddress)
 from bot.db import get_engine, transaction
@@ -43,22 +45,14 @@ from bot.models import Contact, Message, utcnow
 
 log = logging.getLogger(__name__)
 
-#: Twilio's limit on one message body, in characters (TWILIO.md "Outbound").
+#: Twilio's limit on one message body, in characters (docs/twilio.md "Outbound").
 MAX_BODY_CHARS = 1600
-#: WhatsApp customer service window, in seconds (TWILIO.md "WhatsApp").
+#: WhatsApp customer service window, in seconds (docs/twilio.md "WhatsApp").
 WHATSAPP_WINDOW_S = 24 * 3600
 #: Outbox rows inserted per statement when sending starts.
 INSERT_BATCH = 5000
 
 _SPACES = re.compile(r"\s+")
-
-
-class BroadcastError(ValueError):
-    """Something staff asked cannot be done; the message says why (shown by the CLI as is)."""
-
-
-class BroadcastNotFound(BroadcastError):
-    """No broadcast has this id."""
 
 
 # --- texts -----------------------------------------------------------------------------------
@@ -123,16 +117,17 @@ def templates(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(raw) if isinstance(raw, str) else dict(raw)
     except (ValueError, TypeError) as exc:
-        raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES is not valid JSON: {exc}") from None
+        raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES is not valid JSON: {exc}",
+                             "templates") from None
     out = {}
     for language, spec in data.items():
         if not isinstance(spec, dict) or not str(spec.get("content_sid", "")).startswith("HX"):
             raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES[{language!r}] needs a content_sid "
-                                 "starting with HX")
+                                 "starting with HX", "templates")
         variables = spec.get("variables") or {"1": "text"}
         if not isinstance(variables, dict):
             raise BroadcastError(f"ESSBOT_WHATSAPP_TEMPLATES[{language!r}].variables must be "
-                                 "an object")
+                                 "an object", "templates")
         out[str(language)] = {"content_sid": spec["content_sid"], "variables": variables}
     return out
 
@@ -151,7 +146,7 @@ def render(texts: Texts, language: str, channel: str, kind: str,
     if kind == "template":
         spec = templates(settings).get(language)
         if spec is None:
-            raise BroadcastError(f"no WhatsApp template configured for {language!r}")
+            raise BroadcastError(f"no WhatsApp template configured for {language!r}", "templates")
         fields = {"title": texts.title, "text": text}
         variables = {str(k): _SPACES.sub(" ", str(fields.get(v, v))).strip()
                      for k, v in spec["variables"].items()}
@@ -159,7 +154,7 @@ def render(texts: Texts, language: str, channel: str, kind: str,
         return Rendered("whatsapp", "template", language, body, 1, None, len(text),
                         spec["content_sid"])
     if channel == "sms":
-        fold = bool(settings.get("ESSBOT_SMS_FOLDING", True))
+        fold = bool(setting(settings, "ESSBOT_SMS_FOLDING"))
         body = sms.render(text, "sms", language, fold=fold)
         info = sms.analyze(body)
         return Rendered("sms", "text", language, body, info.segments, info.encoding,
@@ -308,8 +303,8 @@ class _Plan:
 
     def summary(self) -> dict[str, Any]:
         """The plan as JSON-ready data (see `preview`); costs in ESSBOT_CURRENCY."""
-        price = float(self.settings.get("ESSBOT_PRICE_PER_PART") or 0)
-        wa_price = float(self.settings.get("ESSBOT_PRICE_PER_WHATSAPP") or 0)
+        price = float(setting(self.settings, "ESSBOT_PRICE_PER_PART"))
+        wa_price = float(setting(self.settings, "ESSBOT_PRICE_PER_WHATSAPP"))
         sms_cost = sms.estimate_cost(self.sms_parts, price)
         wa_cost = sms.estimate_cost(self.whatsapp_messages, wa_price)
         texts: dict[str, dict[str, Any]] = {}
@@ -337,7 +332,7 @@ class _Plan:
             "parts": {"sms": self.sms_parts, "whatsapp": self.whatsapp_messages},
             "cost": {"sms": round(sms_cost, 2), "whatsapp": round(wa_cost, 2),
                      "total": round(sms_cost + wa_cost, 2),
-                     "currency": self.settings.get("ESSBOT_CURRENCY") or "FCFA",
+                     "currency": setting(self.settings, "ESSBOT_CURRENCY"),
                      "price_per_part": price, "price_per_whatsapp": wa_price},
             "skipped": dict(self.skipped),
             "warnings": warnings,
@@ -379,23 +374,23 @@ def _checked(app: Flask, title: str, text_fr: str, text_bm: str | None,
     title, text_fr = (title or "").strip(), (text_fr or "").strip()
     text_bm = (text_bm or "").strip()
     if not title or len(title) > 120:
-        raise BroadcastError("the title must be 1 to 120 characters")
+        raise BroadcastError("the title must be 1 to 120 characters", "title")
     if not text_fr:
-        raise BroadcastError("the French text is required")
+        raise BroadcastError("the French text is required", "text_fr")
     if channel_policy not in CHANNEL_POLICIES:
         raise BroadcastError(f"channel policy must be one of {', '.join(CHANNEL_POLICIES)}")
     if at is not None:
         if at.tzinfo is None:
             raise BroadcastError("the schedule time must carry its time zone")
         if at <= now:
-            raise BroadcastError("the schedule time is in the past")
+            raise BroadcastError("the schedule time is in the past", "past")
     texts = Texts(title, text_fr, text_bm or None)
     for language in ("fr", "bm"):
         for channel in ("sms", "whatsapp"):
             body = render(texts, language, channel, "text", app.config).body
             if len(body) > MAX_BODY_CHARS:
                 raise BroadcastError(f"the {language} text is {len(body)} characters on "
-                                     f"{channel}; Twilio accepts {MAX_BODY_CHARS}")
+                                     f"{channel}; Twilio accepts {MAX_BODY_CHARS}", "too_long")
     return {"title": title, "text_fr": text_fr, "text_bm": text_bm or None,
             "segment": segments.normalize(segment or {}), "channel_policy": channel_policy,
             "scheduled_at": at}
@@ -508,7 +503,7 @@ def check_sender(settings: Mapping[str, Any], channels: Iterable[str]) -> None:
     ESSBOT_SMS_PROVIDER=smsgate the gateway's SMSGATE_URL, SMSGATE_USERNAME and
     SMSGATE_PASSWORD (bot/channels/smsgate.py)."""
     channels = set(channels)
-    gateway = str(settings.get("ESSBOT_SMS_PROVIDER") or "twilio") == "smsgate"
+    gateway = str(setting(settings, "ESSBOT_SMS_PROVIDER")) == "smsgate"
     missing: list[str] = []
     if "whatsapp" in channels or ("sms" in channels and not gateway):
         missing += [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
@@ -522,7 +517,8 @@ def check_sender(settings: Mapping[str, Any], channels: Iterable[str]) -> None:
     if "whatsapp" in channels and not settings.get("TWILIO_WHATSAPP_FROM"):
         missing.append("TWILIO_WHATSAPP_FROM")
     if missing:
-        raise BroadcastError("cannot send: set " + ", ".join(missing))
+        raise BroadcastError("cannot send: set " + ", ".join(missing), "no_sender",
+                             names=", ".join(missing))
 
 
 def start(app: Flask, broadcast_id: int, now: datetime | None = None,
@@ -675,7 +671,7 @@ def schedule(app: Flask, broadcast_id: int, at: datetime | None,
     new state. Raises BroadcastError for a time in the past, InvalidTransition otherwise."""
     now = now or utcnow()
     if at is not None and at <= now:
-        raise BroadcastError("the schedule time is in the past")
+        raise BroadcastError("the schedule time is in the past", "past")
     with transaction(app) as conn:
         return transition(conn, broadcast_id, "schedule" if at else "unschedule", now,
                           scheduled_at=at)
@@ -685,7 +681,7 @@ def cancel(app: Flask, broadcast_id: int, now: datetime | None = None) -> dict[s
     """Cancel a broadcast: rows not yet handed to Twilio (``pending``) become ``cancelled`` in
     the same transaction, so no worker claims them afterwards. Rows in flight (``sending``,
     ``unknown``) finish or are reconciled: a message Twilio already accepted cannot be called
-    back (TWILIO.md: Twilio queues per sender — which is why the rate limit is applied here,
+    back (docs/twilio.md: Twilio queues per sender — which is why the rate limit is applied here,
     before Twilio). Returns ``{"state", "cancelled", "in_flight"}``; raises InvalidTransition
     for a broadcast already sent, failed or cancelled.
     """
@@ -777,7 +773,7 @@ def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
             sms_parts += int(parts or 0)
     if row.plan:
         skipped["opted_out"] = row.plan.get("skipped", {}).get("opted_out", 0)
-    price = float(app.config.get("ESSBOT_PRICE_PER_PART") or 0)
+    price = float(setting(app.config, "ESSBOT_PRICE_PER_PART"))
     return {**_head(app, row), "error": row.error,
             "started_at": local_time(row.started_at, app.config["ESSBOT_TIMEZONE"]),
             "finished_at": local_time(row.finished_at, app.config["ESSBOT_TIMEZONE"]),
@@ -789,4 +785,4 @@ def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
             "failure_reasons": dict(sorted(reasons.items())), "skipped": dict(skipped),
             "sms_parts_sent": sms_parts,
             "cost_sent": {"amount": round(sms.estimate_cost(sms_parts, price), 2),
-                          "currency": app.config.get("ESSBOT_CURRENCY") or "FCFA"}}
+                          "currency": setting(app.config, "ESSBOT_CURRENCY")}}

@@ -2,7 +2,7 @@
 
 Why here and not at Twilio: Twilio accepts more than a sender can send and queues the excess per
 sender (long code about 1 segment/s; WhatsApp tens per second) for up to `validity_period`
-(SMS 10 h, WhatsApp fails after 4 h) — TWILIO.md "Outbound". A message queued at Twilio can no
+(SMS 10 h, WhatsApp fails after 4 h) — docs/twilio.md "Outbound". A message queued at Twilio can no
 longer be cancelled by staff and may expire; pacing on our side keeps "cancel" meaningful and
 keeps failures visible in our outbox.
 

@@ -35,7 +35,13 @@ from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
 
+from bot.broadcasts.errors import SegmentError
 from bot.models import Actor, Contact
+from bot.phones import DEMO_PHONE_PREFIX
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
+from bot.understanding import match_quartier
+from bot.phones import exclude_test_phones
 
 #: Fields a segment can filter on, in the order shown to staff.
 FIELDS = ("quartier", "sector", "kind", "gender", "needs", "age", "language", "channel",
@@ -46,17 +52,9 @@ _NO = {"non", "no", "0", "false", "ayi"}
 _AGE = re.compile(r"^\s*(\d{1,3})?\s*-\s*(\d{1,3})?\s*$|^\s*(\d{1,3})\s*$")
 
 
-class SegmentError(ValueError):
-    """A filter staff typed cannot be read (unknown field, unknown value, bad age band); the
-    message says what is accepted."""
-
-
 @lru_cache(maxsize=1)
 def _options() -> dict[str, tuple[str, ...]]:
     """Option keys of the registration dialog's choice questions, by stored field."""
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     found: dict[str, tuple[str, ...]] = {}
     for node in load_dialogs().get(REGISTRATION).nodes.values():
         store = getattr(node, "store", None)
@@ -67,10 +65,6 @@ def _options() -> dict[str, tuple[str, ...]]:
 
 def _quartier(value: str) -> str:
     """The canonical quartier named by `value`; SegmentError when none or several fit."""
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-    from bot.understanding import match_quartier
-
     places = load_dialogs().places(REGISTRATION)
     if value in places.names():
         return value
@@ -83,21 +77,23 @@ def _quartier(value: str) -> str:
     if match.kind == "quartier" and match.name:
         return match.name
     if match.candidates:
-        raise SegmentError(f"quartier {value!r} is ambiguous: {', '.join(match.candidates)}")
-    raise SegmentError(f"unknown quartier {value!r}; known: {', '.join(places.names())}")
+        raise SegmentError(f"quartier {value!r} is ambiguous: {', '.join(match.candidates)}",
+                           "quartier")
+    raise SegmentError(f"unknown quartier {value!r}; known: {', '.join(places.names())}",
+                       "quartier")
 
 
 def _age_band(value: str) -> str:
     m = _AGE.match(value)
     if not m:
-        raise SegmentError(f"age band {value!r}: write 18-35, -25 or 60-")
+        raise SegmentError(f"age band {value!r}: write 18-35, -25 or 60-", "age_band")
     if m.group(3):
         return f"{int(m.group(3))}-{int(m.group(3))}"
     low, high = m.group(1), m.group(2)
     if low is None and high is None:
-        raise SegmentError(f"age band {value!r}: write 18-35, -25 or 60-")
+        raise SegmentError(f"age band {value!r}: write 18-35, -25 or 60-", "age_band")
     if low is not None and high is not None and int(low) > int(high):
-        raise SegmentError(f"age band {value!r}: the lower age comes first")
+        raise SegmentError(f"age band {value!r}: the lower age comes first", "age_band")
     return f"{int(low) if low else ''}-{int(high) if high else ''}"
 
 
@@ -187,9 +183,6 @@ def conditions(definition: Mapping[str, list[str]], *, default_language: str,
     """
     from zoneinfo import ZoneInfo
 
-    from bot.phones import exclude_test_phones
-
-    from bot.demo import DEMO_PHONE_PREFIX
 
     c, a = Contact.__table__, Actor.__table__
     # Demo contacts (`essbot actors seed-demo`, numbers outside Mali's plan) are never sent

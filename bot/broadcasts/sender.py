@@ -12,7 +12,7 @@ The send of one row (`Sender.process`), each step its own short transaction:
    its id goes in the status callback URL as ``?mid=``). Committed BEFORE the request: if the
    worker dies during the request, the row says "maybe sent".
 4. **Request** (bot.channels.twilio.send, or a template send), then record the outcome:
-   a MessageSid → ``sent``; an error → by kind (TWILIO.md "Errors worth handling"):
+   a MessageSid → ``sent``; an error → by kind (docs/twilio.md "Errors worth handling"):
 
    ============================  ===============================================================
    429 / 20429 / 63018           never processed: retried in place with exponential backoff
@@ -39,7 +39,7 @@ request has ended by then). Lookup failed → stay ``unknown``, ask again later.
 callbacks reconcile too: a callback carrying our ``mid`` proves Twilio has the message, and
 `on_message_status` marks the row ``sent`` whatever it was doing.
 
-**Through the SMS gateway** (bot/channels/smsgate.py, SMS_GATEWAY.md) the same steps apply,
+**Through the SMS gateway** (bot/channels/smsgate.py, docs/sms-gateway.md) the same steps apply,
 with three differences: the pace is the phone's (SMSGATE_RATE_PER_MINUTE parts a minute,
 `gateway_key`); the request carries the history message's id as the gateway's idempotency
 ``id``, so a resend never sends twice; reconciliation asks ``GET /messages/{id}`` (404: absent).
@@ -61,6 +61,7 @@ from typing import Any, Callable, Mapping
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.config import setting
 from bot.broadcasts import planner
 from bot.broadcasts.models import (Broadcast, BroadcastState, InvalidTransition, Outbox,
                                    OutboxState, UndeliverableAddress)
@@ -73,7 +74,7 @@ from bot.phones import mask
 
 log = logging.getLogger(__name__)
 
-#: Error codes (TWILIO.md "Outbound"): never processed, retry with backoff.
+#: Error codes (docs/twilio.md "Outbound"): never processed, retry with backoff.
 THROTTLE_CODES = frozenset({20429, 63018})
 #: The recipient replied STOP: mark the contact opted out, never retry.
 OPTED_OUT_CODES = frozenset({21610})
@@ -124,7 +125,7 @@ def classify(exc: BaseException) -> tuple[str, int | None]:
     connection could not be opened), ``window`` (63016), ``opted_out`` (21610), ``invalid``
     (21211, 21614), ``unknown`` (timeouts, 5xx, a dropped connection, anything unexpected: the
     message may exist), ``config`` (no sender configured: ValueError), ``permanent`` (other
-    API errors). Source: TWILIO.md "Outbound". SMS gateway errors (bot.channels.smsgate.
+    API errors). Source: docs/twilio.md "Outbound". SMS gateway errors (bot.channels.smsgate.
     GatewayError) sort the same way by HTTP status: 429 ``throttled``, 5xx ``unknown``, other
     4xx ``permanent`` (with no error code: the gateway has none).
     """
@@ -161,7 +162,7 @@ def classify(exc: BaseException) -> tuple[str, int | None]:
 def send_template(client: Any, settings: Mapping[str, Any], phone: str, content_sid: str,
                   variables_json: str, status_callback: str | None = None) -> str:
     """Send an approved WhatsApp template (``content_sid`` HX…, ``content_variables`` JSON, no
-    body — TWILIO.md "WhatsApp": template text in a body fails with 63016) from
+    body — docs/twilio.md "WhatsApp": template text in a body fails with 63016) from
     TWILIO_WHATSAPP_FROM to E.164 `phone`; return the MessageSid.
 
     Raises ValueError when TWILIO_WHATSAPP_FROM is unset and TwilioRestException on an API
@@ -182,7 +183,7 @@ def sender_key(settings: Mapping[str, Any], channel: str) -> tuple[str, float]:
     (ESSBOT_SEND_RATE_PARTS) per messaging service or number, WhatsApp messages/s
     (ESSBOT_SEND_RATE_WHATSAPP) per WhatsApp number; through the SMS gateway
     (ESSBOT_SMS_PROVIDER=smsgate) SMSGATE_RATE_PER_MINUTE / 60 parts/s for the phone (one SIM
-    sends a limited number of SMS per hour, SMS_GATEWAY.md), shared with conversation replies
+    sends a limited number of SMS per hour, docs/sms-gateway.md), shared with conversation replies
     (bot/outbound.py)."""
     if channel == "sms" and sg.provider_enabled(settings):
         return gateway_key(settings)
@@ -204,11 +205,11 @@ def lease_seconds(settings: Mapping[str, Any]) -> float:
     """ESSBOT_BROADCAST_LEASE, checked to be at least twice TWILIO_HTTP_TIMEOUT (and
     SMSGATE_HTTP_TIMEOUT when the gateway carries SMS): a live worker's request must have ended
     before anyone reconciles its row. Raises ValueError."""
-    lease = float(settings.get("ESSBOT_BROADCAST_LEASE") or 60)
-    timeouts = [("TWILIO_HTTP_TIMEOUT", float(settings.get("TWILIO_HTTP_TIMEOUT") or 10))]
+    lease = float(setting(settings, "ESSBOT_BROADCAST_LEASE"))
+    timeouts = [("TWILIO_HTTP_TIMEOUT", float(setting(settings, "TWILIO_HTTP_TIMEOUT")))]
     if sg.provider_enabled(settings):
         timeouts.append(("SMSGATE_HTTP_TIMEOUT",
-                         float(settings.get("SMSGATE_HTTP_TIMEOUT") or 10)))
+                         float(setting(settings, "SMSGATE_HTTP_TIMEOUT"))))
     for name, timeout in timeouts:
         if lease < 2 * timeout:
             raise ValueError(f"ESSBOT_BROADCAST_LEASE ({lease:g} s) must be at least twice "
@@ -498,8 +499,8 @@ class Sender:
     def _failed_request(self, row: Any, message_id: int, attempt: int, kind: str,
                         code: int | None, exc: BaseException) -> Result | None:
         now = self.clock()
-        base = float(self.settings.get("ESSBOT_SEND_RETRY_BASE") or 2)
-        cap = float(self.settings.get("ESSBOT_SEND_RETRY_MAX") or 300)
+        base = float(setting(self.settings, "ESSBOT_SEND_RETRY_BASE"))
+        cap = float(setting(self.settings, "ESSBOT_SEND_RETRY_MAX"))
         where = f"outbox {row.id} ({row.channel} to {mask(row.phone)})"
         if kind == "throttled":
             # Never processed: hand the row back without counting the attempt.
@@ -509,7 +510,7 @@ class Sender:
                          error_code=code)
             log.info("%s throttled by Twilio (%s); retry in %.1f s", where, code, delay)
             return Result("retry", delay)
-        max_attempts = int(self.settings.get("ESSBOT_SEND_MAX_ATTEMPTS") or 8)
+        max_attempts = int(setting(self.settings, "ESSBOT_SEND_MAX_ATTEMPTS"))
         if kind in ("not_sent", "unknown"):
             if kind == "not_sent" and attempt >= max_attempts:
                 self._fail(row, message_id, attempt, code)
@@ -599,8 +600,8 @@ class Sender:
         verdict = self.reconcile(row, now)
         if verdict == "sent":
             return Result("sent")
-        base = float(self.settings.get("ESSBOT_SEND_RETRY_BASE") or 2)
-        cap = float(self.settings.get("ESSBOT_SEND_RETRY_MAX") or 300)
+        base = float(setting(self.settings, "ESSBOT_SEND_RETRY_BASE"))
+        cap = float(setting(self.settings, "ESSBOT_SEND_RETRY_MAX"))
         if verdict == "error":
             delay = backoff(row.attempts, base, cap)
             self._update(row, row.state, row.attempts, state=OutboxState.UNKNOWN,
@@ -608,7 +609,7 @@ class Sender:
             return Result("retry", delay)
         # Absent: the request never created a message. Send again, unless out of attempts or
         # the broadcast was cancelled meanwhile.
-        if row.attempts >= int(self.settings.get("ESSBOT_SEND_MAX_ATTEMPTS") or 8):
+        if row.attempts >= int(setting(self.settings, "ESSBOT_SEND_MAX_ATTEMPTS")):
             self._fail(row, row.message_id, row.attempts, row.error_code)
             return Result("failed")
         sending = row.broadcast_state == BroadcastState.SENDING
@@ -674,7 +675,7 @@ class Sender:
 
     def _reconcile_gateway(self, row: Any, now: datetime) -> str:
         """`reconcile` for a row sent through the SMS gateway: ``GET /messages/{id}`` with the
-        row's idempotency id (SMS_GATEWAY.md "Sending") says whether the phone has it."""
+        row's idempotency id (docs/sms-gateway.md "Sending") says whether the phone has it."""
         if row.message_id is None:
             return "absent"
         try:
@@ -698,7 +699,7 @@ def on_message_status(app: Flask, session: Any, message: Message, status: str,
     """Apply a status callback to the outbox row of a broadcast message; True if it changed.
 
     Called by bot.conversations.update_status (same session and transaction, after it updated
-    `message`). Does nothing for messages that are not a broadcast's. Rules (TWILIO.md "Status
+    `message`). Does nothing for messages that are not a broadcast's. Rules (docs/twilio.md "Status
     callbacks": unordered, repeated): the row's ``status`` follows
     bot.channels.twilio.should_update_status (final stays final, late ``sent`` never overwrites
     ``delivered``); the first error code is kept; a callback proves Twilio has the message, so

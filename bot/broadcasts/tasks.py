@@ -1,6 +1,7 @@
 """The broadcast queue: huey tasks that carry outbox ids only, the tick, the worker.
 
-Backends (DESIGN.md): SqliteHuey on ``<instance>/queue.db`` (ESSBOT_QUEUE_PATH) by default —
+Backends (docs/architecture.md):
+SqliteHuey on ``<instance>/queue.db`` (ESSBOT_QUEUE_PATH) by default —
 one machine, no server; RedisHuey when REDIS_URL is set — `essbot worker` on as many machines
 as needed. The per-sender rate limiter follows the backend (a locked file, or Redis).
 
@@ -32,7 +33,7 @@ retries, which would re-run a whole batch.
 The same queue runs the daily housekeeping as a huey periodic task, on SqliteHuey as on
 RedisHuey (``essbot worker`` runs its consumer with periodic tasks on): ``actors_purge`` at
 PURGE_AT (UTC, Bamako's time) forgets the contacts past the retention period
-(bot.conversations.purge_expired), then on PostgreSQL vacuums the tables it touched. Several
+(bot.registry.forget.purge_expired), then on PostgreSQL vacuums the tables it touched. Several
 workers each enqueue it; a second run finds nothing left to forget.
 
 Huey instances are built per app (`get_queue`) rather than at import, so importing this module
@@ -52,12 +53,14 @@ from typing import Any, Callable, Iterable
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.config import setting
 from bot.broadcasts import planner
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition, Outbox, OutboxState
 from bot.broadcasts.ratelimit import FileRateLimiter, RedisRateLimiter
 from bot.broadcasts.sender import Sender
 from bot.db import get_engine, transaction
 from bot.models import utcnow
+from bot import outbound
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +94,7 @@ class BroadcastQueue:
         settings = app.config
         self.app = app
         self.clock = clock
-        name = settings.get("ESSBOT_QUEUE_NAME") or "essbot"
+        name = setting(settings, "ESSBOT_QUEUE_NAME")
         if settings.get("REDIS_URL"):
             self.backend = "redis"
             self.huey = RedisHuey(name, url=settings["REDIS_URL"], results=False)
@@ -179,8 +182,6 @@ class BroadcastQueue:
     def _send_replies(self, ids: list[int]) -> None:
         """Task: send stored replies through the SMS gateway in order (bot.outbound.deliver);
         at the first one to retry, the rest wait with it (a person reads them in order)."""
-        from bot import outbound
-
         ids = [int(i) for i in ids]
         for n, message_id in enumerate(ids):
             result = outbound.deliver(self.app, message_id, self.sender.gateway,
@@ -190,9 +191,9 @@ class BroadcastQueue:
                 return
 
     def _purge(self) -> int:
-        """Periodic task: the retention purge (bot.conversations.purge_expired); on
+        """Periodic task: the retention purge (bot.registry.forget.purge_expired); on
         PostgreSQL, VACUUM of VACUUM_TABLES when someone was forgotten. Returns the count."""
-        from bot.conversations import purge_expired
+        from bot.registry.forget import purge_expired
 
         count = purge_expired(self.app, self.clock())
         engine = get_engine(self.app)
@@ -298,8 +299,6 @@ class BroadcastQueue:
             state = planner.finish_if_done(self.app, broadcast_id, now)
             if state:
                 finished[broadcast_id] = state
-        from bot import outbound
-
         replies = outbound.stale_ids(self.app, now, self.sender.lease)
         for message_id in replies:
             self.send_replies([message_id])

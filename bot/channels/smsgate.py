@@ -2,7 +2,7 @@
 
 Twilio sells no Mali numbers and two-way SMS with Twilio is reported unavailable in Mali;
 deployments put an Android phone with an Orange Mali or Moov Africa Malitel SIM to work as an
-HTTP gateway (shared/domain/SMS_GATEWAY.md, from the android-sms-gateway docs:
+HTTP gateway (docs/sms-gateway.md, from the android-sms-gateway docs:
 features/webhooks, features/sending-messages, features/status-tracking). WhatsApp stays on
 Twilio. The message channel stays ``"sms"``; the provider is recorded in message attributes
 (``{"provider": "smsgate"}``).
@@ -43,15 +43,16 @@ from typing import Any, Mapping
 
 import requests
 
+from bot.config import setting
 from bot.channels.base import InboundMessage
 from bot.phones import is_test_phone, mask, to_e164
 
 log = logging.getLogger(__name__)
 
-#: Seconds a webhook's X-Timestamp may differ from our clock (SMS_GATEWAY.md: 5 minutes).
+#: Seconds a webhook's X-Timestamp may differ from our clock (docs/sms-gateway.md: 5 minutes).
 MAX_SKEW_S = 300
 
-#: Events the webhook accepts (SMS_GATEWAY.md "Incoming SMS", "Other events").
+#: Events the webhook accepts (docs/sms-gateway.md "Incoming SMS", "Other events").
 RECEIVED = "sms:received"
 STATUS_EVENTS = ("sms:sent", "sms:delivered", "sms:failed")
 PING = "system:ping"
@@ -62,7 +63,7 @@ EVENTS = (RECEIVED, *STATUS_EVENTS, PING)
 STATE_STATUS = {"Pending": "queued", "Processed": "sending", "Sent": "sent",
                 "Delivered": "delivered", "Failed": "failed"}
 #: Status events → statuses. A multipart SMS counts delivered when one part is
-#: (SMS_GATEWAY.md "Sending").
+#: (docs/sms-gateway.md "Sending").
 EVENT_STATUS = {"sms:sent": "sent", "sms:delivered": "delivered", "sms:failed": "failed"}
 
 #: Prefix of our idempotency ids (``essbot-<message id>``) and of our inbound dedupe keys.
@@ -130,12 +131,12 @@ def _now() -> float:
 
 def provider_enabled(settings: Mapping[str, Any]) -> bool:
     """Whether SMS sent by the bot go through the gateway (ESSBOT_SMS_PROVIDER=smsgate)."""
-    return str(settings.get("ESSBOT_SMS_PROVIDER") or "twilio").lower() == "smsgate"
+    return str(setting(settings, "ESSBOT_SMS_PROVIDER")).lower() == "smsgate"
 
 
 def signature_for(key: str, body: bytes, timestamp: str) -> str:
     """The hex HMAC-SHA256 of `body` followed by `timestamp` (the X-Timestamp text), keyed
-    with the signing `key`: what the gateway puts in X-Signature (SMS_GATEWAY.md)."""
+    with the signing `key`: what the gateway puts in X-Signature (docs/sms-gateway.md)."""
     return hmac.new(key.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
 
 
@@ -146,7 +147,7 @@ def verify_signature(key: str, body: bytes, timestamp: str | None, signature: st
     `now` is the current Unix time in seconds (default: the clock). Returns None when the
     request is the gateway's; raises SignatureError when a header is missing, the timestamp is
     not an integer or is more than MAX_SKEW_S seconds off, or the signature does not match
-    (constant-time comparison). Rule: SMS_GATEWAY.md "Authentication".
+    (constant-time comparison). Rule: docs/sms-gateway.md "Authentication".
     """
     if not signature or not timestamp:
         raise SignatureError("X-Signature or X-Timestamp missing")
@@ -178,7 +179,7 @@ def parse_event(body: bytes) -> Event:
 
     Raises PayloadError (the reason for an HTTP 400) when the body is not JSON, not an object,
     lacks ``event`` or ``payload``, or ``payload`` is not an object. An unknown event name is
-    returned as is (the caller ignores it). Format: SMS_GATEWAY.md "Delivery".
+    returned as is (the caller ignores it). Format: docs/sms-gateway.md "Delivery".
     """
     try:
         doc = json.loads(body.decode("utf-8"))
@@ -204,7 +205,7 @@ def dedupe_key(event: Event) -> str:
     """Our deduplication key of an ``sms:received`` event (at most 43 characters, ``sg-`` +
     40 hex digits): a hash of device id, sender, receive time and text.
 
-    The gateway's ``messageId`` is not guaranteed unique (SMS_GATEWAY.md), and a retried
+    The gateway's ``messageId`` is not guaranteed unique (docs/sms-gateway.md), and a retried
     delivery repeats the same SMS exactly, so these four fields are the SMS's identity.
     Raises PayloadError when sender or receivedAt is missing.
     """
@@ -216,7 +217,7 @@ def dedupe_key(event: Event) -> str:
 
 
 def _sender(payload: Mapping[str, Any]) -> str:
-    # SMS_GATEWAY.md names it `sender`; app versions before it used `phoneNumber`.
+    # docs/sms-gateway.md names it `sender`; app versions before it used `phoneNumber`.
     value = payload.get("sender", payload.get("phoneNumber"))
     return _text(value, "payload.sender (or payload.phoneNumber)").strip()
 
@@ -317,8 +318,8 @@ class Client:
             raise ValueError("set " + ", ".join(missing) + " to send SMS through the gateway")
         return cls(settings["SMSGATE_URL"], settings["SMSGATE_USERNAME"],
                    settings["SMSGATE_PASSWORD"],
-                   timeout=float(settings.get("SMSGATE_HTTP_TIMEOUT") or 10),
-                   sim_number=int(settings.get("SMSGATE_SIM_NUMBER") or 0),
+                   timeout=float(setting(settings, "SMSGATE_HTTP_TIMEOUT")),
+                   sim_number=int(setting(settings, "SMSGATE_SIM_NUMBER")),
                    ca_bundle=settings.get("SMSGATE_CA_BUNDLE") or None)
 
     def _raise_for(self, response: requests.Response) -> None:
@@ -339,7 +340,7 @@ class Client:
         the gateway does not send an id twice; a 409 Conflict for a known id is read as
         "already accepted" and its state fetched. Delivery reports are requested. Raises
         GatewayError on an HTTP error and requests exceptions on network errors (timeouts:
-        the outcome is unknown, a resend with the same id is safe). Source: SMS_GATEWAY.md
+        the outcome is unknown, a resend with the same id is safe). Source: docs/sms-gateway.md
         "Sending". A simulator test phone (bot.phones.is_test_phone) is never sent to: the
         state "Sent" is returned at once, as bot.channels.twilio.send does.
         """

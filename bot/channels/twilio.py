@@ -2,7 +2,7 @@
 
 Signatures are checked with twilio's RequestValidator, replies built with
 MessagingResponse, outbound messages sent with the REST client — never by hand.
-Facts used here are in shared/domain/TWILIO.md (from Twilio's docs and twilio-python v9).
+Facts used here are in docs/twilio.md (from Twilio's docs and twilio-python v9).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
+from bot.config import setting
 from bot.channels.base import InboundMessage, OutboundReply
 from bot.phones import is_test_phone, mask, to_e164
 
@@ -136,7 +137,8 @@ def twiml(replies: Iterable[OutboundReply], status_url: str | None) -> str:
     response = MessagingResponse()
     for reply in replies:
         action = f"{status_url}?mid={reply.id}" if status_url else None
-        response.message(reply.body[:MAX_BODY_CHARS], action=action, method="POST" if action else None)
+        response.message(reply.body[:MAX_BODY_CHARS], action=action,
+                         method="POST" if action else None)
     return str(response)
 
 
@@ -168,7 +170,7 @@ def make_client(settings: Mapping[str, Any]) -> Client:
     sid, token = settings.get("TWILIO_ACCOUNT_SID"), settings.get("TWILIO_AUTH_TOKEN")
     if not sid or not token:
         raise ValueError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required to send")
-    http = TwilioHttpClient(timeout=float(settings.get("TWILIO_HTTP_TIMEOUT") or 10))
+    http = TwilioHttpClient(timeout=float(setting(settings, "TWILIO_HTTP_TIMEOUT")))
     client = Client(sid, token, http_client=http)
     if settings.get("TWILIO_API_BASE_URL"):
         client.api.base_url = settings["TWILIO_API_BASE_URL"].rstrip("/")

@@ -8,7 +8,7 @@ source) with parameters, rendered by :func:`render` in the contact's language.
 
 How a message is handled, in order:
 
-1. Global commands, in any state (FACTS.md §3: a command per data right): STOP / ARRÊT /
+1. Global commands, in any state (docs/domain.md §3: a command per data right): STOP / ARRÊT /
    "A DABILA" (opt out), START / "A DAMINƐ" (opt in), MENU / 0, AIDE / ?, LANGUE,
    INSCRIPTION / TOGOSEBEN, PROFIL, SUPPRIMER (with confirmation), AGENT (a ticket for
    staff), ANNONCES. An opted-out person gets no reply but a reminder once a day; a voice
@@ -49,6 +49,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from bot import sms
+from bot.config import DEFAULTS, engine_settings
 from bot.content import Library, is_confident, search
 from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, load_dialogs
 from bot.i18n import N_, translate
@@ -74,7 +75,7 @@ REGISTRATION = "registration"
 #: within 2 SMS parts (bot/sms.py) whatever people typed.
 SHOWN_CHARS = 24
 #: Words that never occur in a name but often in an answer that is not one (French doubt and
-#: questions, Bambara "n ma a faamu" = I did not understand, FACTS.md §5 vocabulary).
+#: questions, Bambara "n ma a faamu" = I did not understand, docs/domain.md §5 vocabulary).
 NOT_NAME_WORDS = frozenset({"sais", "sait", "pas", "comprends", "comprend", "pourquoi",
                             "comment", "quoi", "faamu", "aide", "help", "svp"})
 #: Longest free-text answer kept (a trade, a quartier outside the commune).
@@ -328,9 +329,9 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
 
     Takes the current `state`, the `inbound` message, the contact `facts`, the current time
     `now` (aware datetime, injected so tests use a fake clock) and the `dialogs` to run
-    (default: :func:`load_dialogs`, the repository's ``dialogs/``). Returns a Turn. Never raises on user input: anything not
-    understood gets a re-prompt. Raises KeyError only for a dialog bug (a node the dialogs do
-    not define), which `essbot dialogs check` catches first.
+    (default: :func:`load_dialogs`, the repository's ``dialogs/``). Returns a Turn. Never raises
+    on user input: anything not understood gets a re-prompt. Raises KeyError only for a dialog
+    bug (a node the dialogs do not define), which `essbot dialogs check` catches first.
     """
     dialogs = dialogs if dialogs is not None else load_dialogs()
     ctx = _Ctx(dialogs, state, facts, now)
@@ -492,7 +493,7 @@ def _ask_language(ctx: _Ctx) -> None:
 
 
 def _command(ctx: _Ctx, command: str) -> None:
-    """The global commands (FACTS.md §3 for the data rights)."""
+    """The global commands (docs/domain.md §3 for the data rights)."""
     # AIDE leaves a pending "c'est bien ça?" answerable (newcomer's test: "oui" after AIDE
     # was a miss); step() has already cleared it for every other command.
     pending = ctx.answers.pop("_pending", None) if command == "help" else None
@@ -581,11 +582,13 @@ def _repeat_prompt(ctx: _Ctx) -> None:
 # Moving between nodes
 # ------------------------------------------------------------------------------------------
 
+#: The engine's settings when the caller gives none (bot.config states each default once).
+_DEFAULT_SETTINGS = engine_settings(DEFAULTS)
+
+
 def _settings_value(ctx: _Ctx, key: str) -> Any:
-    defaults = {"ask_protection": True, "retention_days": 1825, "resume_after_days": 7,
-                "sms_max_segments": 2,
-                "office_hours": "mon-fri 08:00-16:00", "timezone": "Africa/Bamako"}
-    return ctx.facts.settings.get(key, defaults.get(key))
+    """Setting `key` (an ENGINE_SETTINGS name) from the facts, else its default."""
+    return ctx.facts.settings.get(key, _DEFAULT_SETTINGS.get(key))
 
 
 def _holds(ctx: _Ctx, dialog: str, condition: Mapping[str, Any] | None) -> bool:
@@ -924,7 +927,7 @@ def _read_quartier(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Readin
     if match.kind == "outside":
         extra = {"quartier_text": match.text[:TEXT_MAX_CHARS]}
         if match.matched in places.outside_phrases and node.on_outside:
-            # Only "elsewhere" was said: ask where (FACTS.md §1: keep the free text).
+            # Only "elsewhere" was said: ask where (docs/domain.md §1: keep the free text).
             return _Reading("outside", _outside_label(ctx, dialog))
         return _Reading("ok", _outside_label(ctx, dialog), extra=extra)
     if match.kind == "quartier" and match.sure:
@@ -1496,7 +1499,7 @@ def _action_finish(ctx: _Ctx) -> bool:
 
 
 def _action_delete(ctx: _Ctx) -> bool:
-    """SUPPRIMER confirmed (FACTS.md §3, right to delete): forget everything here too."""
+    """SUPPRIMER confirmed (docs/domain.md §3, right to delete): forget everything here too."""
     ctx.effect("delete_data")
     for key in list(ctx.answers):
         ctx.answers.pop(key)

@@ -21,8 +21,10 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from bot.understanding import load_places
 
-#: Where the dialog files live (the repository's top-level ``dialogs/``, DESIGN.md layout).
+#: Where the dialog files live (the repository's top-level ``dialogs/``, docs/architecture.md
+#: layout).
 DIALOGS_DIR = Path(__file__).resolve().parents[2] / "dialogs"
 
 #: The dialog file format this code reads. A file with another version is refused.
@@ -31,11 +33,6 @@ FORMAT_VERSION = 1
 #: How an answer is read. "none" asks nothing: the node says its prompt and goes on.
 InputKind = Literal["choice", "multi_choice", "yes_no", "text", "name", "year", "number",
                     "quartier", "summary", "content", "none"]
-
-#: Keys of a dialog file whose values are user-facing text (gettext msgids), for the Babel
-#: extractor (bot/i18n.py) and the translation check.
-TEXT_KEYS = ("prompt", "reprompt", "help", "label", "short", "confirm", "footer", "text",
-             "shown", "shown_one")
 
 #: A condition: every key must hold one of the given values. Keys are answer fields of the
 #: dialog ("kind"), settings ("setting.ask_protection") or facts about the contact
@@ -272,8 +269,6 @@ class Dialogs:
 
     def places(self, dialog: str):
         """The bot.understanding.Places of the dialog's registry (loaded once)."""
-        from bot.understanding import load_places
-
         spec = self.get(dialog)
         if spec.registry is None:
             raise KeyError(f"dialog {dialog!r} has no registry")

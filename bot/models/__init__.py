@@ -8,58 +8,15 @@ Migrations live in `migrations/` (Alembic); keep them in step with these classes
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm as so
 
-#: Stable constraint names so that Alembic migrations are the same on every backend.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
-
-
-class UTCDateTime(sa.types.TypeDecorator):
-    """A timestamp stored in UTC and always read back as an aware UTC datetime.
-
-    SQLite has no time zone type; without this, values read back naive and
-    comparisons with aware datetimes raise TypeError.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTCDateTime column")
-        return value.astimezone(timezone.utc)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
-
-
-class Base(so.DeclarativeBase):
-    """Declarative base of every model, with the shared naming convention."""
-
-    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON(), list[Any]: sa.JSON()}
-
+from bot.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow  # noqa: F401
+from bot.phones import mask
+from bot.understanding import fold
 
 #: Channels a message can travel on. "console" is the terminal chat and the simulator.
 CHANNELS = ("sms", "whatsapp", "console")
@@ -109,8 +66,6 @@ class Contact(Base):
         return last is not None and (now - last).total_seconds() < 24 * 3600
 
     def __repr__(self) -> str:  # never the full phone: reprs end up in logs
-        from bot.phones import mask
-
         return f"<Contact {self.id} {mask(self.phone)}>"
 
 
@@ -240,17 +195,24 @@ class Actor(Base):
         return f"<Actor {self.id} {self.registration_code or '-'}>"
 
 
+def search_key(*texts: str | None) -> str | None:
+    """The folded text the registry search looks in (`Actor.search_text`; bot.understanding.fold:
+    case and accents off, so "traore" finds "Traoré"), from the name, organisation, contact
+    person and trade of an entry; None when all are empty. Cut to 400 characters (the column).
+    Also given by bot.registry.fields."""
+    key = " ".join(fold(t) for t in texts if t)
+    return key[:400] or None
+
+
 @sa.event.listens_for(Actor, "before_insert")
 @sa.event.listens_for(Actor, "before_update")
 def _actor_search_text(mapper: Any, connection: Any, actor: Actor) -> None:
     """Keep the folded search text of ORM writes in step (Core writes, as in
     bot/conversations.py, set it themselves)."""
-    from bot.registry.fields import search_key
-
     actor.search_text = search_key(actor.name, actor.org_name, actor.contact_name, actor.trade)
 
 
 from bot.models import content as content_models  # noqa: E402,F401  (issue 4 tables)
-from bot.broadcasts import models as broadcast_models  # noqa: E402,F401  (issue 7 tables)
+from bot.models import broadcasts as broadcast_models  # noqa: E402,F401  (issue 7 tables)
 from bot.models import staff as staff_models  # noqa: E402,F401  (issue 6 tables)
 from bot.models import registry as registry_models  # noqa: E402,F401  (issue 6 registry)

@@ -1,7 +1,7 @@
 """Information content and hand-over tickets (issue 4).
 
 `Article` is the database copy of one record of ``dialogs/content/*.yaml`` (bot/content.py
-:class:`bot.content.Article`), one column per language per text field (DESIGN.md: content
+:class:`bot.content.Article`), one column per language per text field (docs/architecture.md: content
 that staff edit lives in the database with one field per language). It is seeded by
 `essbot content seed` (bot/content_store.py); `seed_hash` is the hash of the seeded version,
 so a re-seed updates only rows staff did not edit (`edited_by_staff`, or a content hash that
@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm as so
 
-from bot.models import Base, utcnow
+from bot.models.base import Base, utcnow
 
 #: Text fields of an article; each is stored as ``<field>_fr`` and ``<field>_bm``.
 ARTICLE_TEXT_FIELDS = ("title", "short", "details", "eligibility", "how_to_apply", "where")
@@ -38,7 +38,7 @@ class Article(Base):
     `slug` is the content file's id (``"inps_volontaire"``); texts are ``title_fr``,
     ``title_bm``, ``short_fr``… (see :data:`ARTICLE_TEXT_FIELDS`); `keywords` and
     `synonyms` are ``{"fr": [...], "bm": [...]}``. `source` and `verified` ("YYYY",
-    "YYYY-MM" or "YYYY-MM-DD") are required on every record (FACTS.md: every article shows
+    "YYYY-MM" or "YYYY-MM-DD") are required on every record (docs/domain.md: every article shows
     where its facts come from). `position` keeps the file order for menus.
     """
 

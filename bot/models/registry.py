@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm as so
 
-from bot.models import Base, utcnow
+from bot.models.base import Base, utcnow
 
 #: Hours a previewed import may wait for its confirmation.
 IMPORT_TTL_HOURS = 24

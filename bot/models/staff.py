@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm as so
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from bot.models import Base, utcnow
+from bot.models.base import Base, utcnow
 
 #: Roles from least to most trusted; each includes the rights of those before it.
 ROLES = ("viewer", "agent", "admin")

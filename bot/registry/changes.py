@@ -12,9 +12,11 @@ from typing import Any, Callable, Mapping
 import sqlalchemy as sa
 from flask import Flask
 
-from bot.db import session_scope, transaction
+from bot.config import setting
+from bot.db import request_scrub, session_scope, transaction
 from bot.models import Actor, utcnow
 from bot.registry import fields as F
+from bot.registry.forget import ANONYMISED_ACTOR, anonymised_actor_params, forget_contact
 
 #: Fields staff may edit on the form (the phone only on an entry without a contact: the
 #: phone of a person who writes to the bot is their contact's and changes with it).
@@ -66,7 +68,7 @@ def update_actor(app: Flask, actor_id: int, values: Mapping[str, Any], *,
         actor.birth_band = F.year_band(actor.birth_year)
         actor.completeness = F.completeness(
             {c: getattr(actor, c) for c in EDITABLE},
-            bool(app.config.get("ESSBOT_ASK_PROTECTION", True)))
+            bool(setting(app.config, "ESSBOT_ASK_PROTECTION")))
         actor.updated_at = now
         if audit is not None:
             audit(session=session, fields=sorted(changed))
@@ -75,7 +77,7 @@ def update_actor(app: Flask, actor_id: int, values: Mapping[str, Any], *,
 
 def delete_actor(app: Flask, actor_id: int, now: datetime | None = None) -> bool:
     """Delete the personal data of actor `actor_id` on request, with the same effect as the
-    person's SUPPRIMER (FACTS.md §3, right to delete; bot.conversations.forget_contact): the
+    person's SUPPRIMER (docs/domain.md §3, right to delete; bot.registry.forget): the
     entry keeps only anonymous counts (kind, gender, birth decade, quartier, sector, legal
     form, needs), the person's messages are blanked, the contact's phone is replaced and it
     is opted out. An imported entry without a contact is anonymised alone.
@@ -83,9 +85,6 @@ def delete_actor(app: Flask, actor_id: int, now: datetime | None = None) -> bool
     Returns True when something was deleted, False when the entry was already deleted.
     Raises RegistryChangeError when there is no such entry.
     """
-    from bot.conversations import ANONYMISED_ACTOR, anonymised_actor_params, forget_contact
-    from bot.db import request_scrub
-
     now = now or utcnow()
     a = Actor.__table__
     contact_id = None

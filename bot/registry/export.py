@@ -19,9 +19,11 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bot.config import setting
 from bot.models import Actor, utcnow
 from bot.registry import fields as F
 from bot.registry.query import RegistryFilter, conditions
+from bot.db import get_engine
 
 #: Columns of the export, in order (issue 3 lists the first 21).
 EXPORT_COLUMNS = (
@@ -150,13 +152,11 @@ def export_actors(app: Any, fmt: str, output: str, *, labels: bool = True,
     click.progressbar) to show progress. `now` (aware) gives the current year of age bands.
     Raises OSError when the file cannot be written, ValueError on an unknown `fmt`.
     """
-    from bot.db import get_engine
-
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     filt = filt or RegistryFilter(status="all" if include_deleted else "")
     table = Actor.__table__
-    zone_name = app.config.get("ESSBOT_TIMEZONE", "Africa/Bamako")
+    zone_name = setting(app.config, "ESSBOT_TIMEZONE")
     zone = ZoneInfo(zone_name)
     where = conditions(filt, now or utcnow(), zone_name)
     query = sa.select(*[table.c[name] for name in EXPORT_COLUMNS]).where(*where).order_by(

@@ -8,6 +8,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Mapping
 
+from bot.models import search_key  # noqa: F401  (the column's rule; used with the fields)
+from bot.engine import REGISTRATION
+from bot.engine.schema import load_dialogs
+from bot.understanding import fold
+from bot.engine import year_band as band
+
 #: French labels of the registry fields, in the order of the detail page.
 FIELD_LABELS: dict[str, str] = {
     "registration_code": "Code d'inscription",
@@ -59,23 +65,17 @@ MIN_AGE, MAX_AGE = 10, 110
 #: Largest member count of an organisation (the dialog's members_count bounds).
 MAX_MEMBERS = 100000
 
-#: The youth band as APEJ counts it (FACTS.md §2: "Youth employment agency for ages 15–40").
+#: The youth band as APEJ counts it (docs/domain.md §2: "Youth employment agency for ages 15–40").
 YOUTH_BAND = "15-40"
 
 
 @lru_cache(maxsize=1)
 def _dialog():
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     return load_dialogs().get(REGISTRATION)
 
 
 def places():
     """The deployment area's quartiers (bot.understanding.Places of the registration dialog)."""
-    from bot.engine import REGISTRATION
-    from bot.engine.schema import load_dialogs
-
     return load_dialogs().places(REGISTRATION)
 
 
@@ -114,8 +114,6 @@ def option_words() -> dict[str, dict[str, str]]:
     """Folded spellings accepted for each option, by field: ``{"sector": {"commerce":
     "commerce", "vente": "commerce", "artisanat de production": "artisanat_production", …}}``
     (key, label, short label and the dialog's words; used to read imported lists)."""
-    from bot.understanding import fold
-
     found: dict[str, dict[str, str]] = {}
     for node in _dialog().nodes.values():
         if not (node.store and node.options) or node.store.startswith("_"):
@@ -149,16 +147,6 @@ def label(field: str, value: Any) -> str:
     return choices.get(str(value), str(value))
 
 
-def search_key(*texts: str | None) -> str | None:
-    """The folded text the registry search looks in (bot.understanding.fold: case and
-    accents off, so "traore" finds "Traoré"), from the name, organisation, contact person and
-    trade of an entry; None when all are empty. Cut to 400 characters (the column)."""
-    from bot.understanding import fold
-
-    key = " ".join(fold(t) for t in texts if t)
-    return key[:400] or None
-
-
 def plausible_years(now_year: int) -> tuple[int, int]:
     """The (oldest, youngest) birth years accepted in year `now_year`: ages MIN_AGE to MAX_AGE,
     as the bot accepts them."""
@@ -167,8 +155,6 @@ def plausible_years(now_year: int) -> tuple[int, int]:
 
 def year_band(year: int | None) -> str | None:
     """The birth decade kept after a deletion (bot.engine.year_band)."""
-    from bot.engine import year_band as band
-
     return band(year)
 
 

@@ -18,7 +18,7 @@ its field names and codes.
 on an earlier row of the file, or already in the registry (an entry not deleted), creates
 nothing and is listed as a duplicate.
 
-**Consent** (Loi 2013-015, FACTS.md §3): the people on these lists gave their data on paper to
+**Consent** (Loi 2013-015, docs/domain.md §3): the people on these lists gave their data on paper to
 the mairie for its ESS registry; the import records that as their consent for the registry
 (``consent_at`` = the import time, ``consent_version`` = ``import:<date>``, so these entries
 are always told apart from consents given to the bot) and gives them a registration code
@@ -30,7 +30,7 @@ with ``opted_in_at`` = the import time. When they first write to the bot, their 
 their entry (bot.conversations: ``claim_actor``): PROFIL shows it, SUPPRIMER deletes it. A
 person already known to the bot (a contact with that phone) is linked to the new entry and
 keeps their own STOP/START choice. The social-protection question is never imported: it may
-be health data (FACTS.md §3) and paper lists do not carry the person's answer to the bot's
+be health data (docs/domain.md §3) and paper lists do not carry the person's answer to the bot's
 explained, optional question.
 """
 
@@ -46,10 +46,15 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
+from bot.config import setting
 from bot.db import session_scope
 from bot.models import Actor, Contact, utcnow
 from bot.phones import InvalidPhone, mask, to_e164
 from bot.registry import fields as F
+from bot.understanding import fold, match_quartier
+from bot.db import get_engine
+from bot.engine import REGISTRATION, registration_code
+from bot.engine.schema import load_dialogs
 
 #: Largest file accepted, in bytes, and most data rows.
 MAX_BYTES = 5 * 1024 * 1024
@@ -163,8 +168,6 @@ class ImportReport:
 
 def header_key(text: Any) -> str:
     """A header as compared: folded (case, accents, punctuation off), spaces single."""
-    from bot.understanding import fold
-
     return fold(str(text or "").replace("_", " ").replace("°", " "))
 
 
@@ -266,8 +269,6 @@ class _RowErrors(list):
 
 
 def _choice(field_name: str, raw: str, errors: _RowErrors, column: str) -> str | None:
-    from bot.understanding import fold
-
     if not raw:
         return None
     words = dict(F.option_words().get(field_name, {}))
@@ -282,8 +283,6 @@ def _choice(field_name: str, raw: str, errors: _RowErrors, column: str) -> str |
 
 def _yes_no(raw: str, errors: _RowErrors, column: str,
             words: dict[str, str] | None = None) -> bool | None:
-    from bot.understanding import fold
-
     folded = fold(raw)
     if not folded:
         return None
@@ -319,8 +318,6 @@ def _year(raw: Any, text: str, now_year: int, errors: _RowErrors, column: str) -
 def _quartier(raw: str, errors: _RowErrors, column: str) -> tuple[str | None, str | None]:
     """(quartier, quartier_text) of a cell; an error with a suggestion when not understood."""
     from rapidfuzz import fuzz, process
-
-    from bot.understanding import fold, match_quartier
 
     if not raw:
         return None, None
@@ -449,7 +446,7 @@ def analyse_file(app: Flask, data: bytes, filename: str,
     from zoneinfo import ZoneInfo
 
     now = now or utcnow()
-    now_year = now.astimezone(ZoneInfo(app.config.get("ESSBOT_TIMEZONE", "Africa/Bamako"))).year
+    now_year = now.astimezone(ZoneInfo(setting(app.config, "ESSBOT_TIMEZONE"))).year
     headers, body = read_table(data, filename)
     aliases = _aliases()
     columns: dict[str, int] = {}
@@ -469,7 +466,7 @@ def analyse_file(app: Flask, data: bytes, filename: str,
     if not {"last_name", "first_name", "org_name"} & set(columns):
         raise ImportFileError("Il faut une colonne « nom » (personnes) ou « organisation ».")
     report = ImportReport(filename=filename[:200], rows=len(body), ignored_columns=ignored)
-    country = app.config.get("ESSBOT_COUNTRY", "ML")
+    country = setting(app.config, "ESSBOT_COUNTRY")
     checked = []
     for number, cells in body:
         raw = {name: (cells[i] if i < len(cells) else None) for name, i in columns.items()}
@@ -502,8 +499,6 @@ def _registered_phones(app: Flask, phones: list[str]) -> dict[str, str]:
     deleted (looked up by the phone index, 500 at a time)."""
     a = Actor.__table__
     found: dict[str, str] = {}
-    from bot.db import get_engine
-
     with get_engine(app).connect() as conn:
         for start in range(0, len(phones), 500):
             chunk = phones[start:start + 500]
@@ -532,12 +527,9 @@ def apply_import(app: Flask, report: ImportReport, now: datetime | None = None) 
     channel ``import``, a registration code, completeness and birth decade computed as the
     bot does. See the module docstring for consent and announcements (Loi 2013-015).
     """
-    from bot.engine import REGISTRATION, registration_code
-    from bot.engine.schema import load_dialogs
-
     now = now or utcnow()
     spec = load_dialogs().get(REGISTRATION).registry
-    ask_protection = bool(app.config.get("ESSBOT_ASK_PROTECTION", True))
+    ask_protection = bool(setting(app.config, "ESSBOT_ASK_PROTECTION"))
     version = f"import:{now.date().isoformat()}"
     result = {"created": 0, "skipped": 0, "opted_in": 0, "linked": 0}
     rows = report.create

@@ -25,6 +25,8 @@ import sqlalchemy as sa
 from bot.models import Actor
 from bot.broadcasts.segments import age_condition, needs_condition
 from bot.phones import exclude_test_phones
+from bot.broadcasts.segments import SegmentError, normalize
+from bot.registry.fields import CHANNEL_LABELS, quartier_names
 
 #: Rows per page of the registry list.
 PER_PAGE = 50
@@ -39,7 +41,7 @@ STATUSES = {"": "Tous (sauf supprimés)", "registered": "Inscription confirmée"
             "all": "Tous, supprimés compris"}
 
 #: Age bands offered in the form ("-25" = at most 25, "60-" = at least 60). The first is the
-#: youth band of APEJ (FACTS.md §2: ages 15–40). Any other band typed in the URL also works.
+#: youth band of APEJ (docs/domain.md §2: ages 15–40). Any other band typed in the URL also works.
 AGE_BANDS = {"15-40": "15–40 ans (jeunes, tranche APEJ)", "-24": "moins de 25 ans",
              "41-59": "41–59 ans", "60-": "60 ans et plus", "inconnu": "âge inconnu"}
 
@@ -152,10 +154,6 @@ class RegistryFilter:
 
 def _check(name: str, items: list[str]) -> dict[str, list[str]]:
     """Canonical values of one filter field; FilterError (French) when one is unknown."""
-    from bot.broadcasts.segments import SegmentError, normalize
-
-    from bot.registry.fields import CHANNEL_LABELS, quartier_names
-
     if name == "channel":
         bad = [v for v in items if v.lower() not in CHANNEL_LABELS]
         if bad:

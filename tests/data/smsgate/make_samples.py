@@ -1,7 +1,7 @@
 """Write the recorded-format SMS gateway webhook requests of this folder (run from anywhere:
 ``python tests/data/smsgate/make_samples.py``); review the diff before committing.
 
-Each file is one request as the phone posts it (SMS_GATEWAY.md "Incoming SMS"): the raw
+Each file is one request as the phone posts it (docs/sms-gateway.md "Incoming SMS"): the raw
 ``body`` text (signatures are over these exact bytes), the ``headers`` (X-Signature,
 X-Timestamp), the ``signing_key`` the bot is configured with, ``now`` (our clock, Unix seconds,
 when the request arrives: tests set the clock to it) and what the bot must answer (``expect``:
