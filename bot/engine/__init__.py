@@ -38,7 +38,8 @@ reading awaiting confirmation), ``_queue`` (nodes to ask again when correcting f
 summary), ``_mode`` (``"profile"`` when a registered person views their data), ``_intent``,
 ``_first_question`` (a first message asked before the language), ``_info`` (where the person
 is in the information menu), ``_options_shown`` (the article options 1-4 were shown in this
-visit of the information menu: on SMS they may then be left out), ``_question`` (a question offered to staff), ``_reminded_at``
+visit of the information menu: on SMS they may then be left out), ``_question`` (a question
+offered to staff), ``_reminded_at``
 (last "send START" reminder to an opted-out person).
 """
 
@@ -55,7 +56,8 @@ from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, load_dialogs
 from bot.i18n import N_, translate
 from bot.officehours import next_answer
 from bot.understanding import (
-    Option, agent_request, answer_pieces, asks_for_person, detect_command, detect_courtesy, detect_doubt,
+    Option, agent_request, answer_pieces, asks_for_person, detect_command, detect_courtesy,
+    detect_doubt,
     fold, is_acknowledgement, is_number_only, guess_language, mairie_question, match_quartier,
     parse_choice, parse_multi_choice, parse_name, parse_number, parse_year, parse_yes_no,
     register_with_answers, trade_words,
