@@ -278,9 +278,11 @@ class _Ctx:
 
     # answers of a dialog
     def data(self, dialog: str) -> dict[str, Any]:
+        """The answers saved so far in `dialog` (a mutable dict, created when missing)."""
         return self.answers.setdefault(dialog, {})
 
     def say(self, msgid: str, **params: Any) -> None:
+        """Add the reply `msgid` (a French gettext msgid) with its %-format `params`."""
         self.replies.append(Reply(msgid, params))
 
     def message(self, name: str, **params: Any) -> None:
@@ -310,9 +312,11 @@ class _Ctx:
         return self.language or self.facts.default_language
 
     def effect(self, kind: str, value: Any = None) -> None:
+        """Add an effect for bot.conversations to apply (``kind`` as in :class:`Effect`)."""
         self.effects.append(Effect(kind, value))
 
     def turn(self) -> Turn:
+        """The turn's result: the new state, the replies and the effects, in order."""
         return Turn(State(self.dialog, self.node, self.answers), tuple(self.replies),
                     tuple(self.effects))
 
