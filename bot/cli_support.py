@@ -73,12 +73,15 @@ def explain(exc: BaseException) -> str | None:
         return "DATABASE_URL est illisible : exemple postgresql+psycopg://user@hôte:5432/base"
     if isinstance(exc, sa_exc.DBAPIError):
         text = str(exc.orig if exc.orig is not None else exc)
-        if "no such table" in text or "does not exist" in text and "relation" in text:
+        # PostgreSQL names the error by its SQLSTATE (42P01 undefined_table, 3D000
+        # invalid_catalog_name; psycopg's ``sqlstate``); SQLite only says it in words.
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate == "42P01" or "no such table" in text:
             return "la base de données n'a pas encore de tables : lancez `essbot db upgrade`"
         if "unable to open database file" in text:
             return ("impossible d'ouvrir la base SQLite de DATABASE_URL : le dossier existe-t-il, "
                     "et peut-on y écrire ?")
-        if "database" in text and "does not exist" in text:
+        if sqlstate == "3D000" or ("database" in text and "does not exist" in text):
             return "la base nommée dans DATABASE_URL n'existe pas sur le serveur : créez-la"
         return ("base de données injoignable (" + type(exc.orig or exc).__name__ + ") : "
                 "vérifiez DATABASE_URL et que le serveur tourne")
