@@ -15,7 +15,7 @@ from flask import Flask, request
 from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
-from bot import admin, db, health, webhooks, webhooks_smsgate
+from bot import admin, api, db, health, partner_hooks, webhooks, webhooks_smsgate
 from bot.admin import setup as admin_setup
 from bot.broadcasts import diffuser
 from bot.config import load_settings
@@ -45,11 +45,16 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(webhooks_smsgate.bp)
 
     admin_setup.init_app(app)
+    api.init_app(app)
+    # Partners' webhooks run on the broadcast queue (its tasks and its tick).
+    partner_hooks.init_app(app)
     # A staff phone's DIFFUSER command is answered before the engine sees the message.
     register_inbound_hook(app, diffuser)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        if request.path.startswith("/api/"):
+            return api.http_error(exc)  # partners' programs read JSON, never a page
         if request.path.startswith("/admin"):
             return admin.error_page(exc)  # staff get a French page with the reason
         # Plain text with the reason; 403 says nothing more (docs/architecture.md contract).
@@ -75,6 +80,10 @@ def create_app(config: dict | None = None) -> Flask:
         # Twilio retries a non-2xx answer (with connection overrides), so the message is not
         # lost; one log line, no traceback flood while the database is away.
         logging.getLogger("bot").error("database unavailable: %s", type(exc.orig).__name__)
+        if request.path.startswith("/api/"):
+            response = api.error_response(503, "database unavailable, retry later")
+            response.headers["Retry-After"] = "5"
+            return response
         return ("Service Unavailable: database unavailable, retry later\n", 503,
                 {"Content-Type": "text/plain; charset=utf-8", "Retry-After": "5"})
 

@@ -538,6 +538,117 @@ def translate_compile() -> None:
     click.echo("catalogues compilés")
 
 
+# ------------------------------------------------------------------------------------------
+# Partner API tokens and webhooks (issue 21, docs/api.md)
+# ------------------------------------------------------------------------------------------
+
+@main.group("api-token")
+def api_token() -> None:
+    """Tokens of the partner API (/api/v1/)."""
+
+
+@api_token.command("create")
+@click.option("--name", required=True, help="Who the token is for (a partner).")
+@click.option("--scope", type=click.Choice(["read", "write"]), default="read", show_default=True,
+              help="read: registry, statistics, announcements; write: also draft and send "
+                   "announcements.")
+@click.option("--personal-data", is_flag=True,
+              help="Also names and masked phones of the registry (a partner with a legal basis).")
+@database_command
+def api_token_create(name: str, scope: str, personal_data: bool) -> None:
+    """Create a token and print it once (only its digest is kept)."""
+    from bot.api_tokens import TokenError, create_token
+
+    try:
+        token_id, token = create_token(current_app, name, scope, personal_data, "cli")
+    except TokenError as exc:
+        raise CliError(str(exc)) from None
+    record_audit(current_app, "api_token_create", f"api_token:{token_id}", staff_id=None,
+                 staff_email="cli", detail={"scope": scope, "personal_data": personal_data})
+    click.echo(f"jeton {token_id} créé pour « {name.strip()} » ({scope}"
+               f"{', données personnelles' if personal_data else ''}) ; notez-le, il ne sera "
+               "plus affiché :", err=True)
+    click.echo(token)
+
+
+@api_token.command("list")
+@database_command
+def api_token_list() -> None:
+    """List the tokens (never the tokens themselves)."""
+    from bot.api_tokens import list_tokens
+
+    for row in list_tokens(current_app):
+        state = "révoqué" if row.revoked_at else "actif"
+        click.echo(f"{row.id}\t{row.prefix}…\t{row.scope}"
+                   f"{'+personnel' if row.personal_data else ''}\t{state}\t{row.name}")
+
+
+@api_token.command("revoke")
+@click.argument("token_id", type=int)
+@database_command
+def api_token_revoke(token_id: int) -> None:
+    """Revoke token TOKEN_ID: every later call with it is refused (401)."""
+    from bot.api_tokens import revoke_token
+
+    if not revoke_token(current_app, token_id):
+        raise CliError(f"aucun jeton actif {token_id}")
+    record_audit(current_app, "api_token_revoke", f"api_token:{token_id}", staff_id=None,
+                 staff_email="cli")
+    click.echo(f"jeton {token_id} révoqué")
+
+
+@main.group("webhook")
+def webhook() -> None:
+    """Partners' webhook subscriptions (signed POSTs on events)."""
+
+
+@webhook.command("add")
+@click.option("--url", required=True, help="The receiver's https URL.")
+@click.option("--secret", required=True, envvar="ESSBOT_WEBHOOK_SECRET",
+              help="Shared secret that signs each call (16 characters or more).")
+@click.option("--event", "events", multiple=True,
+              help="registration.confirmed, ticket.opened, announcement.finished (repeat; "
+                   "default: all).")
+@database_command
+def webhook_add(url: str, secret: str, events: tuple[str, ...]) -> None:
+    """Subscribe URL to events; print the subscription's id."""
+    from bot.partner_hooks import SubscriptionError, add_subscription
+
+    try:
+        sid = add_subscription(current_app, url, secret, events)
+    except SubscriptionError as exc:
+        raise CliError(str(exc)) from None
+    record_audit(current_app, "webhook_add", f"webhook:{sid}", staff_id=None, staff_email="cli",
+                 detail={"events": list(events)})
+    click.echo(f"abonnement {sid} créé")
+
+
+@webhook.command("list")
+@database_command
+def webhook_list() -> None:
+    """List subscriptions with their deliveries (pending, delivered, failed)."""
+    from bot.partner_hooks import list_subscriptions
+
+    for sub in list_subscriptions(current_app):
+        click.echo(f"{sub['id']}\t{'actif' if sub['active'] else 'retiré'}\t{sub['url']}\t"
+                   f"{','.join(sub['events'])}\tattente {sub['pending']}, "
+                   f"livrés {sub['delivered']}, échecs {sub['failed']}")
+
+
+@webhook.command("remove")
+@click.argument("subscription_id", type=int)
+@database_command
+def webhook_remove(subscription_id: int) -> None:
+    """Remove subscription SUBSCRIPTION_ID (its pending deliveries are dropped)."""
+    from bot.partner_hooks import remove_subscription
+
+    if not remove_subscription(current_app, subscription_id):
+        raise CliError(f"aucun abonnement actif {subscription_id}")
+    record_audit(current_app, "webhook_remove", f"webhook:{subscription_id}", staff_id=None,
+                 staff_email="cli")
+    click.echo(f"abonnement {subscription_id} retiré")
+
+
 def _register_broadcasts() -> None:
     """Add `essbot broadcast …` and `essbot worker` (bot/broadcasts/cli.py)."""
     from bot.broadcasts.cli import broadcast_group, worker_command

@@ -98,6 +98,17 @@ class Settings(BaseSettings):
     # Seconds the dashboard's statistics may lag behind registry changes (0: recomputed after
     # every change).
     ESSBOT_DASHBOARD_MAX_AGE: int = 60
+    # Partner API (bot/api/): calls allowed per token (Flask-Limiter syntax, read with the
+    # ``limits`` library; empty: no limit), and the seconds `modified_after` stays behind
+    # now, longer than any transaction writing the registry takes to commit.
+    ESSBOT_API_RATE: str | None = "120 per minute;5000 per hour"
+    ESSBOT_API_SYNC_LAG: float = 10.0
+    # Outbound webhooks (bot/partner_hooks.py): attempts per event, backoff (seconds, doubling
+    # from the base up to the max) and the receiver's time to answer (seconds).
+    ESSBOT_WEBHOOK_MAX_ATTEMPTS: int = 8
+    ESSBOT_WEBHOOK_RETRY_BASE: float = 10.0
+    ESSBOT_WEBHOOK_RETRY_MAX: float = 3600.0
+    ESSBOT_WEBHOOK_TIMEOUT: float = 10.0
 
     @field_validator("*", mode="before")
     @classmethod

@@ -27,7 +27,7 @@ from flask import Flask
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from bot import sms
+from bot import events, sms
 from bot.content import Article as ArticleRecord
 from bot.content import Library, load_catalog
 from bot.db import transaction
@@ -223,6 +223,12 @@ def open_ticket(conn: sa.Connection, contact: dict[str, Any], reason: str,
         message_id=message_id, snapshot=snapshot, created_at=now, updated_at=now,
     ).returning(t.c.id)).scalar_one()
     log.info("ticket %s opened for contact %s (%s)", ticket_id, contact["id"], reason)
+    # Partners' webhooks (bot/events.py), in the transaction that opens the ticket (not for
+    # the simulator's test phones).
+    if not is_test_phone(contact.get("phone")):
+        events.emit(conn, events.TICKET_OPENED,
+                    {"ticket_id": int(ticket_id), "reason": reason,
+                     "channel": contact.get("channel"), "language": contact.get("language")}, now)
     return int(ticket_id)
 
 

@@ -26,13 +26,13 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
-from bot import content_store, engine, sms
+from bot import content_store, engine, events, sms
 from bot.channels.base import InboundMessage, OutboundReply
 from bot.config import engine_settings
 from bot.db import get_engine, session_scope, transaction
 from bot.i18n import N_, translate
 from bot.models import Actor, Contact, Conversation, Message, utcnow
-from bot.phones import mask
+from bot.phones import is_test_phone, mask
 from bot.registry.fields import search_key
 from bot.registry.forget import erase_contact
 from bot.broadcasts.sender import on_message_status
@@ -538,12 +538,23 @@ class _Registry:
         else:
             actor_id = old["id"]
             self.conn.execute(self.sql.update_actor, {"actor_id": actor_id, "now": now, **values})
-        if registered and not values["registration_code"]:
+        code = values["registration_code"]
+        if registered and not code:
             # The engine names the code from the actor id it knew; an entry created in this
             # very turn gets it here.
             registry = engine.load_dialogs().get(engine.REGISTRATION).registry
             code = engine.registration_code(registry.code_prefix, actor_id, registry.code_digits)
             self.conn.execute(self.sql.set_actor_code, {"actor_id": actor_id, "code": code})
+        if registered and (old is None or old["registered_at"] is None) \
+                and not is_test_phone(contact["phone"]):
+            # Partners' webhooks (bot/events.py), in the message's transaction: sent once,
+            # only when this turn confirmed the entry (never for the simulator's test phones).
+            # Ids and anonymous fields only.
+            events.emit(self.conn, events.REGISTRATION_CONFIRMED,
+                        {"actor_id": actor_id, "registration_code": code,
+                         "kind": values.get("kind"), "quartier": values.get("quartier"),
+                         "sector": values.get("sector"), "registered_at": now.isoformat()},
+                        now)
 
     def delete(self, contact: dict[str, Any], now: datetime) -> dict[str, Any]:
         """Remove the contact's personal data on request (bot.registry.forget.erase_contact,

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from bot.config import setting
-from bot import sms
+from bot import events, sms
 from bot.broadcasts import segments
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound  # noqa: F401  (planner.*)
 from bot.broadcasts.models import (CHANNEL_POLICIES, SKIP_REASONS, Broadcast, BroadcastState,
@@ -730,6 +730,10 @@ def finish_if_done(app: Flask, broadcast_id: int, now: datetime | None = None) -
                              error="no message was accepted" if event == "fail" else None)
         except InvalidTransition:
             return None  # another worker closed it first
+        # Partners' webhooks (bot/events.py): in this transaction, so reported exactly once.
+        events.emit(conn, events.ANNOUNCEMENT_FINISHED,
+                    {"announcement_id": broadcast_id, "state": new,
+                     "by_state": {k: int(v) for k, v in counts.items()}}, now)
     log.info("broadcast %s %s", broadcast_id, new)
     return new
 

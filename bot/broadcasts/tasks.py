@@ -110,6 +110,13 @@ class BroadcastQueue:
         self.send_replies = self.huey.task(name="smsgate_send_replies")(self._send_replies)
         self.purge = self.huey.periodic_task(crontab(**PURGE_AT), name="actors_purge")(
             self._purge)
+        # Other services' tasks on the same queue (the partner webhooks, bot.partner_hooks):
+        # registered by create_app, so the queue needs no import of them. `tick_hooks` are
+        # called by the tick with its time and return how many items they queued.
+        self.extensions: dict[str, Any] = {}
+        self.tick_hooks: list[Callable[[datetime], int]] = []
+        for setup in app.extensions.get("essbot.queue_extensions", ()):
+            setup(self)
 
     # --- enqueueing ---------------------------------------------------------------------------
 
@@ -304,7 +311,14 @@ class BroadcastQueue:
             self.send_replies([message_id])
         if replies:
             log.info("tick: %d gateway replies queued again", len(replies))
-        return {"fired": fired, "requeued": requeued + len(replies), "finished": finished}
+        extra = 0
+        for hook in self.tick_hooks:
+            try:
+                extra += hook(now)
+            except Exception:  # noqa: BLE001 — one extension's failure must not stop the tick
+                log.exception("tick hook failed")
+        return {"fired": fired, "requeued": requeued + len(replies) + extra,
+                "finished": finished}
 
     # --- the worker ----------------------------------------------------------------------------
 

@@ -216,3 +216,4 @@ from bot.models import content as content_models  # noqa: E402,F401  (issue 4 ta
 from bot.models import broadcasts as broadcast_models  # noqa: E402,F401  (issue 7 tables)
 from bot.models import staff as staff_models  # noqa: E402,F401  (issue 6 tables)
 from bot.models import registry as registry_models  # noqa: E402,F401  (issue 6 registry)
+from bot.models import api as api_models  # noqa: E402,F401  (issue 21 tables)

@@ -129,6 +129,8 @@ class AuditEvent(Base):
     member (`staff_id`, `staff_email`), the client address `ip`, and `at` (UTC)."""
 
     __tablename__ = "audit_event"
+    # The API's throttle counts a token's recent calls here (bot/api/auth.py).
+    __table_args__ = (sa.Index("ix_audit_event_target_at", "target", "at"),)
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     at: so.Mapped[datetime] = so.mapped_column(default=utcnow, index=True)
