@@ -17,6 +17,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 from bot import admin, api, db, health, partner_hooks, webhooks, webhooks_smsgate
 from bot.admin import setup as admin_setup
+from bot.api import setup as api_setup
 from bot.broadcasts import diffuser
 from bot.config import load_settings
 from bot.conversations import register_inbound_hook
@@ -45,7 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(webhooks_smsgate.bp)
 
     admin_setup.init_app(app)
-    api.init_app(app)
+    api_setup.init_app(app)
     # Partners' webhooks run on the broadcast queue (its tasks and its tick).
     partner_hooks.init_app(app)
     # A staff phone's DIFFUSER command is answered before the engine sees the message.

@@ -148,6 +148,7 @@ NAV = (
     ("admin.simulator", N_("Simulateur"), "agent"),
     ("admin.staff", N_("Comptes"), "admin"),
     ("admin.audit", N_("Journal"), "admin"),
+    ("admin.api_tokens", N_("API"), "admin"),
 )
 
 

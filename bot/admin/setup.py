@@ -12,8 +12,8 @@ from flask_wtf import FlaskForm
 from limits import parse_many
 
 # The view modules add their routes to `bp` when imported.
-from bot.admin import (auth, broadcasts, content, dashboard, inbox,  # noqa: F401
-                       registry, simulator, staff)
+from bot.admin import (api_tokens, auth, broadcasts, content, dashboard,  # noqa: F401
+                       inbox, registry, simulator, staff)
 from bot.admin import _unauthorized, bp, compress, csrf, login_manager
 from bot.i18n import admin_gettext, admin_ngettext
 

@@ -17,15 +17,15 @@ Shared rules, applied to every route of the blueprint so none can forget them:
 - **Errors** are JSON ``{"error": {"code", "message"}}`` under ``/api/``, never an HTML page.
 
 It sits on top, beside the staff interface (docs/architecture.md): nothing imports it but the
-app factory.
+app factory, which registers it with ``bot.api.setup.init_app`` (kept apart, as
+bot.admin.setup, so that the route modules importing this package are not imported by it).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify
-from limits import parse_many
+from flask import Blueprint, jsonify
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -56,16 +56,3 @@ def http_error(exc: Any):
     if code == 401:
         response.headers["WWW-Authenticate"] = 'Token realm="essbot"'
     return response
-
-
-def init_app(app: Flask) -> None:
-    """Register the API blueprint on `app`. Raises ValueError when ESSBOT_API_RATE does not
-    read like ``"120 per minute;5000 per hour"`` (said at start-up, not at the first call)."""
-    from bot.api import auth, views  # noqa: F401  (they add their hooks and routes to bp)
-
-    try:
-        parse_many(app.config.get("ESSBOT_API_RATE") or "1 per second")
-    except ValueError:
-        raise ValueError("ESSBOT_API_RATE must read like '120 per minute;5000 per hour'") \
-            from None
-    app.register_blueprint(bp)
