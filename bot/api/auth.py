@@ -10,6 +10,7 @@ Redis (Flask-Limiter's storages are memory, Redis, Memcached, MongoDB or etcd â€
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import timedelta
 from typing import Callable
@@ -17,6 +18,7 @@ from typing import Callable
 import sqlalchemy as sa
 from flask import current_app, g, request
 from limits import parse_many
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
 from bot.api import bp
@@ -26,6 +28,8 @@ from bot.db import get_engine
 from bot.models import utcnow
 from bot.models.api import API_SCOPES
 from bot.models.staff import AuditEvent
+
+log = logging.getLogger(__name__)
 
 #: Endpoints answered without a token (the description of the API).
 PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
@@ -112,11 +116,19 @@ def _audit(response):
         return response
     row = g.get("api_token")
     action = "api_denied" if response.status_code == 401 else g.get("api_action", CALL)
+    try:
+        _record(action, row, response.status_code)
+    except DBAPIError:
+        # The database is away (the call itself answered 503): one log line, the answer kept.
+        log.error("API call not audited: database unavailable")
+    return response
+
+
+def _record(action: str, row, status: int) -> None:
+    """Write the audit line of this call: `action`, the token `row` (or None), `status`."""
     record_audit(current_app, action,
                  f"api_token:{row.id}" if row is not None else None, staff_id=None,
                  staff_email=f"api:{row.name}"[:200] if row is not None else None,
                  ip=request.remote_addr,
                  detail={"method": request.method, "path": request.path[:200],
-                         "status": response.status_code,
-                         "params": sorted(request.args.keys())[:20]})
-    return response
+                         "status": status, "params": sorted(request.args.keys())[:20]})
