@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.understanding.text import MAX_INPUT_CHARS, _best_window, _key_of, _sound, _tokens, fold
 from bot.understanding.numbers import _find_numbers, _word_number
+from bot.understanding.words import WORDS as _WORDS
 
 #: Lowest score at which a menu option's words count as an answer. 80 accepts one typo in a word
 #: of 5+ letters ("artisant" 93, "fransais" 88, "auter" for "autre" 80) and refuses unrelated
@@ -101,29 +102,17 @@ def _numbered(options: Sequence[Option]) -> dict[int, Option]:
 # Words around a number that do not change its meaning ("c'est le 2", "option 2", "n b'a fɛ
 # fila" = I want two, "numéro 2 svp"). Bambara: n = I, b(ɛ) = is, a = it, fɛ = want, ye/don =
 # it is, de = emphasis.
-_CHOICE_FILLERS = {
-    "c", "ce", "est", "cest", "le", "la", "l", "les", "option", "options", "choix", "numero",
-    "num", "no", "n", "nr", "nu", "je", "j", "veux", "voudrais", "prends", "prend", "choisis",
-    "choisi", "choisir", "reponse", "rep", "svp", "stp", "merci", "ok", "moi", "pour", "mon",
-    "ma", "ca", "sa", "plait", "vous", "te", "il", "s", "b", "be", "a", "fe", "ye", "don", "de",
-    "i", "ni", "et", "ou", "bon", "alors", "euh", "voila", "the", "number",
-}
+_CHOICE_FILLERS = _WORDS.set("choice_fillers")
 
 
 # More words that may surround a menu number in strict mode ("le numéro 2 s'il vous plaît",
 # "2 merci beaucoup", "je choisis le 2 svp").
-_STRICT_FILLERS = {"s", "il", "plait", "beaucoup", "please", "pls", "numero", "nº", "bien",
-                   "oui", "voudrai", "veut", "aimerais", "donc"}
+_STRICT_FILLERS = _WORDS.set("strict_fillers")
 
 
 # Words that only link an option's word to nothing in particular ("je voudrais des
 # informations s'il vous plaît", "comment m'inscrire au registre"): not a topic of their own.
-_TOPIC_GLUE = {"des", "du", "de", "d", "sur", "au", "aux", "un", "une", "plus", "avoir",
-               "savoir", "besoin", "comment", "quel", "quels", "quelle", "quelles", "en", "me",
-               "m", "donner", "donnez", "dire", "qui", "que", "quoi", "sont", "y", "faire",
-               "veux", "voudrais", "aimerais", "peux", "puis", "se", "si", "vos", "votre",
-               "mes", "svp", "bonjour", "salut", "merci", "moi", "nous", "on", "avec", "tout",
-               "toutes", "tous", "autre", "autres", "demande", "demander", "recevoir"}
+_TOPIC_GLUE = _WORDS.set("topic_glue")
 
 
 def _names_a_topic(tokens: Sequence[str], matches: Sequence[tuple]) -> bool:
@@ -308,7 +297,7 @@ class MultiChoiceResult:
 # Separators between items: punctuation (split before folding), and the words "et", "ni"
 # (Bambara "and", as in the greetings "i ni …" of docs/domain.md §5), "ou", "puis", "aussi".
 _MULTI_SPLIT_RAW = re.compile(r"[,;/+&|\n]|(?<=\d)\s*[-–—]\s*(?=\d)|\s[-–—]\s")
-_MULTI_SPLIT_WORDS = {"et", "ni", "ou", "puis", "aussi", "plus", "avec", "and"}
+_MULTI_SPLIT_WORDS = _WORDS.set("list_separators")
 
 
 def parse_multi_choice(text: str | None, options: Sequence[Option], *,

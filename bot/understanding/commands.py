@@ -17,6 +17,7 @@ from bot.understanding.text import (
 from bot.understanding.numbers import is_number_only
 from bot.understanding.choices import CHOICE_SURE
 from bot.understanding.yesno import _POLITE, _collapsed_set
+from bot.understanding.words import WORDS as _WORDS
 
 # --------------------------------------------------------------------------------------------
 # Global keywords
@@ -26,42 +27,13 @@ from bot.understanding.yesno import _POLITE, _collapsed_set
 # start it, "dɛmɛ" = help (unverified list), "kan" = language (tubabukan/bamanankan, unverified).
 # STOP also takes Twilio's English opt-out words, which Twilio forwards after acting on them.
 # Data rights (docs/domain.md §3): delete ("supprimer", "effacer") and access ("mes données").
-_KEYWORDS: dict[str, set[str]] = {
-    "stop": {"stop", "stopp", "arret", "arreter", "arrete", "arret sms", "a dabila", "dabila",
-             "ka dabila",
-             "stopall", "unsubscribe", "end", "quit", "cancel", "optout", "opt out", "revoke",
-             "desabonner", "se desabonner", "me desabonner", "desinscrire", "me desinscrire",
-             "desinscription", "desabonnement", "stop sms", "stop messages"},
-    "start": {"start", "a damine", "damine", "ka damine", "reprendre", "unstop",
-              # Issue 15: the French word people type for START.
-              "demarrer", "redemarrer", "demarre", "recommencer les messages"},
-    "menu": {"menu", "0", "accueil", "menu principal"},
-    "help": {"aide", "help", "deme", "n deme", "aidez moi", "aide moi", "a deme"},
-    "language": {"langue", "language", "kan", "langue kan", "changer de langue",
-                 "changer langue"},
-    "delete": {"supprimer", "effacer", "supprime", "efface", "delete", "supprimer mes donnees",
-               "effacer mes donnees", "supprimer mon compte", "supprimer mon inscription",
-               # Bambara "jɔsi" = wipe (used by the Bambara texts; unverified, ours)
-               "josi", "a josi", "ka josi", "u josi", "k u josi", "n ka kunnafoniw josi"},
-    "agent": {"agent", "un agent", "parler a un agent", "je veux parler a un agent",
-              "parler avec un agent", "parler a quelqu un", "conseiller", "operateur"},
-    # ANNONCES: the latest announcements (issue 4). "kibaru" = news (unverified).
-    "news": {"annonces", "annonce", "les annonces", "mes annonces", "nouvelles", "kibaru",
-             "kibaruw", "kibaruya", "kibaruyaw"},
-    "mydata": {"mes donnees", "mes donnee", "mes infos", "mes informations", "mydata",
-               "my data", "voir mes donnees", "mes donnees personnelles"},
-}
+_KEYWORDS = _WORDS.map_of_sets("keywords")
 _KEYWORD_LOOKUP = {phrase: kw for kw, phrases in _KEYWORDS.items() for phrase in phrases}
 # Keywords that also count at the start of a longer message ("STOP les messages", "menu
 # principal svp", "supprimer tout"). Not "aide" ("aide-ménagère" is a trade), not "agent"
 # ("agent de santé"), not "arrêt" ("arrêt de bus"), not "kan": a sentence must not trigger them.
-_KEYWORD_PREFIXES = {"stop": "stop", "menu": "menu", "supprimer": "delete", "effacer": "delete",
-                     "unsubscribe": "stop", "mes donnees": "mydata", "langue": "language",
-                     "language": "language", "a dabila": "stop", "ka dabila": "stop"}
-_KEYWORD_POLITE = {"svp", "stp", "merci", "please", "pls", "plz", "s il vous plait",
-                   "s il te plait", "sil vous plait", "sil te plait", "i ni ce", "aw ni ce",
-                   "bonjour", "bonsoir", "salut", "hello", "allo", "je veux", "je voudrais",
-                   "n b a fe", "n be a fe"}
+_KEYWORD_PREFIXES = _WORDS.map("keyword_prefixes")
+_KEYWORD_POLITE = _WORDS.set("keyword_polite")
 
 
 def detect_keyword(text: str | None) -> str | None:
@@ -120,29 +92,16 @@ def detect_keyword(text: str | None) -> str | None:
 # INSCRIPTION and its Bambara equivalent. "tɔgɔsɛbɛn" (registration) is on docs/domain.md §5's
 # unverified list; "n tɔgɔ sɛbɛn" (write my name) is ours, unverified. Matched on the whole
 # message after politeness ("je veux", "n b'a fɛ", "i ni ce") is removed, like keywords.
-_REGISTER = {"inscription", "inscriptions", "inscrire", "m inscrire", "s inscrire",
-             "minscrire", "sinscrire", "je m inscris", "enregistrement", "m enregistrer",
-             "register", "togoseben", "togo seben", "n togo seben", "ka n togo seben",
-             "ka togo seben", "a togo seben", "i togo seben",
-             # SMS spellings (issue 15): "jveu minscrire", "m inscri", "inscrir".
-             "m inscrir", "m inscri", "inscrir", "inscri", "sinscrir", "minscrir",
-             "m enregistre", "je m inscrit", "je veu m inscrire"}
+_REGISTER = _WORDS.set("register")
 # One typo in INSCRIPTION ("inscripsion", "incription"): single words compared with
 # rapidfuzz from this score (≈ one letter off in 10; "description" scores 73).
-_REGISTER_FUZZY = ("inscription", "inscrire", "minscrire", "sinscrire", "enregistrement")
+_REGISTER_FUZZY = _WORDS.list("register_fuzzy")
 _REGISTER_FUZZY_MIN = 85.0
 # PROFIL (see my data, docs/domain.md §3: a command per data right); read as the "mydata" keyword.
-_PROFILE = {"profil", "profile", "mon profil", "voir profil", "voir mon profil", "mes infos"}
+_PROFILE = _WORDS.set("profile")
 # "n bɛ fɛ" / "n b'a fɛ" (I want, docs/domain.md §5 and the Bambara texts), typed with or without
 # the special letters and the "a".
-_COMMAND_POLITE = _KEYWORD_POLITE | {"je veux", "je voudrais", "n b a fe", "n be a fe",
-                                     "n be fe", "n b fe", "svp", "bonjour", "i ni ce",
-                                     "aw ni ce", "ka",
-                                     # SMS spellings and the ways of asking how (issue 15).
-                                     "jveu", "jveux", "jeveux", "je veu", "je vx", "jvx",
-                                     "je voudrai", "je souhaite", "comment faire pour",
-                                     "comment je peux", "comment puis je", "comment",
-                                     "je peux", "pour", "faire", "moi", "aussi"}
+_COMMAND_POLITE = _KEYWORD_POLITE | _WORDS.set("command_polite")
 # Registration in Bambara, also with one typo ("n togo sebe"): compared space-less after
 # "ka", "n", "i" and "a" are dropped, from CHOICE_SURE (≈ one letter off in 9).
 _REGISTER_BM = "togoseben"
@@ -190,14 +149,7 @@ def detect_command(text: str | None) -> str | None:
 # Markers that a first message is Bambara: the greetings of docs/domain.md §5 ("i ni ce", "aw ni
 # ce", "i ni sɔgɔma"…), "n b'a fɛ" (I want), "tɔgɔ sɛbɛn" (unverified), and any letter of the
 # official alphabet (ɛ ɔ ɲ ŋ), which only Bambara writers type.
-_BAMBARA_MARKERS = ("i ni ce", "aw ni ce", "i ni sogoma", "aw ni sogoma", "i ni tile",
-                    "aw ni tile", "i ni wula", "aw ni wula", "i ni su", "aw ni su", "n b a fe",
-                    "n be a fe", "n be fe", "togo seben", "bamanankan", "an ka taa",
-                    # Bambara keywords typed as a first message (newcomer's test).
-                    "deme", "a deme", "n deme", "a dabila", "ka dabila", "a damine",
-                    "ka damine", "togoseben", "josi", "a josi",
-                    # Greetings typed in one word or as thanks (issue 15).
-                    "inice", "awnice", "a ni ce", "anice")
+_BAMBARA_MARKERS = _WORDS.list("language_markers", language="bm")
 _BAMBARA_LETTERS = set("ɛɔɲŋƐƆƝŊ")
 
 
@@ -238,11 +190,7 @@ def agent_request(text: str | None) -> str | None:
 
 
 # Acknowledgements said on their own at a menu ("ok", "d'accord", "👍"): a friendly word back.
-_ACKNOWLEDGE = {"ok", "okay", "oki", "oky", "okey", "ok ok", "d accord", "daccord", "dacord",
-                "dac", "dak", "ok d accord", "d accord ok", "bien", "tres bien", "ok bien",
-                "super", "cool", "parfait", "compris", "bien compris", "c est compris",
-                "entendu", "c est note", "note", "ok c est note", "ayiwa", "o", "oui", "awo",
-                "owo", "ok merci bien"}
+_ACKNOWLEDGE = _WORDS.set("acknowledgements")
 _ACKNOWLEDGE_KEYS = _collapsed_set(_ACKNOWLEDGE)
 
 
@@ -261,13 +209,7 @@ def is_acknowledgement(text: str | None) -> bool:
 
 # "I don't know" said on its own. French; Bambara "n t'a dɔn" / "n tɛ a dɔn" (I don't know it)
 # and "n m'a dɔn" are ours (general knowledge, not in docs/domain.md §5: unverified).
-_DOUBT = {"je sais pas", "je ne sais pas", "sais pas", "j sais pas", "je sai pas", "jsp",
-          "chais pas", "je c pas", "je ne sait pas", "je sait pas", "aucune idee", "aucun idee",
-          "pas d idee", "j en sais rien", "je n en sais rien", "sais pas trop", "je sais plus",
-          "je ne sais plus", "je ne connais pas", "je connais pas", "connais pas",
-          "je ne me souviens pas", "je me souviens pas", "je ne sais vraiment pas",
-          "n t a don", "n te a don", "n m a don", "n ma a don", "n t a lon", "n te a lon",
-          "idk", "je ne sais", "pas su", "ne sais pas"}
+_DOUBT = _WORDS.set("doubt")
 
 
 def detect_doubt(text: str | None) -> bool:
@@ -286,28 +228,13 @@ def detect_doubt(text: str | None) -> bool:
 
 # Greetings, thanks and goodbyes said on their own (docs/domain.md §5 greetings; "k'an bɛn" = see
 # you). Answered politely without counting as a misunderstood answer (newcomer's test).
-_COURTESY: dict[str, set[str]] = {
-    "courtesy_hello": {"bonjour", "bonsoir", "salut", "hello", "allo", "coucou", "salam",
-                       "bonjour monsieur", "bonjour madame", "i ni ce", "aw ni ce",
-                       "i ni sogoma", "aw ni sogoma", "i ni tile", "aw ni tile", "i ni wula",
-                       "aw ni wula", "i ni su", "aw ni su", "i ka kene", "i ka kene wa",
-                       # Issue 15: the Arabic greeting as typed in Bamako.
-                       "assalamou alaykoum", "assalamou alaikoum", "assalam alaykoum",
-                       "salam alaykoum", "salam aleykoum", "salamalekoum", "salamalekum",
-                       "assalamu alaikum", "as salam alaykoum", "salam alaikoum",
-                       "salamou alaykoum", "salam aleikoum", "assalamou aleykoum"},
-    "courtesy_thanks": {"merci", "merci bien", "merci beaucoup", "thanks", "thank you",
-                        "barika", "a ni ce", "ok merci", "d accord merci"},
-    "courtesy_bye": {"au revoir", "aurevoir", "bye", "a bientot", "a plus", "bonne journee",
-                     "bonne nuit", "k an ben", "kan ben", "an ka ben", "ka ben"},
-}
+_COURTESY = _WORDS.map_of_sets("courtesy")
 _COURTESY_LOOKUP = {phrase: kind for kind, phrases in _COURTESY.items() for phrase in phrases}
 # The same written without spaces ("inice", "anice", "bonjourmadame").
 _COURTESY_COMPACT = {phrase.replace(" ", ""): kind for phrase, kind in _COURTESY_LOOKUP.items()}
 # Who a greeting is addressed to ("bonjour la mairie", "salam à tous"): dropped at the end.
-_COURTESY_ADDRESSEES = ("la mairie", "a la mairie", "mairie", "le service", "service ess",
-                        "l ess", "ess", "a tous", "tout le monde", "monsieur", "madame",
-                        "mr", "mme", "mon frere", "ma soeur", "chers", "cher", "m", "wa")
+# Longest first: "a la mairie" goes whole, not as "mairie" leaving "a la".
+_COURTESY_ADDRESSEES = sorted(_WORDS.list("courtesy_addressees"), key=lambda p: -len(p.split()))
 # A greeting with one typo ("bonjuor", "bonjoure"): one word of at least 5 letters compared
 # with the one-word greetings from this rapidfuzz score ("bonjuor" scores 86 against
 # "bonjour", "bonsoir" 71).
@@ -347,12 +274,8 @@ def detect_courtesy(text: str | None) -> str | None:
 
 # "je veux parler au maire", "voir un responsable": a person is asked for, not a scheme (the
 # search matched "maire" to the commune's ESS policy). Folded; a verb then a person.
-_PERSON_VERBS = ("parler", "voir", "rencontrer", "joindre", "contacter", "appeler", "kuma",
-                 "ye")
-_PERSONS = {"maire", "madame le maire", "monsieur le maire", "le maire", "quelqu un",
-            "une personne", "un humain", "un responsable", "le responsable", "le chef",
-            "le directeur", "la directrice", "un conseiller", "le secretaire", "meri",
-            "mogo", "mogo do", "madame maire", "monsieur maire"}
+_PERSON_VERBS = _WORDS.list("person_verbs")
+_PERSONS = _WORDS.set("persons")
 
 
 def asks_for_person(text: str | None) -> bool:
@@ -376,10 +299,9 @@ def asks_for_person(text: str | None) -> bool:
 
 
 # Questions about the mairie itself: where it is, when it opens. Folded words.
-_MAIRIE_WORDS = {"mairie", "meri"}
-_WHERE_WORDS = {"ou", "adresse", "trouve", "situe", "situee", "aller", "yoro", "min", "localiser"}
-_HOURS_WORDS = {"horaire", "horaires", "heure", "heures", "ouvert", "ouverte", "ouvre",
-                "ferme", "fermee", "quand", "jours", "tuma"}
+_MAIRIE_WORDS = _WORDS.set("mairie_words")
+_WHERE_WORDS = _WORDS.set("where_words")
+_HOURS_WORDS = _WORDS.set("hours_words")
 
 
 def mairie_question(text: str | None) -> str | None:
@@ -436,9 +358,7 @@ def trade_words(text: str | None, labels: Sequence[str]) -> str | None:
 
 # A registration asked for with its answers: "INSCRIPTION Aminata Traoré, femme, 1985…",
 # "je veux m'inscrire: …", "n b'a fɛ ka n tɔgɔ sɛbɛn Awa …". Folded lead-ins.
-_REGISTER_LEADS = ("inscription", "je veux m inscrire", "je voudrais m inscrire", "m inscrire",
-                   "inscrire", "togoseben", "n b a fe ka n togo seben", "n be a fe ka n togo seben",
-                   "n togo seben", "ka n togo seben")
+_REGISTER_LEADS = _WORDS.list("register_leads")
 # Pieces of an answer list: commas, semicolons, new lines, " - ".
 _ANSWER_SPLIT = re.compile(r"\s*(?:[,;\n]|\s[-–]\s)\s*")
 

@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.understanding.text import fold
+from bot.understanding.words import WORDS as _WORDS
 
 #: Longest accepted name (a person's or an organisation's); longer text is most likely not a name.
 NAME_MAX_CHARS = 80
@@ -40,23 +41,13 @@ class NameResult:
 # (my name is; tɔgɔ is on docs/domain.md §5's unverified list), "ne ye" (it is me), greetings
 # from §5.
 # Never "togo" alone: Togo is also a family name.
-_NAME_PREFIXES = [
-    "je m appelle", "je mappelle", "j m appelle", "moi c est", "moi cest", "mon nom c est",
-    "mon nom est", "mon nom", "nom et prenom", "nom prenom", "nom complet", "nom", "c est",
-    "cest", "je suis", "moi", "ici", "il s agit de", "notre organisation est",
-    "notre association s appelle", "le nom est", "mon nom complet est",
-    "n togo ye", "ne togo ye", "n togo", "ne togo", "ne ye", "n ye",
-    "bonjour", "bonsoir", "salut", "i ni ce", "aw ni ce", "i ni sogoma", "i ni tile",
-    "i ni wula", "i ni su",
-]
-_NAME_PREFIXES.sort(key=lambda p: -len(p.split()))
-_NAME_SUFFIXES = ["ye", "svp", "stp", "merci", "i ni ce"]
+# Longest first, so that "mon nom est" is removed whole rather than its "mon nom".
+_NAME_PREFIXES = sorted(_WORDS.list("name_prefixes"), key=lambda p: -len(p.split()))
+_NAME_SUFFIXES = _WORDS.list("name_suffixes")
 # Lower-case inside names: French particles and Arabic/Tamasheq ones common in Mali.
-_PARTICLES = {"de", "du", "des", "d", "la", "le", "les", "l", "et", "pour", "en", "au", "aux",
-              "ben", "bin", "ould", "ag", "ou", "sur", "a"}
+_PARTICLES = _WORDS.set("name_particles")
 # Organisation acronyms kept upper-case even when the message is all capitals.
-_ACRONYMS = {"gie", "ong", "sarl", "sa", "suarl", "scoops", "scoop", "coop", "asbl", "ccoop",
-             "cmdt", "apcmm", "apej", "anpe", "inps", "utm", "ess", "sfd", "ags"}
+_ACRONYMS = _WORDS.set("acronyms")
 _WORD_RE = re.compile(r"[^\W_]+(?:['’ʼ][^\W_]+)*(?:-[^\W_]+(?:['’ʼ][^\W_]+)*)*|[&.]", re.UNICODE)
 
 

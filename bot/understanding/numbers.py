@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.understanding.text import MAX_INPUT_CHARS, _collapse, _tokens, fold
+from bot.understanding.words import WORDS as _WORDS
 
 # --------------------------------------------------------------------------------------------
 # Numbers
@@ -20,19 +21,7 @@ from bot.understanding.text import MAX_INPUT_CHARS, _collapse, _tokens, fold
 # Number words, folded and collapsed (_collapse). French cardinals and ordinals; Bambara 0-10
 # from docs/domain.md §5 (kelen, fila, saba, naani, duuru, wɔɔrɔ, wolonwula, segin, kɔnɔntɔn, tan;
 # fu = 0), typed with or without the special letters (wɔɔrɔ → wooro → woro).
-_NUMBER_WORDS: dict[str, int] = {
-    # French
-    "zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6,
-    "sept": 7, "huit": 8, "neuf": 9, "dix": 10,
-    "premier": 1, "premiere": 1, "deuxieme": 2, "second": 2, "seconde": 2, "troisieme": 3,
-    "quatrieme": 4, "cinquieme": 5, "sixieme": 6, "septieme": 7, "huitieme": 8,
-    "neuvieme": 9, "dixieme": 10,
-    # frequent phone spellings of the French words
-    "deu": 2, "troi": 3, "katre": 4, "cinque": 5, "sinq": 5, "sis": 6, "set": 7, "uit": 8,
-    # Bambara (docs/domain.md §5)
-    "fu": 0, "kelen": 1, "fila": 2, "saba": 3, "nani": 4, "duru": 5, "woro": 6,
-    "wolonwula": 7, "segin": 8, "kononton": 9, "tan": 10,
-}
+_NUMBER_WORDS = _WORDS.map("number_words")
 _FRENCH_UNITS: dict[str, int] = {
     "zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6,
     "sept": 7, "huit": 8, "neuf": 9, "dix": 10,
@@ -145,9 +134,7 @@ def _bambara_compound(tokens: Sequence[str]) -> tuple[int, int, int] | None:
 
 
 # Approximate counts ("une trentaine de membres"): French -aine nouns, read as the round number.
-_APPROXIMATE = {"dizaine": 10, "douzaine": 12, "quinzaine": 15, "vingtaine": 20,
-                "trentaine": 30, "quarantaine": 40, "cinquantaine": 50, "soixantaine": 60,
-                "centaine": 100}
+_APPROXIMATE = _WORDS.map("approximate_numbers")
 
 
 def is_number_only(text: str | None) -> bool:

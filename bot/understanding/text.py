@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
+from bot.understanding.words import WORDS as _WORDS
 
 #: Text beyond this length is ignored: three concatenated SMS segments; protects the fuzzy
 #: window search (quadratic in tokens) from pathological input.
@@ -132,9 +133,7 @@ def _sound(word: str) -> str:
 
 # Numerals inside quartier names. "un" is left out: it is also an article ("Badialan, un peu
 # plus loin"). Bambara fila/saba from docs/domain.md §5.
-_PLACE_NUMERALS = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6",
-                   "premier": "1", "premiere": "1", "deux": "2", "deuxieme": "2", "trois": "3",
-                   "troisieme": "3", "kelen": "1", "fila": "2", "saba": "3"}
+_PLACE_NUMERALS = _WORDS.map("place_numerals")
 
 # Emoji that say "ok"/"yes"/"thanks" (newcomer's test: 👎 and 😡 got "Très bien!"). Others
 # (👎 😡 😢 🤔 …) are not an acknowledgement.

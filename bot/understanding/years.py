@@ -12,6 +12,7 @@ from bot.understanding.text import MAX_INPUT_CHARS, _tokens, fold
 from bot.understanding.numbers import (
     _ascii_digits, _bambara_compound, _find_numbers, _french_compound,
 )
+from bot.understanding.words import WORDS as _WORDS
 
 #: A bare one- or two-digit answer to "year of birth" up to this value is read as an age
 #: ("35" → 35 years old), above it as a year ("85" → 1985). Registrants are mostly working-age
@@ -47,17 +48,13 @@ class YearResult:
         return self.error is None and self.year is not None
 
 
-_MONTHS = {
-    "janvier", "janv", "jan", "fevrier", "fev", "fevr", "mars", "avril", "avr", "mai", "juin",
-    "juillet", "juil", "aout", "septembre", "sept", "oct", "octobre", "novembre", "nov",
-    "decembre", "dec",
-}
+_MONTHS = _WORDS.set("months")
 # Words before a number that make it a year: "né en 85", "année 85", "naissance 85".
-_YEAR_MARKERS = {"en", "ne", "nee", "annee", "naissance", "naissances", "nait", "depuis"}
+_YEAR_MARKERS = _WORDS.set("year_markers")
 # Words that make a number an age: "35 ans", "j'ai 35", "âge 35", Bambara "san 35" and
 # "n si ye san 35 ye" (si = age, san = year(s); docs/domain.md §5 has neither: unverified).
-_AGE_AFTER = {"ans", "an", "ens", "ands", "age", "san"}
-_AGE_BEFORE = {"ai", "age", "san", "si", "ag"}
+_AGE_AFTER = _WORDS.set("age_after")
+_AGE_BEFORE = _WORDS.set("age_before")
 _YEAR_GROUPED = re.compile(r"(?<![\d.,])([12])[ .\u00a0\u202f](\d{3})(?![\d.,]|\s\d)")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 
 from bot.understanding.text import _collapse, _only_positive_emoji, fold
 from bot.understanding.numbers import _word_number
+from bot.understanding.words import WORDS as _WORDS
 
 # --------------------------------------------------------------------------------------------
 # Yes / no
@@ -17,25 +18,8 @@ from bot.understanding.numbers import _word_number
 # Folded phrases. Bambara from docs/domain.md §5: awɔ / ɔwɔ (yes; typed awo, owo, aw), ayi (no),
 # ayiwa (OK); "de" adds emphasis ("ayi de"). "n b'a fɛ" (I want it) / "n t'a fɛ" (I don't)
 # are ours, unverified.
-_YES = {
-    "oui", "ouai", "ouais", "wi", "o", "ok", "okay", "oky", "oki", "okey", "d accord",
-    "daccord", "dacord", "dak", "dac", "bien sur", "bien sure", "biensur", "yes", "yep", "yeah",
-    "ya", "exact", "exactement", "voila", "tout a fait", "c est ca", "c est bon", "cest bon",
-    "c bon", "sa marche", "ca marche",
-    "c est exact", "correct", "vrai", "si", "parfait", "entendu", "volontiers", "j accepte",
-    "accepte", "je confirme", "confirme", "je veux bien", "pas de probleme", "pas de souci",
-    "sans probleme", "awo", "aw", "owo", "ayiwa", "n b a fe", "n be a fe",
-    # Issue 15: forms people use at the consent and the summary. "ui" (SMS spelling),
-    # "valider" (the summary says "OUI pour valider"), Bambara "n sɔnna" (I agree; typed
-    # "n sonna", it was read as the "n" of "nn" = no). "n sɔnna" is ours, unverified.
-    "ui", "wui", "valider", "valide", "je valide", "validez", "c est ok", "cest ok",
-    "ok c est bon", "n sonna", "sonna", "n son na", "n sonnen", "n be son", "n b a son",
-}
-_NO = {
-    "non", "no", "nan", "nn", "nope", "nop", "jamais", "pas du tout", "faux", "pas d accord",
-    "pas daccord", "pas ok", "pas vrai", "c est faux", "c est pas ca", "ce n est pas ca",
-    "je refuse", "refuse", "pas interesse", "ayi", "n t a fe", "n te a fe",
-}
+_YES = _WORDS.set("yes")
+_NO = _WORDS.set("no")
 def _collapsed_set(phrases: Iterable[str]) -> set[str]:
     return {" ".join(_collapse(w) for w in p.split()) for p in phrases}
 
@@ -44,17 +28,10 @@ def _collapsed_set(phrases: Iterable[str]) -> set[str]:
 _YES = _collapsed_set(_YES)
 _NO = _collapsed_set(_NO)
 # Yes-words too short or too common to count anywhere but alone or first.
-_YES_ALONE = _collapsed_set({"o", "si", "ya", "aw", "vrai", "correct", "accepte", "confirme",
-                             "exact"})
+_YES_ALONE = _collapsed_set(_WORDS.set("yes_alone"))
 # Doubt: never a yes or a no.
-_UNSURE = {"sais", "sait", "peut", "peutetre", "hesite", "pense", "crois", "bof", "ptet",
-           "ptetre",
-           # "je n'ai pas compris", "n ma a faamu" (I did not understand, docs/domain.md §5 style):
-           # a question back, not a no.
-           "compris", "comprends", "comprend", "faamu", "famu"}
-_POLITE = {"svp", "stp", "merci", "beaucoup", "beaucop", "please", "pls", "bonjour", "bonsoir",
-           "salut", "madame", "monsieur", "mr", "mme", "i", "ni", "ce", "de", "bien", "oh", "ah",
-           "eh", "euh", "hein", "alors", "bon"}
+_UNSURE = _WORDS.set("unsure")
+_POLITE = _WORDS.set("polite")
 
 
 def _phrase_spans(tokens: Sequence[str], lexicon: set[str]) -> list[tuple[int, int]]:
