@@ -189,6 +189,9 @@ class DialogSpec(_Strict):
     nodes: dict[str, NodeSpec]
     messages: dict[str, str] = {}
     registry: Registry | None = None
+    #: Renamed nodes, old id → new id: a saved state on an old id continues on the new one
+    #: (bot/engine/state.py).
+    moved: dict[str, str] = {}
 
     @field_validator("version")
     @classmethod
@@ -197,6 +200,15 @@ class DialogSpec(_Strict):
             raise ValueError(f"unsupported dialog format version {value} "
                              f"(this code reads {FORMAT_VERSION})")
         return value
+
+    @model_validator(mode="after")
+    def _moved_to_existing_nodes(self) -> DialogSpec:
+        for old, new in self.moved.items():
+            if old in self.nodes:
+                raise ValueError(f"moved: {old!r} is still a node")
+            if new not in self.nodes:
+                raise ValueError(f"moved: {old!r} → {new!r}, which is not a node")
+        return self
 
     @model_validator(mode="after")
     def _choices_have_options(self) -> DialogSpec:
