@@ -19,6 +19,8 @@ ARGS = {
     "actors import": ["{tmp}/liste.csv", "--dry-run"],
     "actors purge": ["--dry-run"],
     "actors seed-demo": ["--count", "3"],
+    "api-token create": ["--name", "ONG Jigiya"],
+    "api-token revoke": ["1"],
     "broadcast cancel": ["1"],
     "broadcast create": ["--title", "Essai", "--text-fr", "Réunion lundi."],
     "broadcast preview": ["1"],
@@ -29,6 +31,9 @@ ARGS = {
     "staff password": ["--email", "chef@mairie.test", "--password", "second-mot-de-passe"],
     "staff pin": ["--email", "chef@mairie.test", "--pin", "4821"],
     "tickets reply": ["1", "Bonjour"],
+    "webhook add": ["--url", "https://partenaire.example.org/h", "--secret",
+                    "secret-partenaire-0123456789"],
+    "webhook remove": ["1"],
 }
 #: Commands that keep running when they work (servers): run only where they must stop.
 SERVERS = {"serve", "worker"}
