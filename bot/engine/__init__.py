@@ -54,7 +54,7 @@ from typing import Any, Callable, Mapping
 from bot import sms
 from bot.config import DEFAULTS, engine_settings
 from bot.content import Library, is_confident, search
-from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, load_dialogs
+from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, holds, load_dialogs
 from bot.engine.state import STATE_FORMAT, State, migrate
 from bot.i18n import N_, translate
 from bot.officehours import next_answer
@@ -598,21 +598,18 @@ def _settings_value(ctx: _Ctx, key: str) -> Any:
 
 
 def _holds(ctx: _Ctx, dialog: str, condition: Mapping[str, Any] | None) -> bool:
-    """Whether every key of `condition` holds (answers of `dialog`, or ``setting.X``)."""
-    if not condition:
-        return True
+    """Whether every key of `condition` holds (answers of `dialog`, ``setting.X`` or
+    ``contact.X``), read by :func:`bot.engine.schema.holds`."""
     data = ctx.answers.get(dialog, {})
-    for key, expected in condition.items():
+
+    def value_of(key: str) -> Any:
         if key.startswith("setting."):
-            value = _settings_value(ctx, key[8:])
-        elif key.startswith("contact."):
-            value = _contact_fact(ctx, key[8:])
-        else:
-            value = data.get(key)
-        allowed = expected if isinstance(expected, list) else [expected]
-        if value not in allowed:
-            return False
-    return True
+            return _settings_value(ctx, key[8:])
+        if key.startswith("contact."):
+            return _contact_fact(ctx, key[8:])
+        return data.get(key)
+
+    return holds(condition, value_of)
 
 
 def _contact_fact(ctx: _Ctx, name: str) -> bool:
