@@ -46,7 +46,7 @@ class _Reading:
 
 
 def _read(ctx: _Ctx, dialog: str, node: NodeSpec, text: str) -> _Reading:
-    """Read `text` as an answer to `node` (bot/understanding.py does the reading)."""
+    """Read `text` as an answer to `node` (bot/understanding/ does the reading)."""
     language = ctx.language or ctx.facts.default_language
     kind = node.input
     if node.unknown_ok and detect_doubt(text):
