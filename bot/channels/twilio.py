@@ -47,6 +47,27 @@ _RANK = {
 MAX_INBOUND_CHARS = 4096
 
 _SID = re.compile(r"[A-Za-z0-9]{2,64}")
+#: A Message SID: SM or MM and 32 hexadecimal digits (docs/twilio.md "Identifiers").
+_MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-fA-F]{32}")
+#: An Account SID: AC and 32 hexadecimal digits (docs/twilio.md "Identifiers").
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+
+#: Inbound webhook parameters Twilio documents (docs/twilio.md "Inbound webhook"). Unknown
+#: names are accepted (Twilio adds fields without notice), except one that is a documented
+#: name cut or extended at an end while that name is absent: the shape a re-split makes.
+DOCUMENTED_INBOUND_FIELDS = frozenset({
+    "AccountSid", "AddOns", "Address", "ApiVersion", "Body", "ButtonPayload", "ButtonText",
+    "ChannelMetadata", "ExternalUserId", "Forwarded", "FrequentlyForwarded", "From", "FromCity",
+    "FromCountry", "FromState", "FromZip", "Label", "Latitude", "Longitude", "MessageSid",
+    "MessageType", "MessagingServiceSid", "NumMedia", "NumSegments", "OriginalRepliedMessageSender",
+    "OriginalRepliedMessageSid", "ProfileName", "ReferralBody", "ReferralCtwaClid",
+    "ReferralHeadline", "ReferralMediaContentType", "ReferralMediaId", "ReferralMediaUrl",
+    "ReferralNumMedia", "ReferralSourceId", "ReferralSourceType", "ReferralSourceUrl",
+    "SmsMessageSid", "SmsSid", "SmsStatus", "To", "ToCity", "ToCountry", "ToState", "ToZip",
+    "WaId",
+    # Twilio sends at most 10 media per message (NumMedia).
+    *(f"MediaUrl{i}" for i in range(10)), *(f"MediaContentType{i}" for i in range(10)),
+})
 
 _MEDIA_KINDS = {"audio": "audio", "image": "image", "video": "video", "application": "document"}
 
@@ -77,6 +98,68 @@ def is_valid_sid(sid: str) -> bool:
     """Whether `sid` looks like a Twilio id (letters and digits only, at most 64): anything
     else is refused before it reaches storage or logs."""
     return bool(_SID.fullmatch(sid or ""))
+
+
+def is_message_sid(sid: str | None) -> bool:
+    """Whether `sid` is a Twilio Message SID as documented: ``SM`` or ``MM`` followed by 32
+    hexadecimal digits (Twilio, "What is a SID?" and error 90001; docs/twilio.md)."""
+    return bool(_MESSAGE_SID.fullmatch(sid or ""))
+
+
+def account_refusal(form: Mapping[str, str], account_sid: str | None,
+                    required: bool) -> str | None:
+    """Why a signed request's ``AccountSid`` is refused, or None when it is acceptable.
+
+    `account_sid` is TWILIO_ACCOUNT_SID (None when unset: any well-formed Account SID is
+    accepted). `required`: whether the parameter must be present (Twilio sends it with every
+    inbound message). The reason is for the log, never for the caller.
+    """
+    given = form.get("AccountSid")
+    if given is None:
+        return "AccountSid missing" if required or account_sid else None
+    if not _ACCOUNT_SID.fullmatch(given):
+        return "AccountSid is not an Account SID"
+    if account_sid and given != account_sid:
+        return "AccountSid is not TWILIO_ACCOUNT_SID"
+    return None
+
+
+def inbound_refusal(form: Any, account_sid: str | None) -> str | None:
+    """Why a signed inbound webhook must be refused (HTTP 403, nothing stored), or None.
+
+    Twilio's signature covers the sorted names and values concatenated with no separator
+    (docs/twilio.md "Signature"), so one captured request also validates every re-split of that
+    string: the same characters cut into other names and values. A re-split always changes at
+    least one name, and every one that matters changes the message id. So a request is refused
+    when: ``MessageSid`` is not SM/MM + 32 hex digits; ``SmsSid`` or ``SmsMessageSid``, when
+    present, differs from it; a name is repeated; ``AccountSid`` is missing, malformed or not
+    `account_sid` (TWILIO_ACCOUNT_SID, when set); or a name is a documented field's name with
+    characters cut or added at one end while that documented field is absent. Takes the
+    request's form (a MultiDict or a mapping); returns the reason, for the log only.
+    """
+    getlist = getattr(form, "getlist", None)
+    if getlist is not None and any(len(getlist(name)) > 1 for name in form.keys()):
+        return "a parameter is repeated"
+    sid = form.get("MessageSid")
+    if not is_message_sid(sid):
+        return "MessageSid is not a Message SID"
+    for alias in ("SmsSid", "SmsMessageSid"):
+        if form.get(alias) is not None and form.get(alias) != sid:
+            return f"{alias} differs from MessageSid"
+    refusal = account_refusal(form, account_sid, required=True)
+    if refusal:
+        return refusal
+    names = set(form.keys())
+    absent = DOCUMENTED_INBOUND_FIELDS - names
+    for required in ("From", "To"):
+        if required not in names:
+            return f"{required} missing"
+    for name in names - DOCUMENTED_INBOUND_FIELDS:
+        for known in absent:
+            if known.startswith(name) or name.startswith(known) \
+                    or known.endswith(name) or name.endswith(known):
+                return f"parameter {name[:40]!r} is a re-cut {known}"
+    return None
 
 
 def parse_inbound(form: Mapping[str, str], received_at: datetime, country: str) -> InboundMessage:

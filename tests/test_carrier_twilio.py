@@ -1,0 +1,140 @@
+"""Issue 13, Twilio side: a signed request that is not a genuine inbound message is refused.
+
+Twilio signs the URL followed by the sorted names and values with no separator, so the very
+signature of a recorded request also validates every re-split of that string. Each recorded
+inbound request (tests/data/twilio, copies of shared/samples/twilio) is cut every other way
+that keeps its signature valid; every cut must be refused with 403 and store nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from twilio.request_validator import RequestValidator
+
+from bot.channels import twilio as tw
+from bot.db import session_scope
+from bot.models import Contact, Message
+from tests.conftest import (
+    AUTH_TOKEN, MESSAGES_URL, PUBLIC_URL, all_samples, inbound_params, load_sample, sign,
+)
+
+INBOUND_SAMPLES = [n for n in all_samples() if "inbound" in n]
+
+
+def resplits(params: dict[str, str]) -> list[dict[str, str]]:
+    """Every form that moves one boundary of the signed string (name|value or value|name)
+    and still carries the same signature (checked with twilio's RequestValidator)."""
+    tokens: list[str] = []
+    for name in sorted(params):
+        tokens += [name, params[name]]
+    out = []
+    seen = set()
+    for j in range(len(tokens) - 1):
+        left, right = tokens[j], tokens[j + 1]
+        for shift in range(-len(left), len(right) + 1):
+            if shift == 0:
+                continue
+            new = list(tokens)
+            if shift < 0:
+                new[j], new[j + 1] = left[:shift], left[shift:] + right
+            else:
+                new[j], new[j + 1] = left + right[:shift], right[shift:]
+            names = new[0::2]
+            if len(set(names)) != len(names) or any(not n for n in names):
+                continue
+            form = dict(zip(names, new[1::2]))
+            key = tuple(sorted(form.items()))
+            if form == params or key in seen:
+                continue
+            if "".join(k + v for k, v in sorted(form.items())) != \
+                    "".join(k + v for k, v in sorted(params.items())):
+                continue  # the names sort otherwise: the signature no longer matches
+            seen.add(key)
+            out.append(form)
+    return out
+
+
+def count(app, model) -> int:
+    with session_scope(app) as s:
+        return s.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
+
+
+@pytest.mark.parametrize("name", INBOUND_SAMPLES)
+def test_every_resplit_of_a_recorded_request_is_refused_and_stores_nothing(app, client, name):
+    sample = load_sample(name)
+    path = sample["url"][len(PUBLIC_URL):]
+    validator = RequestValidator(sample["auth_token"])
+    forms = resplits(sample["params"])
+    assert len(forms) > 50, "the sample should allow many re-splits"
+    for form in forms:
+        # Each one really carries Twilio's valid signature.
+        assert validator.validate(sample["url"], form, sample["x_twilio_signature"])
+        resp = client.post(path, data=form,
+                           headers={"X-Twilio-Signature": sample["x_twilio_signature"]})
+        assert resp.status_code == 403, (form, resp.data)
+    assert count(app, Message) == 0 and count(app, Contact) == 0
+    # The recorded request itself is still accepted.
+    resp = client.post(path, data=sample["params"],
+                       headers={"X-Twilio-Signature": sample["x_twilio_signature"]})
+    assert resp.status_code == 200
+
+
+def test_a_captured_stop_replayed_with_a_shorter_sid_is_refused(app, signed_post):
+    """The attack of the issue: MessageSid cut short, the rest moved into the next name."""
+    params = inbound_params("STOP")
+    assert signed_post(MESSAGES_URL, params).status_code == 200
+    signature = sign(MESSAGES_URL, params)
+    sid = params["MessageSid"]
+    forged = dict(params)
+    # "MessageSid" + sid + "NumMedia" + "0"  ==  "MessageSid" + sid[:-3] + sid[-3:]+"NumMedia" …
+    del forged["NumMedia"]
+    forged["MessageSid"] = forged["SmsSid"] = forged["SmsMessageSid"] = sid[:-3]
+    forged[sid[-3:] + "NumMedia"] = "0"
+    before = count(app, Message)
+    resp = signed_post(MESSAGES_URL, forged, signature=signature)
+    assert resp.status_code == 403
+    assert count(app, Message) == before
+
+
+@pytest.mark.parametrize("sid", ["SM1", "SMnobody", "XX" + "0" * 32, "SM" + "g" * 32,
+                                 "SM" + "0" * 33, "MG" + "0" * 32, "sm" + "0" * 32])
+def test_sids_that_twilio_never_sends_are_refused(app, signed_post, sid):
+    resp = signed_post(MESSAGES_URL, inbound_params("Bonjour", sid=sid))
+    assert resp.status_code == 403
+    assert count(app, Message) == 0
+
+
+def test_mm_sids_and_upper_case_hex_are_accepted(app, signed_post):
+    for sid in ("MM" + "a" * 32, "SM" + "ABCDEF0123456789" * 2):
+        assert signed_post(MESSAGES_URL, inbound_params("Bonjour", sid=sid)).status_code == 200
+    assert count(app, Message) >= 2
+
+
+def test_account_sid_must_be_this_account_when_configured(app, signed_post):
+    app.config["TWILIO_ACCOUNT_SID"] = "AC" + "f" * 32
+    other = inbound_params("Bonjour")  # AccountSid AC000…001: another account
+    assert signed_post(MESSAGES_URL, other).status_code == 403
+    mine = inbound_params("Bonjour", AccountSid="AC" + "f" * 32)
+    assert signed_post(MESSAGES_URL, mine).status_code == 200
+    missing = inbound_params("Bonjour")
+    del missing["AccountSid"]
+    assert signed_post(MESSAGES_URL, missing).status_code == 403
+    status = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered",
+              "AccountSid": "AC" + "0" * 31 + "1"}
+    assert signed_post(f"{PUBLIC_URL}/webhooks/twilio/status", status).status_code == 403
+    assert count(app, Message) == 2  # the accepted message and its reply only
+
+
+def test_sms_sid_aliases_must_match_message_sid(app, signed_post):
+    params = inbound_params("Bonjour")
+    params["SmsSid"] = tw.SIMULATED_SID_PREFIX + "x"
+    assert signed_post(MESSAGES_URL, params).status_code == 403
+    assert count(app, Message) == 0
+
+
+def test_unknown_new_fields_are_still_accepted(app, signed_post):
+    params = inbound_params("Bonjour", SomethingTwilioAddsLater="1", MediaUrl0="https://x/y",
+                            MediaContentType0="image/jpeg", NumMedia="1")
+    assert signed_post(MESSAGES_URL, params).status_code == 200
+    assert AUTH_TOKEN  # the samples' token signs these
