@@ -27,7 +27,7 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from bot import content_store, engine, sms
-from bot.channels.base import InboundMessage, OutboundReply
+from bot.channels.base import InboundMessage, OutboundReply, storable
 from bot.config import engine_settings
 from bot.db import get_engine, session_scope, transaction
 from bot.i18n import N_, translate
@@ -270,9 +270,9 @@ def _store(app: Flask, msg: InboundMessage) -> int:
                                   {"phone": msg.address, "now": msg.received_at}).scalar_one()
         stored = conn.execute(sql.insert_inbound, {
             "contact_id": contact_id, "channel": msg.channel, "sid": msg.provider_sid,
-            # PostgreSQL text cannot hold NUL; nothing else is altered.
-            "body": (msg.text or "").replace("\x00", ""), "media": msg.media,
-            "attributes": msg.attributes, "created_at": msg.received_at,
+            # No NUL nor lone surrogate (no database stores them); nothing else is altered.
+            "body": storable(msg.text or ""), "media": storable(msg.media),
+            "attributes": storable(msg.attributes), "created_at": msg.received_at,
         }).first()
     if stored is not None:
         log.info("stored inbound %s on %s from %s", msg.provider_sid, msg.channel,

@@ -44,7 +44,7 @@ from typing import Any, Mapping
 import requests
 
 from bot.config import setting
-from bot.channels.base import InboundMessage
+from bot.channels.base import InboundMessage, storable
 from bot.phones import is_test_phone, mask, to_e164
 
 log = logging.getLogger(__name__)
@@ -174,19 +174,61 @@ def _text(value: Any, name: str, required: bool = True) -> str:
     return str(value)
 
 
+#: Deepest nesting of arrays and objects a webhook body may have. The app's bodies are 2 deep;
+#: Python's decoder would overflow its stack (RecursionError) on thousands of levels.
+MAX_JSON_DEPTH = 20
+_OPENERS = frozenset(b"[{")
+_CLOSERS = frozenset(b"]}")
+
+
+def _json_depth(body: bytes) -> int:
+    """The deepest nesting of `body`'s arrays and objects, brackets inside strings not counted."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in _OPENERS:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in _CLOSERS:
+            depth -= 1
+    return deepest
+
+
 def parse_event(body: bytes) -> Event:
     """Read a webhook body (JSON, UTF-8) as an Event.
 
-    Raises PayloadError (the reason for an HTTP 400) when the body is not JSON, not an object,
-    lacks ``event`` or ``payload``, or ``payload`` is not an object. An unknown event name is
-    returned as is (the caller ignores it). Format: docs/sms-gateway.md "Delivery".
+    Raises PayloadError (the reason for an HTTP 400) when the body is not UTF-8 or not JSON, is
+    nested deeper than MAX_JSON_DEPTH, holds an integer of more digits than Python converts
+    (4,300), is not an object, lacks ``event`` or ``payload``, or ``payload`` is not an object.
+    Every string is made storable (bot.channels.base.storable: a lone surrogate escaped in the
+    JSON becomes U+FFFD, NUL is dropped), so a signed SMS is never lost to the database's
+    encoder. An unknown event name is returned as is (the caller ignores it). Format:
+    docs/sms-gateway.md "Delivery".
     """
     try:
-        doc = json.loads(body.decode("utf-8"))
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise PayloadError("body is not UTF-8") from None
-    except ValueError as exc:
+    if _json_depth(body) > MAX_JSON_DEPTH:
+        raise PayloadError(f"body is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        doc = storable(json.loads(text))
+    except json.JSONDecodeError as exc:
         raise PayloadError(f"body is not JSON ({exc.msg} at character {exc.pos})") from None
+    except ValueError:
+        # int() refuses more than sys.get_int_max_str_digits() digits (CVE-2020-10735).
+        raise PayloadError("body holds a number too long to read") from None
+    except RecursionError:  # pragma: no cover — the depth check comes first
+        raise PayloadError(f"body is nested deeper than {MAX_JSON_DEPTH} levels") from None
     if not isinstance(doc, dict):
         raise PayloadError("body must be a JSON object")
     event = _text(doc.get("event"), "event")
