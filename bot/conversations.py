@@ -36,7 +36,7 @@ from bot.phones import mask
 from bot.registry.fields import search_key
 from bot.registry.forget import erase_contact
 from bot.broadcasts.sender import on_message_status
-from bot.channels.twilio import should_update_status
+from bot.channels.base import merge_status
 
 log = logging.getLogger(__name__)
 
@@ -591,11 +591,11 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
     """Apply a status callback to the stored outbound message; True if a row changed.
 
     The message is found by its MessageSid, or for a TwiML reply by our `message_id`
-    (the ``mid`` of the callback URL), whose sid is then recorded. The rule of
-    bot.channels.twilio.should_update_status keeps final states final; an error
-    code, once known, is kept. `reason` (text, e.g. the SMS gateway's ``sms:failed``
-    reason, which comes without a code) is kept in ``attributes.error_reason``, the first
-    one only.
+    (the ``mid`` of the callback URL), whose sid is then recorded. Status, `error_code`
+    and `reason` (text, e.g. the SMS gateway's ``sms:failed`` reason, which comes without a
+    code; kept in ``attributes.error_reason``) are merged by bot.channels.base.merge_status,
+    the one rule for both providers: reports in any order end the same, a delivery
+    supersedes a failure and clears its error.
     """
     with session_scope(app) as s:
         message = s.execute(
@@ -610,15 +610,18 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
                 message.provider_sid = sid
         if message is None or message.direction != "out":
             return False
-        changed = False
-        if should_update_status(message.status, status):
-            message.status, message.status_at = status, utcnow()
-            changed = True
-        if error_code and message.error_code is None:
-            message.error_code = error_code
-            changed = True
-        if reason and not (message.attributes or {}).get("error_reason"):
-            message.attributes = {**(message.attributes or {}), "error_reason": reason[:200]}
-            changed = True
-        changed = on_message_status(app, s, message, status, error_code) or changed
+        attributes = dict(message.attributes or {})
+        merged = merge_status(message.status, message.error_code, attributes.get("error_reason"),
+                              status, error_code, reason[:200] if reason else None)
+        if merged.status_changed:
+            message.status, message.status_at = merged.status, utcnow()
+        if merged.changed:
+            message.error_code = merged.error_code
+            if merged.error_reason:
+                attributes["error_reason"] = merged.error_reason
+            else:
+                attributes.pop("error_reason", None)
+            if attributes != (message.attributes or {}):
+                message.attributes = attributes
+        changed = on_message_status(app, s, message, status, error_code) or merged.changed
         return changed

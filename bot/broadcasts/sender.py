@@ -67,6 +67,7 @@ from bot.broadcasts.models import (Broadcast, BroadcastState, InvalidTransition,
                                    OutboxState, UndeliverableAddress)
 from bot.broadcasts.ratelimit import RateLimiter, acquire
 from bot.channels import smsgate as sg
+from bot.channels.base import merge_status
 from bot.channels import twilio as tw
 from bot.db import get_engine, transaction
 from bot.models import Contact, Message, utcnow
@@ -700,9 +701,11 @@ def on_message_status(app: Flask, session: Any, message: Message, status: str,
 
     Called by bot.conversations.update_status (same session and transaction, after it updated
     `message`). Does nothing for messages that are not a broadcast's. Rules (docs/twilio.md "Status
-    callbacks": unordered, repeated): the row's ``status`` follows
-    bot.channels.twilio.should_update_status (final stays final, late ``sent`` never overwrites
-    ``delivered``); the first error code is kept; a callback proves Twilio has the message, so
+    callbacks": unordered, repeated): ``status`` and ``error_code`` follow
+    bot.channels.base.merge_status (the one rule of both providers: a late ``sent`` never
+    overwrites ``delivered``, a delivery supersedes a failure and clears its code, the effects
+    below run only for a report that makes the row a failure); a callback proves Twilio has
+    the message, so
     a row still ``sending``/``unknown``/``pending`` becomes ``sent`` with the sid (no resend).
     On ``failed``/``undelivered``: 63016 on WhatsApp free text → fallback row (template, SMS or
     skipped; the worker's tick enqueues it, and a finished broadcast resumes); 21610 → contact
@@ -722,13 +725,15 @@ def on_message_status(app: Flask, session: Any, message: Message, status: str,
     if row.state in OutboxState.OPEN and row.provider_sid:
         row.state, row.sent_at = OutboxState.SENT, row.sent_at or now
         changed = True
-    if tw.should_update_status(row.status, status):
-        row.status, row.status_at = status, now
+    merged = merge_status(row.status, row.error_code, None, status, error_code)
+    if merged.status_changed:
+        row.status, row.status_at = merged.status, now
+    if merged.changed:
+        row.error_code = merged.error_code
         changed = True
-    if error_code and row.error_code is None:
-        row.error_code = error_code
-        changed = True
-    if status not in ("failed", "undelivered") or not error_code:
+    # Act on an error only when this report made the row a failure: never for a failure that
+    # arrives after the delivery (the person has the message), nor for a repeated report.
+    if not merged.failed_now or not error_code or merged.error_code != error_code:
         return changed
     conn = session.connection()
     if error_code in WINDOW_CODES and row.channel == "whatsapp" and row.kind == "text":

@@ -20,6 +20,7 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.config import setting
+from bot.channels import base
 from bot.channels.base import InboundMessage, OutboundReply
 from bot.phones import is_test_phone, mask, to_e164
 
@@ -31,16 +32,9 @@ SIMULATED_SID_PREFIX = "SIM"
 #: Twilio's limit on one message body, in characters (Messages API and TwiML <Message>).
 MAX_BODY_CHARS = 1600
 
-#: Message statuses (Twilio "Message resource" docs). Final ones never change again,
-#: except delivered → read on WhatsApp.
-FINAL_STATUSES = frozenset({"delivered", "read", "failed", "undelivered", "canceled"})
-_RANK = {
-    "accepted": 0, "scheduled": 0, "queued": 0, "sending": 1, "sent": 2,
-    "partially_delivered": 3, "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4,
-    "read": 5,
-    # Inbound statuses, for completeness.
-    "receiving": 0, "received": 1,
-}
+#: Message statuses and their order: the one rule is bot.channels.base.merge_status.
+FINAL_STATUSES = base.FINAL_STATUSES
+_RANK = base.STATUS_RANK
 
 #: Longest inbound body stored, in characters. Twilio delivers at most 1,600 on SMS and
 #: 4,096 on WhatsApp; anything longer is not a real message and is cut (and flagged).
@@ -226,20 +220,12 @@ def twiml(replies: Iterable[OutboundReply], status_url: str | None) -> str:
 
 
 def should_update_status(current: str | None, new: str) -> bool:
-    """Whether a status callback saying `new` may replace `current`.
+    """Whether a status report saying `new` moves a stored `current` status (True/False).
 
-    Twilio does not order callbacks and may repeat them: a status only moves forward
-    (queued → sending → sent → delivered → read); a final status (delivered, read,
-    failed, undelivered, canceled) is never replaced, except delivered → read.
-    Unknown statuses never overwrite a known one.
+    The order is bot.channels.base.merge_status's (STATUS_RANK): statuses only move up, a
+    delivery supersedes a failure, an unknown status never overwrites a known one.
     """
-    if new not in _RANK:
-        return current is None
-    if current is None or current not in _RANK:
-        return True
-    if current in FINAL_STATUSES and not (current == "delivered" and new == "read"):
-        return False
-    return _RANK[new] > _RANK[current]
+    return base.merge_status(current, None, None, new).status_changed
 
 
 def make_client(settings: Mapping[str, Any]) -> Client:
