@@ -20,7 +20,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import sqlalchemy as sa
 from flask import Flask
@@ -587,7 +587,8 @@ def _record_failure(app: Flask, msg: InboundMessage, contact_id: int,
 
 
 def update_status(app: Flask, sid: str, status: str, error_code: int | None,
-                  message_id: int | None = None, reason: str | None = None) -> bool:
+                  message_id: int | None = None, reason: str | None = None,
+                  owns: Callable[[int, datetime], bool] | None = None) -> bool:
     """Apply a status callback to the stored outbound message; True if a row changed.
 
     The message is found by its MessageSid, or for a TwiML reply by our `message_id`
@@ -595,7 +596,10 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
     and `reason` (text, e.g. the SMS gateway's ``sms:failed`` reason, which comes without a
     code; kept in ``attributes.error_reason``) are merged by bot.channels.base.merge_status,
     the one rule for both providers: reports in any order end the same, a delivery
-    supersedes a failure and clears its error.
+    supersedes a failure and clears its error. `owns(message id, created_at)`, when given,
+    must confirm that a message found by `message_id` (not by its sid) is the one the report
+    is about (the SMS gateway's ids carry our row id, which a restored or second database
+    reuses).
     """
     with session_scope(app) as s:
         message = s.execute(
@@ -606,6 +610,11 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
                 sa.select(Message).where(Message.id == message_id, Message.direction == "out")
                 .with_for_update()
             ).scalar_one_or_none()
+            if message is not None and owns is not None \
+                    and not owns(message.id, message.created_at):
+                log.info("status %s for an id that is not message %s's: ignored", status,
+                         message_id)
+                return False
             if message is not None and message.provider_sid is None:
                 message.provider_sid = sid
         if message is None or message.direction != "out":

@@ -104,7 +104,8 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
     m, c = Message.__table__, Contact.__table__
     with get_engine(app).connect() as conn:
         row = conn.execute(sa.select(m.c.id, m.c.direction, m.c.channel, m.c.body, m.c.status,
-                                     m.c.provider_sid, m.c.attributes, m.c.segments, c.c.phone)
+                                     m.c.provider_sid, m.c.attributes, m.c.segments,
+                                     m.c.created_at, c.c.phone)
                            .join(c, c.c.id == m.c.contact_id)
                            .where(m.c.id == message_id)).first()
     if row is None:
@@ -118,7 +119,7 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
         return Delivery("retry", (retry_at - now).total_seconds())
     attempt = int(attributes.get("attempts") or 0) + 1
     max_attempts = int(setting(settings, "ESSBOT_SEND_MAX_ATTEMPTS"))
-    idempotency_id = sg.gateway_id(message_id)
+    idempotency_id = sg.gateway_id(message_id, row.created_at)
     # Recorded before the request (docs/architecture.md: stored before sent): a crash leaves a
     # trace.
     attempt_info = {"provider": "smsgate", "attempts": attempt, "tried_at": _iso(now),

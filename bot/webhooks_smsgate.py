@@ -67,8 +67,10 @@ def receive() -> Response:
             gateway_id, status, reason = sg.status_of(event)
         except sg.PayloadError as exc:
             abort(400, str(exc))
-        changed = update_status(current_app._get_current_object(), gateway_id, status, None,
-                                sg.message_id_of(gateway_id), reason)
+        changed = update_status(
+            current_app._get_current_object(), gateway_id, status, None,
+            sg.message_id_of(gateway_id), reason,
+            owns=lambda mid, created_at: sg.is_gateway_id_of(gateway_id, mid, created_at))
         # Our message id, not the gateway's (which finds the phone in the gateway's log).
         log.info("gateway status %s for message %s (%s)", status,
                  sg.message_id_of(gateway_id) or "?", "recorded" if changed else "no change")

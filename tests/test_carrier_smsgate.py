@@ -148,3 +148,91 @@ def test_the_property_run_reached_the_store():
     """Run after the property test (file order): part of the bodies were stored SMS."""
     if _SEEN:
         assert sum(_SEEN.values()) >= 5000 and _SEEN.get(200, 0) > 1000, _SEEN
+
+
+# --- point 2: gateway ids unique across installations; a 409 is read with care ----------------
+
+def test_gateway_ids_differ_across_databases_and_stay_stable_for_one_row():
+    from datetime import datetime, timedelta, timezone
+
+    at = datetime(2026, 12, 2, 14, 0, 0, 123456, tzinfo=timezone.utc)
+    one = sg.gateway_id(41, at)
+    assert one.startswith("essbot-41-") and len(one) == len("essbot-41-") + 12
+    # The same row read back naive from SQLite, or aware from PostgreSQL: the same id.
+    assert sg.gateway_id(41, at.replace(tzinfo=None)) == one
+    # Row 41 of a restored database or of another installation: another id.
+    assert sg.gateway_id(41, at + timedelta(microseconds=1)) != one
+    assert sg.message_id_of(one) == 41 and sg.message_id_of("essbot-41") == 41
+    assert sg.message_id_of("essbot-41-xyz") is None and sg.message_id_of("other-41") is None
+    assert sg.is_gateway_id_of(one, 41, at) and not sg.is_gateway_id_of("essbot-41", 41, at)
+
+
+def _reply(app):
+    [reply] = [m for m in _all(app) if m.direction == "out"]
+    return reply
+
+
+def _all(app):
+    m = Message.__table__
+    with get_engine(app).connect() as conn:
+        return conn.execute(sa.select(m).order_by(m.c.id)).all()
+
+
+def _fake(app):
+    from tests.fake_smsgate import FakeSMSGate, settings_for
+
+    server = FakeSMSGate()
+    app.config.update(settings_for(server, SMSGATE_RATE_PER_MINUTE=0),
+                      ESSBOT_SEND_RETRY_BASE=0.01, ESSBOT_SEND_RETRY_MAX=0.02)
+    server.conflict = True
+    return server
+
+
+def test_a_409_for_another_message_under_the_id_is_not_taken_for_sent(gate_app, client):
+    from tests.test_smsgate import run_queue
+
+    with _fake(gate_app) as server:
+        assert post(client, received_event("+22370000101", "Bonjour")).status_code == 200
+        reply = _reply(gate_app)
+        # The phone already holds this id: an earlier installation's message to someone else.
+        server.hold(sg.gateway_id(reply.id, reply.created_at), "+22379999999")
+        run_queue(gate_app)
+    reply = _reply(gate_app)
+    assert reply.status == "failed" and reply.provider_sid is None
+    assert "another message" in reply.attributes["error_reason"]
+    assert server.sends() == []
+
+
+def test_a_409_for_this_very_message_is_already_accepted(gate_app, client):
+    from tests.test_smsgate import run_queue
+
+    with _fake(gate_app) as server:
+        post(client, received_event("+22370000101", "Bonjour"))
+        reply = _reply(gate_app)
+        gid = sg.gateway_id(reply.id, reply.created_at)
+        server.hold(gid, "+22370000101", state="Sent")  # sent before a crash, then retried
+        run_queue(gate_app)
+    reply = _reply(gate_app)
+    assert (reply.status, reply.provider_sid) == ("sent", gid)
+    assert server.sends() == []  # not sent twice
+
+
+def test_an_old_installations_delivery_report_does_not_mark_a_new_message(gate_app, client):
+    post(client, received_event("+22370000101", "Bonjour"))
+    reply = _reply(gate_app)
+    assert reply.status == "queued" and reply.provider_sid is None
+    # Same row id, another creation time: the id the message of a restored database had.
+    from datetime import timedelta
+
+    old = sg.gateway_id(reply.id, reply.created_at - timedelta(days=3))
+    from tests.fake_smsgate import status_event
+
+    assert post(client, status_event("sms:delivered", old, "+22379999999")).status_code == 200
+    assert post(client, status_event("sms:delivered", f"essbot-{reply.id}",
+                                     "+22379999999")).status_code == 200
+    reply = _reply(gate_app)
+    assert (reply.status, reply.provider_sid) == ("queued", None)
+    # Its own id is recognised even before the send's answer recorded it.
+    mine = sg.gateway_id(reply.id, reply.created_at)
+    assert post(client, status_event("sms:sent", mine, "+22370000101")).status_code == 200
+    assert _reply(gate_app).status == "sent"

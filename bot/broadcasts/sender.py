@@ -478,7 +478,8 @@ class Sender:
                 if via_gateway(settings, row.channel):
                     # The idempotency id is the history message's: a resend of the same row
                     # (after a timeout, a dead worker) is never sent twice by the gateway.
-                    state = self.gateway().send(row.phone, row.body, sg.gateway_id(message_id))
+                    state = self.gateway().send(row.phone, row.body,
+                                                self._gateway_id(message_id))
                     sid, status = state.id, state.status
                 elif row.kind == "template":
                     sid = send_template(self.client(), settings, row.phone, row.content_sid,
@@ -496,6 +497,15 @@ class Sender:
                 return self._failed_request(row, message_id, attempt, kind, code, exc)
             self._record_sent(row, message_id, attempt, sid, self.clock(), status)
             return Result("sent")
+
+    def _gateway_id(self, message_id: int) -> str:
+        """The SMS gateway's idempotency id of history message `message_id`
+        (bot.channels.smsgate.gateway_id: row id and creation time, unique across databases)."""
+        m = Message.__table__
+        with get_engine(self.app).connect() as conn:
+            created_at = conn.execute(sa.select(m.c.created_at)
+                                      .where(m.c.id == message_id)).scalar_one()
+        return sg.gateway_id(message_id, created_at)
 
     def _failed_request(self, row: Any, message_id: int, attempt: int, kind: str,
                         code: int | None, exc: BaseException) -> Result | None:
@@ -680,7 +690,7 @@ class Sender:
         if row.message_id is None:
             return "absent"
         try:
-            found = self.gateway().get(sg.gateway_id(row.message_id))
+            found = self.gateway().get(self._gateway_id(row.message_id))
         except Exception as exc:  # noqa: BLE001 — any failure means "don't know yet"
             log.warning("outbox %s: lookup at the SMS gateway failed (%s)", row.id,
                         type(exc).__name__)
