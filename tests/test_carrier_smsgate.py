@@ -236,3 +236,28 @@ def test_an_old_installations_delivery_report_does_not_mark_a_new_message(gate_a
     mine = sg.gateway_id(reply.id, reply.created_at)
     assert post(client, status_event("sms:sent", mine, "+22370000101")).status_code == 200
     assert _reply(gate_app).status == "sent"
+
+
+# --- point 4: one SMS posted twice by the app --------------------------------------------------
+
+def test_one_sms_posted_twice_with_two_receivedat_is_processed_once(gate_app, client):
+    """The app (v1.66.1) posts one SMS as two events: same messageId, other id and receivedAt."""
+    first = raw_received('"Bonjour"', message_id="83be51e4",
+                         received_at="2026-11-29T10:14:58.000+00:00")
+    second = raw_received('"Bonjour"', message_id="83be51e4",
+                          received_at="2026-11-29T11:14:58.000+01:00")
+    assert post(client, first).get_data(as_text=True).strip() == "ok"
+    assert post(client, second).get_data(as_text=True).strip() == "duplicate"
+    assert len(inbound(gate_app)) == 1
+    m = Message.__table__
+    with get_engine(gate_app).connect() as conn:
+        replies = conn.execute(sa.select(sa.func.count()).where(m.c.direction == "out")).scalar()
+    assert replies == 1  # the conversation advanced once
+
+
+def test_an_event_without_message_id_falls_back_on_the_receive_time(gate_app, client):
+    body = raw_received('"Bonjour"').replace(b'"messageId": "a1b2c3d4", ', b"")
+    assert post(client, body).get_data(as_text=True).strip() == "ok"
+    assert post(client, body).get_data(as_text=True).strip() == "duplicate"
+    later = body.replace(b"10:14:58", b"10:20:00")
+    assert post(client, later).get_data(as_text=True).strip() == "ok"

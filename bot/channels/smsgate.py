@@ -250,14 +250,24 @@ def parse_event(body: bytes) -> Event:
 
 def dedupe_key(event: Event) -> str:
     """Our deduplication key of an ``sms:received`` event (at most 43 characters, ``sg-`` +
-    40 hex digits): a hash of device id, sender, receive time and text.
+    40 hex digits): a hash of device id, sender, text and either the gateway's ``messageId``
+    or, when the event has none, the phone's receive time.
 
-    The gateway's ``messageId`` is not guaranteed unique (docs/sms-gateway.md), and a retried
-    delivery repeats the same SMS exactly, so these four fields are the SMS's identity.
-    Raises PayloadError when sender or receivedAt is missing.
+    A retried delivery repeats the SMS exactly, but the app also posts one SMS twice as two
+    events with different ``receivedAt`` and the same ``messageId`` (v1.51.2 to v1.66.1,
+    docs/sms-gateway.md "Incoming SMS"), so the message id, not the time, names the SMS. It is
+    short and not guaranteed unique, so the sender and text stay in the key: two different
+    SMS under one reused id are both kept. Raises PayloadError when sender is missing, or
+    receivedAt when there is no messageId.
     """
     p = event.payload
-    parts = [event.device_id, _sender(p), _text(p.get("receivedAt"), "payload.receivedAt"),
+    message_id = p.get("messageId")
+    if message_id is not None and not isinstance(message_id, (dict, list)) \
+            and str(message_id).strip():
+        identity = "id:" + str(message_id).strip()
+    else:
+        identity = _text(p.get("receivedAt"), "payload.receivedAt")
+    parts = [event.device_id, _sender(p), identity,
              _text(p.get("message"), "payload.message", False)]
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
     return INBOUND_PREFIX + digest[:40]
