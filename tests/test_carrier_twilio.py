@@ -176,3 +176,46 @@ def test_the_property_run_reached_the_store():
     """Run after the property test (file order): most signed bodies were stored and answered."""
     if _SEEN:
         assert sum(_SEEN.values()) >= 5000 and _SEEN.get(200, 0) > 1000, _SEEN
+
+
+# --- point 6: WhatsApp senders that are not phone numbers ----------------------------------------
+
+BSUID = "US.13491208655302741918"
+
+
+@pytest.mark.parametrize("sender", [BSUID, "ML.ENT.11815799212886844830", "BR." + "a1" * 64])
+def test_a_whatsapp_business_scoped_user_id_is_stored_and_answered(app, signed_post, sender):
+    params = inbound_params("Bonjour", channel="whatsapp", ExternalUserId=sender,
+                            ProfileName="Awa")
+    params["From"] = f"whatsapp:{sender}"
+    params.pop("WaId", None)  # no phone number comes with a username-only person
+    resp = signed_post(MESSAGES_URL, params)
+    assert resp.status_code == 200
+    assert b"</Message>" in resp.data  # answered, not an empty TwiML
+    with session_scope(app) as s:
+        [contact] = s.execute(sa.select(Contact)).scalars().all()
+        assert (contact.phone, contact.last_channel) == (sender, "whatsapp")
+        inbound = s.execute(sa.select(Message).where(Message.direction == "in")).scalar_one()
+        assert inbound.attributes["ExternalUserId"] == sender
+        assert inbound.processed_at is not None
+    # The conversation goes on with the same contact.
+    again = inbound_params("1", channel="whatsapp")
+    again["From"] = f"whatsapp:{sender}"
+    assert signed_post(MESSAGES_URL, again).status_code == 200
+    assert count(app, Contact) == 1
+
+
+def test_external_user_id_is_kept_beside_a_phone_number(app, signed_post):
+    params = inbound_params("Bonjour", channel="whatsapp", ExternalUserId=BSUID)
+    assert signed_post(MESSAGES_URL, params).status_code == 200
+    with session_scope(app) as s:
+        inbound = s.execute(sa.select(Message).where(Message.direction == "in")).scalar_one()
+        assert inbound.attributes["ExternalUserId"] == BSUID
+        assert s.execute(sa.select(Contact.phone)).scalar_one() == "+22370000099"
+
+
+def test_an_sms_sender_shaped_like_a_user_id_is_still_not_a_phone(app, signed_post):
+    params = inbound_params("Bonjour")
+    params["From"] = BSUID  # not WhatsApp: not an address Twilio would give
+    resp = signed_post(MESSAGES_URL, params)
+    assert resp.status_code == 200 and count(app, Message) == 0

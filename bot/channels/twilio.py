@@ -22,7 +22,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.config import setting
 from bot.channels import base
 from bot.channels.base import InboundMessage, OutboundReply
-from bot.phones import is_test_phone, mask, to_e164
+from bot.phones import is_test_phone, mask, to_e164, whatsapp_user_id
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +161,11 @@ def parse_inbound(form: Mapping[str, str], received_at: datetime, country: str) 
 
     Takes the POST parameters (`form`), the receive time (aware UTC) and the default
     country for numbers without a prefix. Unknown fields are ignored (Twilio adds
-    fields without notice). Raises ValueError when MessageSid or From is missing or
-    From is not a phone number.
+    fields without notice). On WhatsApp, `From` may be a business-scoped user id instead
+    of a number (``whatsapp:US.1349…``: a person with a WhatsApp username): the id is the
+    address, kept as given (bot.phones.whatsapp_user_id). ``ExternalUserId`` is kept in the
+    attributes. Raises ValueError when MessageSid or From is missing and
+    bot.phones.InvalidPhone when From is neither a phone number nor such an id.
     """
     sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
     sender = (form.get("From") or "").strip()
@@ -171,12 +174,14 @@ def parse_inbound(form: Mapping[str, str], received_at: datetime, country: str) 
     if not is_valid_sid(sid):
         raise ValueError("MessageSid is not a Twilio message id")
     channel = channel_of(sender)
-    phone = to_e164(sender, country)
+    user_id = whatsapp_user_id(sender) if channel == "whatsapp" else None
+    phone = user_id or to_e164(sender, country)
     text = form.get("Body") or ""
     attributes: dict[str, Any] = {}
     if len(text) > MAX_INBOUND_CHARS:
         text, attributes["truncated_from"] = text[:MAX_INBOUND_CHARS], len(text)
-    for key in ("MessageType", "ButtonPayload", "ButtonText", "ProfileName", "NumSegments"):
+    for key in ("MessageType", "ButtonPayload", "ButtonText", "ProfileName", "NumSegments",
+                "ExternalUserId", "WaId"):
         if form.get(key):
             attributes[key] = form[key][:200]
     media = []
