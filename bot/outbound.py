@@ -1,8 +1,8 @@
 """Send stored replies through the SMS gateway, from the queue, with retries and backoff.
 
 Twilio answers an inbound SMS in its webhook response (TwiML). The SMS gateway cannot: its
-webhook only wants a quick 2xx (docs/sms-gateway.md: within 30 s, else it retries), and replies go
-out through its REST API. So for a message that came through the gateway
+webhook only wants a quick 2xx (docs/sms-gateway.md: the app waits about 5 s, else it
+retries), and replies go out through its REST API. So for a message that came through the gateway
 (bot/webhooks_smsgate.py):
 
 1. the webhook stores then processes it (bot.conversations.handle_inbound: the replies are

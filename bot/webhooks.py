@@ -100,10 +100,7 @@ def status() -> Response:
     if refusal:
         log.warning("refused a signed status callback: %s", refusal)
         abort(403)
-    try:
-        error_code = int(request.form.get("ErrorCode") or 0) or None
-    except ValueError:
-        error_code = None
+    error_code = tw.error_code_of(request.form.get("ErrorCode"))
     mid = request.args.get("mid", "")
     # Our own ids: positive and within a 64-bit integer column.
     message_id = int(mid) if mid.isdigit() and 0 < int(mid) < 2**63 else None

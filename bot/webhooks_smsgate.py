@@ -7,7 +7,7 @@ one registration per event, all to this URL):
   conversation, contact, rendering and segment accounting as Twilio SMS), then its replies are
   queued (``smsgate_send_replies``, bot/broadcasts/tasks.py) and sent by a worker through the
   gateway's REST API (bot/outbound.py) — never inside this request, which answers in
-  milliseconds (the gateway wants a 2xx within 30 s);
+  milliseconds (the app gives up after about 5 s, docs/sms-gateway.md);
 - ``sms:sent`` / ``sms:delivered`` / ``sms:failed`` — the status of a message we sent
   (bot.conversations.update_status; the failure reason is kept);
 - ``system:ping`` — 200.

@@ -219,3 +219,56 @@ def test_an_sms_sender_shaped_like_a_user_id_is_still_not_a_phone(app, signed_po
     params["From"] = BSUID  # not WhatsApp: not an address Twilio would give
     resp = signed_post(MESSAGES_URL, params)
     assert resp.status_code == 200 and count(app, Message) == 0
+
+
+# --- point 8: smaller holes ------------------------------------------------------------------
+
+@pytest.mark.parametrize("code", [str(2**64), str(2**64 + 30003), "9" * 5000, "-30003",
+                                  "30003.0", "３０００３", "0"])
+def test_an_unreadable_error_code_keeps_the_status(app, signed_post, code):
+    from bot.db import transaction
+
+    sid = "SM" + "7" * 32
+    with transaction(app) as conn:
+        now = sa.func.now()
+        contact = conn.execute(sa.insert(Contact.__table__).values(
+            phone="+22370000123", created_at=now, updated_at=now)
+            .returning(Contact.__table__.c.id)).scalar_one()
+        conn.execute(sa.insert(Message.__table__).values(
+            contact_id=contact, direction="out", channel="sms", body="x", media=[],
+            attributes={}, status="sent", provider_sid=sid, created_at=now))
+    resp = signed_post(f"{PUBLIC_URL}/webhooks/twilio/status",
+                       {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": code})
+    assert resp.status_code == 204
+    with session_scope(app) as s:
+        message = s.execute(sa.select(Message).where(Message.provider_sid == sid)).scalar_one()
+        assert (message.status, message.error_code) == ("undelivered", None)
+
+
+def test_error_codes_are_read_as_twilio_writes_them():
+    assert tw.error_code_of("30003") == 30003 and tw.error_code_of(" 63016 ") == 63016
+    assert tw.error_code_of(None) is None and tw.error_code_of("") is None
+    assert tw.error_code_of(str(2**31)) is None
+
+
+def test_a_whatsapp_sender_without_its_prefix_is_refused_at_start(tmp_path):
+    from bot.config import load_settings
+
+    with pytest.raises(ValueError, match="TWILIO_WHATSAPP_FROM must start with whatsapp:"):
+        load_settings(tmp_path, {"TWILIO_WHATSAPP_FROM": "+14155238886"})
+    assert load_settings(tmp_path, {"TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886"})[
+        "TWILIO_WHATSAPP_FROM"] == "whatsapp:+14155238886"
+
+
+def test_essbot_serve_names_the_bad_whatsapp_sender(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    monkeypatch.setenv("ESSBOT_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("TWILIO_WHATSAPP_FROM", "+14155238886")
+    result = CliRunner().invoke(main, ["serve"])
+    # Refused before anything starts, naming the setting and its value (staff CLI: French).
+    assert result.exit_code != 0
+    assert "TWILIO_WHATSAPP_FROM" in result.output and "+14155238886" in result.output
+    assert "Traceback" not in result.output

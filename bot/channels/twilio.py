@@ -156,6 +156,21 @@ def inbound_refusal(form: Any, account_sid: str | None) -> str | None:
     return None
 
 
+#: Largest error code kept: Twilio's codes have 5 digits; the column is a 32-bit integer.
+MAX_ERROR_CODE = 2**31 - 1
+
+
+def error_code_of(text: str | None) -> int | None:
+    """Twilio's ``ErrorCode`` parameter as an integer, or None when absent, 0, not a plain
+    number or beyond MAX_ERROR_CODE: an unreadable code never costs the status it came with
+    (Twilio Error and Warning Dictionary: 5-digit codes; docs/twilio.md "Sending")."""
+    raw = (text or "").strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_ERROR_CODE else None
+
+
 def parse_inbound(form: Mapping[str, str], received_at: datetime, country: str) -> InboundMessage:
     """Turn an inbound webhook form into an InboundMessage.
 
