@@ -9,7 +9,9 @@ Every inbound message goes through `handle_inbound`, whatever its channel:
    ``BEGIN IMMEDIATE``, see bot/db.py), so messages from one phone run one at a
    time while other phones run in parallel. Under the lock, a message already
    processed is not processed again: its stored replies are returned, so Twilio's
-   retry gets the same TwiML.
+   retry gets the same TwiML. The lock is not granted in arrival order, so the
+   oldest waiting messages of the phone are processed first (`_process`): the
+   conversation follows the order the messages arrived in.
 3. The engine (pure) returns the new state, replies and effects; effects, state,
    the replies and the "processed" mark are committed together.
 """
@@ -272,7 +274,10 @@ def _store(app: Flask, msg: InboundMessage) -> int:
             "contact_id": contact_id, "channel": msg.channel, "sid": msg.provider_sid,
             # No NUL nor lone surrogate (no database stores them); nothing else is altered.
             "body": storable(msg.text or ""), "media": storable(msg.media),
-            "attributes": storable(msg.attributes), "created_at": msg.received_at,
+            # The kind is kept for a message processed later by another request (_process).
+            "attributes": storable(msg.attributes if msg.kind == "text"
+                                   else {**msg.attributes, "kind": msg.kind}),
+            "created_at": msg.received_at,
         }).first()
     if stored is not None:
         log.info("stored inbound %s on %s from %s", msg.provider_sid, msg.channel,
@@ -288,69 +293,125 @@ class _Conflict(OperationalError):
 
 
 def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
-    settings = app.config
-    default_language = settings["ESSBOT_DEFAULT_LANGUAGE"]
+    """Process `msg` under the contact's lock, after any older message of the same phone that
+    is still waiting (see `_waiting_before`): the conversation follows arrival order even when
+    a later request wins the lock first. Each older message is processed in a savepoint: one
+    that fails is left to its own request (which records the failure and apologises)."""
+    older = _waiting_before(app, msg, contact_id)
     with transaction(app) as conn:
         sql = _sql(conn)
-        contact_row = conn.execute(sql.lock_contact, {"contact_id": contact_id}).one()
+        conn.execute(sql.lock_contact, {"contact_id": contact_id}).one()
         inbound = conn.execute(sql.inbound_by_sid, {"sid": msg.provider_sid}).one()
         if inbound.processed_at is not None:
             replies = conn.execute(sql.replies_of, {"inbound_id": inbound.id})
             return HandleResult([OutboundReply(r.id, r.body, r.channel) for r in replies],
                                 duplicate=True)
-        conv = conn.execute(sql.conversation_of, {"contact_id": contact_id}).first()
-        now = utcnow()
-        text = clean_text(inbound.body)
-        answers = dict(conv.answers or {}) if conv else {}
-        pages = answers.pop("_pages", None)
-        contact = {"id": contact_id, "phone": contact_row.phone, "language": contact_row.language,
-                   "opted_out": contact_row.opted_out, "channel": msg.channel}
-        dialog, node = (conv.dialog, conv.node) if conv else (None, None)
+        for waiting in older:
+            row = conn.execute(sql.inbound_by_sid, {"sid": waiting.provider_sid}).one()
+            if row.processed_at is not None:
+                continue  # its own request got there first
+            try:
+                with conn.begin_nested():
+                    _turn(app, conn, sql, contact_id, row, waiting)
+            except Exception as exc:  # noqa: BLE001 — its own request will retry it
+                log.warning("message %s of %s left to its own request (%s)",
+                            waiting.provider_sid, mask(msg.address), type(exc).__name__)
+        return _turn(app, conn, sql, contact_id, inbound, msg)
 
-        if pages and text == NEXT_PAGE:
-            language = contact["language"] or default_language
-            bodies, rest = [pages[0]], pages[1:]
-        else:
+
+def _waiting_before(app: Flask, msg: InboundMessage, contact_id: int) -> list[InboundMessage]:
+    """The contact's inbound messages stored before `msg` and not processed yet, oldest first
+    (at most MAX_WAITING): messages whose own request still waits for the contact's lock.
+    Excluded: a message whose processing failed (its retry handles it), a console message,
+    and one an inbound hook claims (a staff phone's DIFFUSER: the hook answers it in its own
+    request). Read without the lock; `_process` checks each again under it."""
+    m = Message.__table__
+    with get_engine(app).connect() as conn:
+        rows = conn.execute(
+            sa.select(m.c.id, m.c.channel, m.c.provider_sid, m.c.body, m.c.media,
+                      m.c.attributes, m.c.created_at)
+            .where(m.c.contact_id == contact_id, m.c.direction == "in",
+                   m.c.processed_at.is_(None), m.c.processing_error.is_(None),
+                   m.c.provider_sid.is_not(None), m.c.provider_sid != msg.provider_sid,
+                   m.c.id < sa.select(m.c.id).where(m.c.provider_sid == msg.provider_sid)
+                   .scalar_subquery())
+            .order_by(m.c.id).limit(MAX_WAITING)).all()
+    waiting = []
+    for row in rows:
+        older = InboundMessage(channel=row.channel, address=msg.address, text=row.body or "",
+                               provider_sid=row.provider_sid, received_at=row.created_at,
+                               kind=(row.attributes or {}).get("kind", "text"),
+                               media=list(row.media or []), attributes=dict(row.attributes or {}))
+        hooks = app.extensions.get(INBOUND_HOOKS, ())
+        if older.channel != "console" and not any(h.claim(app, older) is not None for h in hooks):
+            waiting.append(older)
+    return waiting
+
+
+#: Most older messages processed ahead of one message (a burst from one phone).
+MAX_WAITING = 50
+
+
+def _turn(app: Flask, conn: sa.Connection, sql: "_Statements", contact_id: int, inbound: Any,
+          msg: InboundMessage) -> HandleResult:
+    """One engine turn for the stored `inbound` row (its InboundMessage `msg`) in the open,
+    locked transaction: state, effects, replies and the processed mark. Returns its replies."""
+    settings = app.config
+    default_language = settings["ESSBOT_DEFAULT_LANGUAGE"]
+    contact_row = conn.execute(sql.lock_contact, {"contact_id": contact_id}).one()
+    conv = conn.execute(sql.conversation_of, {"contact_id": contact_id}).first()
+    now = utcnow()
+    text = clean_text(inbound.body)
+    answers = dict(conv.answers or {}) if conv else {}
+    pages = answers.pop("_pages", None)
+    contact = {"id": contact_id, "phone": contact_row.phone, "language": contact_row.language,
+               "opted_out": contact_row.opted_out, "channel": msg.channel}
+    dialog, node = (conv.dialog, conv.node) if conv else (None, None)
+
+    if pages and text == NEXT_PAGE:
+        language = contact["language"] or default_language
+        bodies, rest = [pages[0]], pages[1:]
+    else:
+        actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
+        # Only on a contact's first message: an entry imported later is linked to the
+        # existing contact by the importer, so later messages need no write here.
+        if actor is None and conv is None and conn.execute(sql.claim_actor, {
+                "claim_phone": contact["phone"], "claim_contact": contact_id}).rowcount:
             actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
-            # Only on a contact's first message: an entry imported later is linked to the
-            # existing contact by the importer, so later messages need no write here.
-            if actor is None and conv is None and conn.execute(sql.claim_actor, {
-                    "claim_phone": contact["phone"], "claim_contact": contact_id}).rowcount:
-                actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
-            turn = engine.step(
-                engine.State(dialog, node, answers), engine.Inbound(text, msg.kind),
-                engine.Facts(contact["language"], contact["opted_out"], default_language,
-                             msg.channel, _actor_facts(actor), engine_settings(settings),
-                             # Loaded only when the turn needs them (a menu answer does not).
-                             content=lambda: content_store.library(app, conn),
-                             announcements=lambda: _announcements(conn, contact_id)), now,
-            )
-            changes = _apply_effects(contact, turn.effects, now,
-                                     _Registry(conn, sql, actor, inbound))
-            if changes:
-                conn.execute(sa.update(Contact.__table__)
-                             .where(Contact.__table__.c.id == contact_id).values(**changes))
-            language = contact["language"] or default_language
-            dialog, node, answers = turn.state.dialog, turn.state.node, dict(turn.state.answers)
-            text_out = engine.render(turn.replies, language, translate)
-            bodies, rest = _paginate(settings, msg.channel, language, text_out)
-        if rest:
-            answers["_pages"] = rest
+        turn = engine.step(
+            engine.State(dialog, node, answers), engine.Inbound(text, msg.kind),
+            engine.Facts(contact["language"], contact["opted_out"], default_language,
+                         msg.channel, _actor_facts(actor), engine_settings(settings),
+                         # Loaded only when the turn needs them (a menu answer does not).
+                         content=lambda: content_store.library(app, conn),
+                         announcements=lambda: _announcements(conn, contact_id)), now,
+        )
+        changes = _apply_effects(contact, turn.effects, now,
+                                 _Registry(conn, sql, actor, inbound))
+        if changes:
+            conn.execute(sa.update(Contact.__table__)
+                         .where(Contact.__table__.c.id == contact_id).values(**changes))
+        language = contact["language"] or default_language
+        dialog, node, answers = turn.state.dialog, turn.state.node, dict(turn.state.answers)
+        text_out = engine.render(turn.replies, language, translate)
+        bodies, rest = _paginate(settings, msg.channel, language, text_out)
+    if rest:
+        answers["_pages"] = rest
 
-        state = {"dialog": dialog, "node": node, "answers": answers, "now": now}
-        if conv is None:
-            conn.execute(sql.insert_conversation, {"contact_id": contact_id, **state})
-        else:
-            done = conn.execute(sql.update_conversation, {
-                "conversation_id": conv.conversation_id, "expected_version": conv.version, **state})
-            if done.rowcount != 1:
-                raise _Conflict()
-        provider = (inbound.attributes or {}).get("provider")
-        replies = [_insert_reply(conn, sql, contact_id, inbound.id, msg.channel, language, body,
-                                 now, provider)
-                   for body in bodies]
-        conn.execute(sql.mark_processed, {"inbound_id": inbound.id, "now": now})
-        return HandleResult(replies, duplicate=False)
+    state = {"dialog": dialog, "node": node, "answers": answers, "now": now}
+    if conv is None:
+        conn.execute(sql.insert_conversation, {"contact_id": contact_id, **state})
+    else:
+        done = conn.execute(sql.update_conversation, {
+            "conversation_id": conv.conversation_id, "expected_version": conv.version, **state})
+        if done.rowcount != 1:
+            raise _Conflict()
+    provider = (inbound.attributes or {}).get("provider")
+    replies = [_insert_reply(conn, sql, contact_id, inbound.id, msg.channel, language, body,
+                             now, provider)
+               for body in bodies]
+    conn.execute(sql.mark_processed, {"inbound_id": inbound.id, "now": now})
+    return HandleResult(replies, duplicate=False)
 
 
 def stored_replies(app: Flask, msg: InboundMessage) -> HandleResult | None:
