@@ -35,8 +35,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from bot.config import setting
-from bot.broadcasts.ratelimit import RateLimiter, acquire
-from bot.broadcasts.sender import backoff, classify, gateway_key
+from bot.broadcasts.ratelimit import RateLimited, RateLimiter, acquire
+from bot.broadcasts.sender import MAX_PACING_WAIT_S, backoff, classify, gateway_key
 from bot.channels import smsgate as sg
 from bot.db import get_engine, transaction
 from bot.models import Contact, Message, utcnow
@@ -117,6 +117,12 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
     retry_at = _parse(attributes.get("retry_at"))
     if retry_at is not None and (retry_at - now).total_seconds() > 0.5:
         return Delivery("retry", (retry_at - now).total_seconds())
+    key, rate = gateway_key(settings)
+    try:
+        # Before the attempt is counted: waiting for the phone's pace is not a failed try.
+        acquire(limiter, key, row.segments or 1, rate, sleep, MAX_PACING_WAIT_S)
+    except RateLimited as paced:
+        return Delivery("retry", paced.wait)
     attempt = int(attributes.get("attempts") or 0) + 1
     max_attempts = int(setting(settings, "ESSBOT_SEND_MAX_ATTEMPTS"))
     idempotency_id = sg.gateway_id(message_id, row.created_at)
@@ -129,8 +135,6 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
     where = f"reply {message_id} (sms to {mask(row.phone)} through the gateway)"
     try:
         gateway = client()
-        key, rate = gateway_key(settings)
-        acquire(limiter, key, row.segments or 1, rate, sleep)
         state = gateway.send(row.phone, row.body, idempotency_id)
     except Exception as exc:  # noqa: BLE001 — every error is sorted and recorded
         kind, _code = classify(exc)

@@ -65,7 +65,7 @@ from bot.config import setting
 from bot.broadcasts import planner
 from bot.broadcasts.models import (Broadcast, BroadcastState, InvalidTransition, Outbox,
                                    OutboxState, UndeliverableAddress)
-from bot.broadcasts.ratelimit import RateLimiter, acquire
+from bot.broadcasts.ratelimit import RateLimited, RateLimiter, acquire
 from bot.channels import smsgate as sg
 from bot.channels.base import merge_status
 from bot.channels import twilio as tw
@@ -202,6 +202,13 @@ def gateway_key(settings: Mapping[str, Any]) -> tuple[str, float]:
             float(settings.get("SMSGATE_RATE_PER_MINUTE") or 0) / 60.0)
 
 
+#: Longest a worker thread sleeps for a sender's rate (seconds): a later slot gives the thread
+#: back and the row comes back then (bot.broadcasts.ratelimit.RateLimited).
+MAX_PACING_WAIT_S = 2.0
+#: Worker threads of one process that may be in a call to the SMS gateway at once.
+GATEWAY_THREADS = 2
+
+
 def lease_seconds(settings: Mapping[str, Any]) -> float:
     """ESSBOT_BROADCAST_LEASE, checked to be at least twice TWILIO_HTTP_TIMEOUT (and
     SMSGATE_HTTP_TIMEOUT when the gateway carries SMS): a live worker's request must have ended
@@ -308,6 +315,9 @@ class Sender:
         self.sleep = sleep
         self.lease = lease_seconds(self.settings)
         self._local = threading.local()
+        # The SMS gateway is one phone, slow and paced: at most GATEWAY_THREADS worker threads
+        # of this process wait on it, so Twilio's sends always find a free thread.
+        self.gateway_slots = threading.BoundedSemaphore(GATEWAY_THREADS)
         # twilio-python logs query strings at INFO, and a lookup's query holds the phone number.
         twilio_log = logging.getLogger("twilio.http_client")
         if twilio_log.getEffectiveLevel() < logging.WARNING:
@@ -425,13 +435,23 @@ class Sender:
                 self._fallback(row, "window_closed", now)
                 row = None
                 continue
-            key, rate = sender_key(self.settings, row.channel)
-            acquire(self.limiter, key, row.parts, rate, self.sleep)
-            claimed = self._claim(row, self.clock())
-            if claimed is None:  # our copy was stale (another worker, a cancel, a STOP): look again
-                row = None
-                continue
-            result = self._send(row, *claimed)
+            gateway = via_gateway(self.settings, row.channel)
+            if gateway and not self.gateway_slots.acquire(blocking=False):
+                return Result("retry", 1.0)  # the phone's threads are busy: give this one back
+            try:
+                key, rate = sender_key(self.settings, row.channel)
+                try:
+                    acquire(self.limiter, key, row.parts, rate, self.sleep, MAX_PACING_WAIT_S)
+                except RateLimited as paced:  # nothing reserved: come back at the slot
+                    return Result("retry", paced.wait)
+                claimed = self._claim(row, self.clock())
+                if claimed is None:  # our copy was stale (another worker, a cancel, a STOP)
+                    row = None
+                    continue
+                result = self._send(row, *claimed)
+            finally:
+                if gateway:
+                    self.gateway_slots.release()
             if result is not None:
                 return result
             row = None
