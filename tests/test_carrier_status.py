@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 from bot.broadcasts import planner
-from bot.broadcasts.models import Outbox
 from bot.channels import base
 from bot.db import get_engine
 from bot.models import Message

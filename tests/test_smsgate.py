@@ -228,7 +228,8 @@ def test_a_failed_send_is_retried_with_backoff_and_never_sent_twice(gate_app, cl
     run_queue(gate_app)
     reply = messages(gate_app, direction="out")[0]
     assert fake.per_recipient() == {"+22370000101": 1}
-    assert reply.provider_sid == sg.gateway_id(reply.id, reply.created_at) and reply.attributes["attempts"] == 4
+    assert reply.provider_sid == sg.gateway_id(reply.id, reply.created_at)
+    assert reply.attributes["attempts"] == 4
     posts = [r["status"] for r in fake.requests if r["method"] == "POST"]
     assert posts == [429, 503, 500, 202]  # the last one answered from the idempotency id
 
@@ -263,7 +264,8 @@ def test_a_reply_the_phone_fails_at_once_keeps_its_reason(gate_app, client):
         post(client, received_event("+22370000101", "Bonjour"))
         run_queue(gate_app)
     reply = messages(gate_app, direction="out")[0]
-    assert reply.status == "failed" and reply.provider_sid == sg.gateway_id(reply.id, reply.created_at)
+    assert reply.status == "failed"
+    assert reply.provider_sid == sg.gateway_id(reply.id, reply.created_at)
     assert reply.attributes["error_reason"] == "RESULT_ERROR_RADIO_OFF"
 
 
