@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
@@ -40,6 +39,7 @@ from bot.models import Actor, Contact
 from bot.phones import DEMO_PHONE_PREFIX
 from bot.engine import REGISTRATION
 from bot.engine.schema import load_dialogs
+from bot.registry import fields as F
 from bot.understanding import match_quartier
 from bot.phones import exclude_test_phones
 
@@ -52,15 +52,10 @@ _NO = {"non", "no", "0", "false", "ayi"}
 _AGE = re.compile(r"^\s*(\d{1,3})?\s*-\s*(\d{1,3})?\s*$|^\s*(\d{1,3})\s*$")
 
 
-@lru_cache(maxsize=1)
 def _options() -> dict[str, tuple[str, ...]]:
-    """Option keys of the registration dialog's choice questions, by stored field."""
-    found: dict[str, tuple[str, ...]] = {}
-    for node in load_dialogs().get(REGISTRATION).nodes.values():
-        store = getattr(node, "store", None)
-        if store in ("sector", "kind", "gender", "needs") and node.options:
-            found[store] = tuple(str(o.key) for o in node.options)
-    return found
+    """Option keys of the registration dialog's choice questions, by stored field (the
+    registry's option lists, bot.registry.fields)."""
+    return {field: F.option_keys(field) for field in ("sector", "kind", "gender", "needs")}
 
 
 def _quartier(value: str) -> str:

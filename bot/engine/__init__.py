@@ -40,7 +40,9 @@ summary), ``_mode`` (``"profile"`` when a registered person views their data), `
 is in the information menu), ``_options_shown`` (the article options 1-4 were shown in this
 visit of the information menu: on SMS they may then be left out), ``_question`` (a question
 offered to staff), ``_reminded_at``
-(last "send START" reminder to an opted-out person).
+(last "send START" reminder to an opted-out person). The layout has a format number
+(``State.format``); bot/engine/state.py migrates an older state and follows renamed nodes
+(a dialog's ``moved``) before a turn reads it.
 """
 
 from __future__ import annotations
@@ -52,9 +54,11 @@ from typing import Any, Callable, Mapping
 from bot import sms
 from bot.config import DEFAULTS, engine_settings
 from bot.content import Library, is_confident, search
-from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, load_dialogs
+from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, holds, load_dialogs
+from bot.engine.state import STATE_FORMAT, State, migrate
 from bot.i18n import N_, translate
 from bot.officehours import next_answer
+from bot.understanding.words import WORDS
 from bot.understanding import (
     Option, agent_request, answer_pieces, asks_for_person, detect_command, detect_courtesy,
     detect_doubt,
@@ -78,8 +82,7 @@ REGISTRATION = "registration"
 SHOWN_CHARS = 24
 #: Words that never occur in a name but often in an answer that is not one (French doubt and
 #: questions, Bambara "n ma a faamu" = I did not understand, docs/domain.md §5 vocabulary).
-NOT_NAME_WORDS = frozenset({"sais", "sait", "pas", "comprends", "comprend", "pourquoi",
-                            "comment", "quoi", "faamu", "aide", "help", "svp"})
+NOT_NAME_WORDS = WORDS.set("not_name_words")
 #: Longest free-text answer kept (a trade, a quartier outside the commune).
 TEXT_MAX_CHARS = 80
 #: An opted-out person who writes again is reminded how to restart at most this often; any
@@ -121,16 +124,6 @@ ARTICLE_FIELD_WORDS = {
                      ("cogo", "di", "a ke cogo")),
     "where": (("ou", "ou aller", "adresse", "bureau", "lieu"), ("yoro", "min")),
 }
-
-
-@dataclass(frozen=True)
-class State:
-    """Where a contact is: `dialog` and `node` ids (None before the first message) and the
-    answers collected so far (a JSON-serialisable mapping, layout in the module docstring)."""
-
-    dialog: str | None = None
-    node: str | None = None
-    answers: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -317,7 +310,7 @@ class _Ctx:
 
     def turn(self) -> Turn:
         """The turn's result: the new state, the replies and the effects, in order."""
-        return Turn(State(self.dialog, self.node, self.answers), tuple(self.replies),
+        return Turn(State(self.dialog, self.node, self.answers, STATE_FORMAT), tuple(self.replies),
                     tuple(self.effects))
 
 
@@ -340,7 +333,7 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
     bug (a node the dialogs do not define), which `essbot dialogs check` catches first.
     """
     dialogs = dialogs if dialogs is not None else load_dialogs()
-    ctx = _Ctx(dialogs, state, facts, now)
+    ctx = _Ctx(dialogs, migrate(state, dialogs), facts, now)
     text = inbound.text
     ctx.text = text
     command = detect_command(text)
@@ -461,9 +454,16 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
         _goto(ctx, MAIN, "menu")
         return ctx.turn()
     if ctx.dialog not in dialogs.specs or ctx.node not in dialogs.get(ctx.dialog).nodes:
-        # A state saved by an older dialog version: start again from the menu.
+        # A node that the dialogs no longer define and do not list as moved (migrate has
+        # already followed `moved`): a registration with answers asks whether to continue,
+        # its answers kept; otherwise the menu, where nothing is lost.
         ctx.answers.pop("_pending", None)
-        _goto(ctx, MAIN, "menu")
+        if ctx.dialog == REGISTRATION and (ctx.answers.get(REGISTRATION) or {}).get("consent_at") \
+                and "resume" in dialogs.get(REGISTRATION).nodes:
+            ctx.data(REGISTRATION).pop("_node", None)
+            _goto(ctx, REGISTRATION, "resume")
+        else:
+            _goto(ctx, MAIN, "menu")
         return ctx.turn()
     if ctx.dialog == REGISTRATION and ctx.node != "resume" and _stale(ctx):
         ctx.data(REGISTRATION)["_node"] = ctx.node
@@ -598,21 +598,18 @@ def _settings_value(ctx: _Ctx, key: str) -> Any:
 
 
 def _holds(ctx: _Ctx, dialog: str, condition: Mapping[str, Any] | None) -> bool:
-    """Whether every key of `condition` holds (answers of `dialog`, or ``setting.X``)."""
-    if not condition:
-        return True
+    """Whether every key of `condition` holds (answers of `dialog`, ``setting.X`` or
+    ``contact.X``), read by :func:`bot.engine.schema.holds`."""
     data = ctx.answers.get(dialog, {})
-    for key, expected in condition.items():
+
+    def value_of(key: str) -> Any:
         if key.startswith("setting."):
-            value = _settings_value(ctx, key[8:])
-        elif key.startswith("contact."):
-            value = _contact_fact(ctx, key[8:])
-        else:
-            value = data.get(key)
-        allowed = expected if isinstance(expected, list) else [expected]
-        if value not in allowed:
-            return False
-    return True
+            return _settings_value(ctx, key[8:])
+        if key.startswith("contact."):
+            return _contact_fact(ctx, key[8:])
+        return data.get(key)
+
+    return holds(condition, value_of)
 
 
 def _contact_fact(ctx: _Ctx, name: str) -> bool:
@@ -1365,7 +1362,7 @@ def _save_actor(ctx: _Ctx, **more: Any) -> None:
 
 
 #: Folded words that open the needs in a list of answers ("besoins: formation et crédit").
-NEEDS_LEADS = ("besoins", "besoin", "mes besoins", "magow", "mago")
+NEEDS_LEADS = WORDS.list("needs_leads")
 
 
 def _several_answers(ctx: _Ctx, text: str) -> dict[str, Any]:
