@@ -65,6 +65,7 @@ from bot.models import Actor, Contact, utcnow
 from bot.engine import REGISTRATION
 from bot.engine.schema import load_dialogs
 from bot.registry import fields as F
+from bot.registry import filters
 from bot.broadcasts.diffuser import pending_until as until
 from bot.registry.export import CSV_DELIMITER
 from bot.broadcasts.tasks import get_queue
@@ -154,7 +155,7 @@ def segment_choices() -> list[dict[str, Any]]:
               for field in ("sector", "gender", "needs")}
     options: dict[str, list[tuple[str, str]]] = {
         "quartier": [(name, name) for name in dialogs.places(REGISTRATION).names()]}
-    for field, keys in segments._options().items():
+    for field, keys in filters.option_fields().items():
         shown = {**labels.get(field, {}), **_VALUE_LABELS.get(field, {})}
         options[field] = [(key, _(shown.get(key, key))) for key in keys]
     for field in ("language", "channel", "registered"):
