@@ -3,7 +3,7 @@
 A dialog file describes one dialog: its ``version``, its ``id``, the ``start`` node, named
 ``messages`` (texts said outside any question, e.g. the answer to AIDE) and ``nodes``. A node
 has a ``prompt`` (French text, the gettext msgid; Bambara lives in the catalog), an ``input``
-kind that says how the answer is read (bot/understanding.py), where the answer is ``store``\\ d,
+kind that says how the answer is read (bot/understanding/), where the answer is ``store``\\ d,
 the ``next`` node (with conditions), and optional ``reprompt``/``help`` texts. The schema refuses
 unknown keys, so a typo fails at load (``essbot dialogs check`` and CI), never in a user's
 conversation.

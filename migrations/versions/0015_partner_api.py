@@ -1,7 +1,7 @@
 """partner_api
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-02
 
 Issue 21: the partner API's tokens (stored hashed), outbound webhook subscriptions, their
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import bot.models
 
 revision = '0015'
-down_revision = '0012'
+down_revision = '0014'  # re-chained after main's 0014 (contact address)
 branch_labels = None
 depends_on = None
 
