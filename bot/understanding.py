@@ -1639,6 +1639,13 @@ _KEYWORDS: dict[str, set[str]] = {
     # ANNONCES: the latest announcements (issue 4). "kibaru" = news (unverified).
     "news": {"annonces", "annonce", "les annonces", "mes annonces", "nouvelles", "kibaru",
              "kibaruw", "kibaruya", "kibaruyaw"},
+    # ABONNER (issue 12): consent to receive announcements. French "s'abonner"; Bambara
+    # "kibaru sɔn" = accept the news (ours, unverified: the catalog marks it fuzzy), typed
+    # without the special letter. Not "kibaru" alone, which is ANNONCES above.
+    "subscribe": {"abonner", "s abonner", "m abonner", "je m abonne", "abonne moi",
+                  "abonnez moi", "abonnement", "abonnement annonces", "abonner annonces",
+                  "recevoir les annonces", "kibaru son", "kibaruson", "kibaruw son",
+                  "n b a fe kibaru", "ka kibaru son"},
     "mydata": {"mes donnees", "mes donnee", "mes infos", "mes informations", "mydata",
                "my data", "voir mes donnees", "mes donnees personnelles"},
 }
@@ -1659,9 +1666,9 @@ def detect_keyword(text: str | None) -> str | None:
     """Return the global keyword a message is, or None.
 
     Takes the message; returns one of ``"menu"``, ``"help"``, ``"language"``, ``"stop"``,
-    ``"start"``, ``"delete"``, ``"agent"``, ``"mydata"``, ``"news"`` or None. Matching is accent-
-    and case-insensitive and ignores punctuation ("STOP!", "Arrêt.") and politeness around it
-    ("stop svp", "bonjour, aide", "i ni ce, a dabila").
+    ``"start"``, ``"delete"``, ``"agent"``, ``"mydata"``, ``"news"``, ``"subscribe"`` or None.
+    Matching is accent- and case-insensitive and ignores punctuation ("STOP!", "Arrêt.") and
+    politeness around it ("stop svp", "bonjour, aide", "i ni ce, a dabila").
 
     The message must BE the keyword: "je veux arrêter de fumer", "aide-ménagère" or "agent de
     santé" are answers, not commands, so a sentence never opts a person out or derails a
@@ -1786,7 +1793,7 @@ _BAMBARA_MARKERS = ("i ni ce", "aw ni ce", "i ni sogoma", "aw ni sogoma", "i ni 
                     "n be a fe", "n be fe", "togo seben", "bamanankan", "an ka taa",
                     # Bambara keywords typed as a first message (newcomer's test).
                     "deme", "a deme", "n deme", "a dabila", "ka dabila", "a damine",
-                    "ka damine", "togoseben", "josi", "a josi",
+                    "ka damine", "togoseben", "josi", "a josi", "kibaru son",
                     # Greetings typed in one word or as thanks (issue 15).
                     "inice", "awnice", "a ni ce", "anice")
 _BAMBARA_LETTERS = set("ɛɔɲŋƐƆƝŊ")

@@ -160,7 +160,9 @@ class Facts:
     articles (a bot.content.Library) or a function of no argument returning one (called
     only when needed, so a turn that does not search does not load them), or None;
     announcements: the latest announcements sent to the contact, newest first, as a list of
-    ``{"at": "YYYY-MM-DD", "text": str}``, or a function returning it.
+    ``{"at": "YYYY-MM-DD", "text": str}``, or a function returning it; subscribed: whether the
+    contact consented to receive announcements (True / False; None when the caller does not
+    say, e.g. plain engine tests: then nothing is said about it).
     """
 
     language: str | None
@@ -171,6 +173,7 @@ class Facts:
     settings: Mapping[str, Any] = field(default_factory=dict)
     content: Any = None
     announcements: Any = None
+    subscribed: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,8 @@ class Join:
 class Effect:
     """A change the caller must apply with the new state, in the same transaction.
 
-    kind: "set_language" (value "fr" | "bm"), "opt_out", "opt_in", "save_actor" (value: a
+    kind: "set_language" (value "fr" | "bm"), "opt_out", "opt_in", "subscribe" (consent to
+    receive announcements, by the ABONNER keyword: issue 12), "save_actor" (value: a
     dict of registry fields, see :func:`_actor_fields`), "delete_data" (remove the contact's
     personal data, keep anonymous counts), "handover" (value: ``{"reason": "asked" |
     "no_match" | "misses" | "media", "question": str | None}``; open a ticket for staff).
@@ -426,6 +430,13 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
             # First contact: welcome in the default language, then the bilingual choice.
             if command == "register":
                 ctx.answers["_intent"] = "register"
+            elif command == "subscribe":
+                # ABONNER as a first message: recorded at once, the language asked after.
+                ctx.effect("subscribe")
+                ctx.replies.append(Reply(dialogs.message("subscribed"),
+                                         language=facts.default_language))
+                _ask_language(ctx)
+                return ctx.turn()
             elif _is_question(text):
                 ctx.answers["_first_question"] = text[:TEXT_MAX_CHARS * 5]
             ctx.replies.append(Reply(dialogs.message("welcome"), language=facts.default_language))
@@ -558,6 +569,8 @@ def _command(ctx: _Ctx, command: str) -> None:
         _goto(ctx, MAIN, "agent_question")
     elif command == "news":
         _say_news(ctx)
+    elif command == "subscribe":
+        _subscribe(ctx)
     else:  # pragma: no cover - detect_command returns only the names above
         raise KeyError(command)
 
@@ -1880,17 +1893,32 @@ def _hhmm(value: Any) -> str:
     return value.strftime("%H:%M") if hasattr(value, "strftime") else str(value)
 
 
+def _subscribe(ctx: _Ctx) -> None:
+    """ABONNER / KIBARU SON: the person consents to receive announcements (the "subscribe"
+    effect records it with source "keyword"); then the menu. Reached only when the person has
+    not opted out: after STOP the reminder to send START answers instead (STOP always wins)."""
+    ctx.effect("subscribe")
+    ctx.message("subscribed")
+    if ctx.language is None:
+        _ask_language(ctx)
+    else:
+        _goto(ctx, MAIN, "menu", quiet=True)
+
+
 def _say_news(ctx: _Ctx) -> None:
-    """ANNONCES: the latest announcements sent to this person (Facts.announcements)."""
+    """ANNONCES: the latest announcements sent to this person (Facts.announcements); to a
+    person without announcement consent (Facts.subscribed False), how to ask for them."""
     items = ctx.facts.announcements
     items = items() if callable(items) else (items or [])
     if not items:
-        ctx.message("no_news")
+        ctx.message("no_news_subscribe" if ctx.facts.subscribed is False else "no_news")
     else:
         lines: list[Any] = [Reply(ctx.dialogs.message("news_header"))]
         lines += [Reply("%(at)s: %(text)s", {"at": i.get("at", ""), "text": i.get("text", "")},
                         raw=True) for i in items]
         ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(lines), "\n")}, raw=True))
+        if ctx.facts.subscribed is False:
+            ctx.message("how_to_subscribe")
     _goto(ctx, MAIN, "menu", quiet=True)
 
 
