@@ -23,10 +23,11 @@ the mairie for its ESS registry; the import records that as their consent for th
 (``consent_at`` = the import time, ``consent_version`` = ``import:<date>``, so these entries
 are always told apart from consents given to the bot) and gives them a registration code
 (``registered_at`` = the import time, ``channel`` = ``import``). Receiving announcements is a
-separate purpose they did not agree to by giving their data for a list: an imported person is
-**not** made a broadcast recipient (no contact is created for them; broadcasts go to contacts)
-unless the file's ``annonces`` column says ``oui`` for them, in which case a contact is created
-with ``opted_in_at`` = the import time. When they first write to the bot, their contact takes
+separate purpose they did not agree to by giving their data for a list: the file's
+``annonces`` column says it for each person (issue 12). Every imported person gets a contact
+holding that consent (`Contact.announcements`: True for ``oui``, False for ``non``, None when
+empty; source ``import``, at the import time), so previews count them — as recipients, or as
+left out for ``no_consent`` (bot.broadcasts.reach). When they first write to the bot, their contact takes
 their entry (bot.conversations: ``claim_actor``): PROFIL shows it, SUPPRIMER deletes it. A
 person already known to the bot (a contact with that phone) is linked to the new entry and
 keeps their own STOP/START choice. The social-protection question is never imported: it may
@@ -430,8 +431,8 @@ def check_row(cells: dict[str, Any], headers: dict[str, str], country: str,
     values["needs"] = needs
     values["language"] = _choice("language", text.get("language", ""), errors,
                                  col("language", "langue"))
-    values["broadcasts"] = bool(_yes_no(text.get("broadcasts", ""), errors,
-                                        col("broadcasts", "annonces")))
+    said = _yes_no(text.get("broadcasts", ""), errors, col("broadcasts", "annonces"))
+    values["broadcasts"] = None if said is None else bool(said)
     return values, list(errors)
 
 
@@ -548,7 +549,7 @@ def apply_import(app: Flask, report: ImportReport, now: datetime | None = None) 
             Actor.contact_id.in_([c for c, _ in contacts.values()])))) if contacts else set()
         for row in rows:
             values = dict(row["values"])
-            broadcasts = bool(values.pop("broadcasts", False))
+            broadcasts = values.pop("broadcasts", None)
             phone = values["phone"]
             if phone in taken:
                 result["skipped"] += 1
@@ -558,14 +559,24 @@ def apply_import(app: Flask, report: ImportReport, now: datetime | None = None) 
             if phone in contacts and contacts[phone][0] not in linked_contacts:
                 contact_id = contacts[phone][0]
                 result["linked"] += 1
-            elif phone not in contacts and broadcasts:
+                if broadcasts is not None:
+                    # The person's own choice (keyword, registration, agent) wins over a list.
+                    session.execute(sa.update(Contact).where(
+                        Contact.id == contact_id, Contact.announcements.is_(None)).values(
+                        announcements=broadcasts, announcements_source="import",
+                        announcements_at=now))
+            elif phone not in contacts:
                 contact = Contact(phone=phone, language=values.get("language"),
-                                  opted_out=False, opted_in_at=now, created_at=now,
-                                  updated_at=now)
+                                  opted_out=False, opted_in_at=now if broadcasts else None,
+                                  announcements=broadcasts,
+                                  announcements_source=None if broadcasts is None else "import",
+                                  announcements_at=None if broadcasts is None else now,
+                                  created_at=now, updated_at=now)
                 session.add(contact)
                 session.flush()
                 contact_id = contact.id
-                result["opted_in"] += 1
+                if broadcasts:
+                    result["opted_in"] += 1
             actor = Actor(**{k: values.get(k) for k in _ACTOR_VALUES}, contact_id=contact_id,
                           channel="import", birth_band=F.year_band(values.get("birth_year")),
                           completeness=F.completeness(values, ask_protection),
