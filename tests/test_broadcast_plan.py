@@ -101,7 +101,7 @@ def test_segment_filters_are_checked_and_canonical():
 
 def test_segment_counts_follow_the_filters(app):
     population(app)
-    with get_engine(app).connect() as conn:
+    with get_engine(app).connect():  # the counter opens its own connection
         def count(definition):
             return planner.count(app, segments.normalize(definition), now=NOW)
         # Issue 12: the counter reports recipients as the preview decides them (the two WhatsApp

@@ -27,8 +27,8 @@ separate purpose they did not agree to by giving their data for a list: the file
 ``annonces`` column says it for each person (issue 12). Every imported person gets a contact
 holding that consent (`Contact.announcements`: True for ``oui``, False for ``non``, None when
 empty; source ``import``, at the import time), so previews count them — as recipients, or as
-left out for ``no_consent`` (bot.broadcasts.reach). When they first write to the bot, their contact takes
-their entry (bot.conversations: ``claim_actor``): PROFIL shows it, SUPPRIMER deletes it. A
+left out for ``no_consent`` (bot.broadcasts.reach). When they first write to the bot, their
+contact takes their entry (bot.conversations: ``claim_actor``): PROFIL shows it, SUPPRIMER deletes it. A
 person already known to the bot (a contact with that phone) is linked to the new entry and
 keeps their own STOP/START choice. The social-protection question is never imported: it may
 be health data (docs/domain.md §3) and paper lists do not carry the person's answer to the bot's
