@@ -89,3 +89,33 @@ def test_preview_warns_the_same_on_the_web_and_in_the_cli(app, client, runner):
     html = client.get(f"/admin/broadcasts/{bid}").get_data(as_text=True)
     for warning in cli["warnings"]:
         assert warning["message"].replace("'", "&#39;") in html
+
+
+def test_keyword_records_consent_stop_wins_and_supprimer_resets_it(app):
+    from bot.broadcasts import planner
+
+    number = consent_scenario.phone(5, 1)
+
+    def state():
+        with session_scope(app) as s:
+            c = s.scalar(sa.select(Contact).where(Contact.phone == number))
+            return c.announcements, c.announcements_source, c.opted_out
+
+    consent_scenario.say(app, number, "Bonjour")
+    consent_scenario.say(app, number, "1")  # French
+    assert state() == (None, None, False)
+    consent_scenario.say(app, number, "ABONNER")
+    assert state() == (True, "keyword", False)
+    assert planner.count(app, {})["recipients"] == 1
+    consent_scenario.say(app, number, "STOP")
+    consent_scenario.say(app, number, "KIBARU SON")  # STOP wins: still out
+    assert state() == (True, "keyword", True)
+    assert planner.count(app, {})["skipped"]["opted_out"] == 1
+    consent_scenario.say(app, number, "START")
+    consent_scenario.say(app, number, "SUPPRIMER")
+    consent_scenario.say(app, number, "OUI")
+    with session_scope(app) as s:
+        erased = s.scalar(sa.select(Contact).where(Contact.phone.like("deleted:%")))
+        assert (erased.announcements, erased.announcements_source) == (None, None)
+    consent_scenario.say(app, number, "Bonjour")  # the number afresh: not a recipient
+    assert planner.count(app, {})["recipients"] == 0

@@ -408,9 +408,10 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
         return ctx.turn()
 
     if ctx.language is None and command in ("mydata", "delete") and facts.actor is None \
-            and not ctx.answers.get(REGISTRATION):
+            and not ctx.answers.get(REGISTRATION) and facts.subscribed is not True:
         # PROFIL or SUPPRIMER from a contact with nothing stored (e.g. right after SUPPRIMER,
-        # which starts the phone afresh): say so, not the first-contact welcome.
+        # which starts the phone afresh): say so, not the first-contact welcome. Announcement
+        # consent is something stored: SUPPRIMER then erases it (issue 12).
         ctx.message("no_data")
         _ask_language(ctx)
         return ctx.turn()
