@@ -192,7 +192,7 @@ def segment_summary(definition: Mapping[str, list[str]] | None) -> str:
     """The segment in one French line ("Quartier : Badialan I · Langue : Bambara"), or
     "Tous les contacts abonnés" for the empty definition."""
     if not definition:
-        return _("Tous les contacts abonnés (qui n'ont pas écrit STOP)")
+        return _("Tous les contacts abonnés (accord pour les annonces, pas de STOP)")
     choices = {c["field"]: dict(c["options"]) for c in segment_choices()}
     parts = []
     for field, values in definition.items():
