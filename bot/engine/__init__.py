@@ -55,6 +55,7 @@ from bot.content import Library, is_confident, search
 from bot.engine.schema import DialogSpec, Dialogs, NodeSpec, load_dialogs
 from bot.i18n import N_, translate
 from bot.officehours import next_answer
+from bot.understanding.words import WORDS
 from bot.understanding import (
     Option, agent_request, answer_pieces, asks_for_person, detect_command, detect_courtesy,
     detect_doubt,
@@ -78,8 +79,7 @@ REGISTRATION = "registration"
 SHOWN_CHARS = 24
 #: Words that never occur in a name but often in an answer that is not one (French doubt and
 #: questions, Bambara "n ma a faamu" = I did not understand, docs/domain.md §5 vocabulary).
-NOT_NAME_WORDS = frozenset({"sais", "sait", "pas", "comprends", "comprend", "pourquoi",
-                            "comment", "quoi", "faamu", "aide", "help", "svp"})
+NOT_NAME_WORDS = WORDS.set("not_name_words")
 #: Longest free-text answer kept (a trade, a quartier outside the commune).
 TEXT_MAX_CHARS = 80
 #: An opted-out person who writes again is reminded how to restart at most this often; any
@@ -1379,7 +1379,7 @@ def _save_actor(ctx: _Ctx, **more: Any) -> None:
 
 
 #: Folded words that open the needs in a list of answers ("besoins: formation et crédit").
-NEEDS_LEADS = ("besoins", "besoin", "mes besoins", "magow", "mago")
+NEEDS_LEADS = WORDS.list("needs_leads")
 
 
 def _several_answers(ctx: _Ctx, text: str) -> dict[str, Any]:
