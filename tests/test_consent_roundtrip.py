@@ -144,3 +144,17 @@ def test_viewer_cannot_change_consent(app, client):
             Actor, Actor.contact_id == Contact.id).where(Actor.id == awa)) is True
 
 
+
+
+def test_reimporting_the_list_records_consent_of_people_already_registered(app):
+    imported(app, LIST, "liste.csv")
+    again = ("telephone;nom;annonces\n76000004;Fanta Keita;oui\n"
+             "76000003;Moussa Diarra;oui\n").encode()
+    report = importer.analyse_file(app, again, "liste2.csv")
+    assert not report.create and len(report.duplicates) == 2
+    assert "accord pour les annonces noté : oui" in report.duplicates[0]["reason"]
+    result = importer.apply_import(app, report)
+    assert result["consent"] == 2  # both recorded by the import only: the new list wins
+    with session_scope(app) as s:
+        got = dict(s.execute(sa.select(Contact.phone, Contact.announcements)).all())
+    assert got["+22376000004"] is True and got["+22376000003"] is True

@@ -557,7 +557,9 @@ def import_preview(token: str):
             audit("import", "registry", session=session, file=report.filename[:100], **result)
         flash(_("%(n)s acteur(s) importé(s).", n=result["created"])
               + (_(" %(n)s ignoré(s) : déjà au registre.", n=result["skipped"])
-                 if result["skipped"] else ""))
+                 if result["skipped"] else "")
+              + (_(" Accord pour les annonces noté pour %(n)s personne(s) déjà au registre.",
+                   n=result["consent"]) if result.get("consent") else ""))
         return redirect(url_for("admin.registry", channel="import"))
     return render_template("admin/registry_import_preview.html", pending=pending,
                            report=report, expired=expired, shown=PREVIEW_ROWS, label=F.label,

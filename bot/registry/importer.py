@@ -151,7 +151,9 @@ class ImportReport:
     (phone E.164, option keys, canonical quartier) plus ``broadcasts`` (bool); `duplicates`:
     ``{"row", "label", "phone" (masked), "reason"}``; `errors`: ``{"row", "column", "message"}``
     (several per row possible; such rows are not imported); `ignored_columns`: headers not
-    understood. Row numbers are the spreadsheet's (the header is row 1).
+    understood; `consent`: rows already in the registry whose ``annonces`` cell says yes or no,
+    ``{"row", "phone" (E.164), "broadcasts" (bool)}`` — re-importing the list records their
+    announcement consent (issue 12). Row numbers are the spreadsheet's (the header is row 1).
     """
 
     filename: str = ""
@@ -160,6 +162,7 @@ class ImportReport:
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    consent: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def error_rows(self) -> int:
@@ -515,9 +518,14 @@ def analyse_file(app: Flask, data: bytes, filename: str,
             continue
         first_row[phone] = number
         if phone in known:
+            reason = "déjà au registre" + (f" ({known[phone]})" if known[phone] else "")
+            if values.get("broadcasts") is not None:
+                report.consent.append({"row": number, "phone": phone,
+                                       "broadcasts": values["broadcasts"]})
+                reason += " ; accord pour les annonces noté : " + (
+                    "oui" if values["broadcasts"] else "non")
             report.duplicates.append({"row": number, "label": label, "phone": mask(phone),
-                                      "reason": "déjà au registre"
-                                                + (f" ({known[phone]})" if known[phone] else "")})
+                                      "reason": reason})
             continue
         code = values.get("registration_code")
         if code and (code in taken_codes or code in code_row):
@@ -582,7 +590,8 @@ _ACTOR_VALUES = ("phone", "kind", "name", "org_name", "contact_name", "gender", 
 def apply_import(app: Flask, report: ImportReport, now: datetime | None = None) -> dict[str, int]:
     """Create the registry entries of `report.create` in one transaction; return ``{"created",
     "skipped" (phone registered since the preview), "opted_in" (contacts created for
-    announcements), "linked" (existing contacts given their entry)}``.
+    announcements), "linked" (existing contacts given their entry), "consent" (people already
+    in the registry whose announcement consent the list recorded)}``.
 
     Each entry: consent and registration at `now` with ``consent_version`` ``import:<date>``,
     channel ``import``, a registration code, completeness and birth decade computed as the
@@ -592,7 +601,7 @@ def apply_import(app: Flask, report: ImportReport, now: datetime | None = None) 
     spec = load_dialogs().get(REGISTRATION).registry
     ask_protection = bool(setting(app.config, "ESSBOT_ASK_PROTECTION"))
     version = f"import:{now.date().isoformat()}"
-    result = {"created": 0, "skipped": 0, "opted_in": 0, "linked": 0}
+    result = {"created": 0, "skipped": 0, "opted_in": 0, "linked": 0, "consent": 0}
     rows = report.create
     kept = [r["values"]["registration_code"] for r in rows if r["values"].get("registration_code")]
     codes_taken = _taken_codes(app, kept)
@@ -663,11 +672,41 @@ def apply_import(app: Flask, report: ImportReport, now: datetime | None = None) 
                 actor.registration_code = registration_code(spec.code_prefix, actor.id,
                                                             spec.code_digits)
             result["created"] += 1
+        result["consent"] = _record_consent(session, report.consent, now)
         if session.get_bind().dialect.name == "postgresql":
             # Entries created with the number of their kept code: the sequence moves past them.
             session.execute(sa.text("SELECT setval(pg_get_serial_sequence('actor', 'id'), "
                                     "GREATEST((SELECT MAX(id) FROM actor), 1))"))
     return result
+
+
+def _record_consent(session: Any, rows: list[dict[str, Any]], now: datetime) -> int:
+    """Announcement consent of people already in the registry, from a re-imported list: set on
+    their contact (created for an entry that has none) unless the person's own choice —
+    registration, ABONNER, an agent — is recorded (a list never overrides the person).
+    Returns how many contacts changed."""
+    changed = 0
+    for item in rows:
+        actor = session.scalar(sa.select(Actor).where(Actor.phone == item["phone"],
+                                                      Actor.deleted_at.is_(None)))
+        if actor is None:
+            continue
+        contact = session.get(Contact, actor.contact_id) if actor.contact_id else \
+            session.scalar(sa.select(Contact).where(Contact.phone == item["phone"]))
+        if contact is None:
+            contact = Contact(phone=item["phone"], language=actor.language, created_at=now,
+                              updated_at=now)
+            session.add(contact)
+            session.flush()
+        if actor.contact_id is None:
+            actor.contact_id = contact.id
+        if contact.announcements_source not in (None, "import") or \
+                contact.announcements is item["broadcasts"]:
+            continue
+        contact.announcements = item["broadcasts"]
+        contact.announcements_source, contact.announcements_at = "import", now
+        changed += 1
+    return changed
 
 
 def format_report(report: ImportReport) -> str:
