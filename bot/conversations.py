@@ -304,6 +304,9 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
         text = clean_text(inbound.body)
         answers = dict(conv.answers or {}) if conv else {}
         pages = answers.pop("_pages", None)
+        # The engine's state format (bot/engine/state.py) rides in the saved answers beside
+        # the pages; a state saved before formats were recorded is format 0.
+        state_format = answers.pop("_format", 0)
         contact = {"id": contact_id, "phone": contact_row.phone, "language": contact_row.language,
                    "opted_out": contact_row.opted_out, "channel": msg.channel,
                    "announcements": contact_row.announcements}
@@ -320,7 +323,7 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
                     "claim_phone": contact["phone"], "claim_contact": contact_id}).rowcount:
                 actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
             turn = engine.step(
-                engine.State(dialog, node, answers), engine.Inbound(text, msg.kind),
+                engine.State(dialog, node, answers, state_format), engine.Inbound(text, msg.kind),
                 engine.Facts(contact["language"], contact["opted_out"], default_language,
                              msg.channel, _actor_facts(actor), engine_settings(settings),
                              # Loaded only when the turn needs them (a menu answer does not).
@@ -335,10 +338,12 @@ def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
                              .where(Contact.__table__.c.id == contact_id).values(**changes))
             language = contact["language"] or default_language
             dialog, node, answers = turn.state.dialog, turn.state.node, dict(turn.state.answers)
+            state_format = turn.state.format
             text_out = engine.render(turn.replies, language, translate)
             bodies, rest = _paginate(settings, msg.channel, language, text_out)
         if rest:
             answers["_pages"] = rest
+        answers["_format"] = state_format
 
         state = {"dialog": dialog, "node": node, "answers": answers, "now": now}
         if conv is None:
