@@ -277,7 +277,9 @@ def actors_import(file: str, dry_run: bool) -> None:
     record_audit(app, "import", "registry", staff_id=None, staff_email="cli",
                  detail={"file": os.path.basename(file)[:100], **result})
     click.echo(f"{result['created']} acteurs importés, {result['skipped']} ignorés "
-               "(déjà au registre).")
+               "(déjà au registre)."
+               + (f" Accord pour les annonces noté pour {result['consent']} personnes déjà au "
+                  "registre." if result.get("consent") else ""))
 
 
 @actors.command("purge")

@@ -189,7 +189,8 @@ class _Statements:
         # Lock first, read the conversation in a second statement: in PostgreSQL's READ
         # COMMITTED, one statement that waits for the lock would still return the
         # conversation as it was before the wait.
-        self.lock_contact = (sa.select(c.c.id, c.c.phone, c.c.language, c.c.opted_out)
+        self.lock_contact = (sa.select(c.c.id, c.c.phone, c.c.language, c.c.opted_out,
+                                       c.c.announcements)
                              .where(c.c.id == sa.bindparam("contact_id")).with_for_update())
         self.conversation_of = sa.select(
             v.c.id.label("conversation_id"), v.c.dialog, v.c.node, v.c.answers, v.c.version
@@ -368,7 +369,8 @@ def _turn(app: Flask, conn: sa.Connection, sql: "_Statements", contact_id: int, 
     # the pages; a state saved before formats were recorded is format 0.
     state_format = answers.pop("_format", 0)
     contact = {"id": contact_id, "phone": contact_row.phone, "language": contact_row.language,
-               "opted_out": contact_row.opted_out, "channel": msg.channel}
+               "opted_out": contact_row.opted_out, "channel": msg.channel,
+               "announcements": contact_row.announcements}
     dialog, node = (conv.dialog, conv.node) if conv else (None, None)
 
     if pages and text == NEXT_PAGE:
@@ -387,7 +389,8 @@ def _turn(app: Flask, conn: sa.Connection, sql: "_Statements", contact_id: int, 
                          msg.channel, _actor_facts(actor), engine_settings(settings),
                          # Loaded only when the turn needs them (a menu answer does not).
                          content=lambda: content_store.library(app, conn),
-                         announcements=lambda: _announcements(conn, contact_id)), now,
+                         announcements=lambda: _announcements(conn, contact_id),
+                         subscribed=contact["announcements"] is True), now,
         )
         changes = _apply_effects(contact, turn.effects, now,
                                  _Registry(conn, sql, actor, inbound))
@@ -507,10 +510,14 @@ def _apply_effects(contact: dict[str, Any], effects: tuple[engine.Effect, ...],
     """Apply the engine's effects and return the contact column changes to write in the same
     transaction as the state.
 
-    `contact` is a dict with "id", "phone", "language", "opted_out" and "channel" (updated in
-    place). "set_language", "opt_out" and "opt_in" change the contact; "save_actor",
-    "delete_data" and "handover" write through `registry` (the open transaction; required for
-    them). Raises ValueError on an effect this module does not know (a programming error).
+    `contact` is a dict with "id", "phone", "language", "opted_out", "announcements" and
+    "channel" (updated in place). "set_language", "opt_out", "opt_in" and "subscribe" change
+    the contact; "save_actor", "delete_data" and "handover" write through `registry` (the open
+    transaction; required for them). Announcement consent (issue 12) is recorded by
+    "subscribe" (source ``keyword``) and by the registration's confirmation (source
+    ``registration``, at the time of the registry consent: its text says "pour vous
+    informer"); STOP leaves it as it is and wins over it (bot.broadcasts.reach). Raises
+    ValueError on an effect this module does not know (a programming error).
     """
     changes: dict[str, Any] = {}
     for effect in effects:
@@ -524,10 +531,16 @@ def _apply_effects(contact: dict[str, Any], effects: tuple[engine.Effect, ...],
             if contact["opted_out"]:
                 contact["opted_out"] = changes["opted_out"] = False
                 changes["opted_in_at"] = now
+        elif effect.kind == "subscribe":
+            if contact.get("announcements") is not True:
+                changes.update(_consent(contact, "keyword", now))
         elif effect.kind == "save_actor" and registry is not None:
-            registry.save(contact, dict(effect.value), now)
+            consented_at = registry.save(contact, dict(effect.value), now)
+            if consented_at is not None and contact.get("announcements") is not True:
+                changes.update(_consent(contact, "registration", consented_at))
         elif effect.kind == "delete_data" and registry is not None:
             changes.update(registry.delete(contact, now))
+            contact["announcements"] = None
         elif effect.kind == "handover" and registry is not None:
             value = effect.value if isinstance(effect.value, dict) else {"reason": effect.value}
             registry.handover(contact, value, now)
@@ -536,6 +549,13 @@ def _apply_effects(contact: dict[str, Any], effects: tuple[engine.Effect, ...],
     if changes:
         changes.setdefault("updated_at", now)  # a deletion keeps only the month
     return changes
+
+
+def _consent(contact: dict[str, Any], source: str, at: datetime) -> dict[str, Any]:
+    """The contact columns recording announcement consent from `source` (one of
+    bot.models.ANNOUNCEMENT_SOURCES) at `at`; `contact` is updated in place."""
+    contact["announcements"] = True
+    return {"announcements": True, "announcements_source": source, "announcements_at": at}
 
 
 #: Registry fields the save_actor effect writes (bot.engine._actor_fields gives them).
@@ -579,8 +599,11 @@ class _Registry:
     def __init__(self, conn: sa.Connection, sql: _Statements, actor: Any, inbound: Any):
         self.conn, self.sql, self.actor, self.inbound = conn, sql, actor, inbound
 
-    def save(self, contact: dict[str, Any], fields: dict[str, Any], now: datetime) -> None:
-        """Insert or update the contact's registry entry with the dialog's `fields`."""
+    def save(self, contact: dict[str, Any], fields: dict[str, Any],
+             now: datetime) -> datetime | None:
+        """Insert or update the contact's registry entry with the dialog's `fields`. Returns
+        the time of the person's consent when this save confirms the registration (the entry
+        was not registered before), else None."""
         registered = bool(fields.pop("registered", False))
         consent_at = fields.get("consent_at")
         values = {name: fields.get(name) for name in _ACTOR_FIELDS}
@@ -621,6 +644,8 @@ class _Registry:
                          "kind": values.get("kind"), "quartier": values.get("quartier"),
                          "sector": values.get("sector"), "registered_at": now.isoformat()},
                         now)
+        newly = registered and (old is None or old["registered_at"] is None)
+        return (values["consent_at"] or now) if newly else None
 
     def delete(self, contact: dict[str, Any], now: datetime) -> dict[str, Any]:
         """Remove the contact's personal data on request (bot.registry.forget.erase_contact,

@@ -50,6 +50,22 @@ def to_e164(address: str, country: str = "ML") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def is_mobile(phone: str | None, country: str = "ML") -> bool:
+    """Whether `phone` (E.164) is a mobile number of its country's plan (libphonenumber's
+    MOBILE or FIXED_LINE_OR_MOBILE): an SMS can be originated to it even if it never wrote
+    (issue 12). False for a fixed line, a number outside the known plan (demo numbers
+    ``+22300…``), None or an unreadable text; never raises. `country` reads a national number.
+    """
+    if not phone:
+        return False
+    try:
+        number = phonenumbers.parse(phone.split(":", 1)[-1], country)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(number) in (phonenumbers.PhoneNumberType.MOBILE,
+                                                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
 def mask(phone: str | None) -> str:
     """Return `phone` with all but the country code and last two digits hidden.
 

@@ -41,7 +41,8 @@ def people(app) -> dict[str, int]:
         "fr_sms": add_contact(app, "+22370000001", **q, sector="textile"),
         "bm_sms": add_contact(app, "+22370000002", language="bm", **q),
         "fr_wa": add_contact(app, "+22370000003", sms=False, whatsapp=timedelta(hours=2), **q),
-        "wa_closed": add_contact(app, "+22370000004", sms=False, whatsapp=timedelta(days=3), **q),
+        # A fixed line: no SMS can be originated to it (issue 12: to a mobile number it can).
+        "wa_closed": add_contact(app, "+22320220004", sms=False, whatsapp=timedelta(days=3), **q),
         "opted_out": add_contact(app, "+22370000005", opted_out=True, **q),
         "invalid": add_contact(app, "+22370000008", **q),
         "elsewhere": add_contact(app, "+22370000010", quartier="Samé", now=now),
@@ -94,8 +95,9 @@ def test_compose_counts_then_preview_matches_the_cli(app, agent, runner):
     counted = compose(agent, quartier=["Badialan I"], count="1", preview="")
     html = counted.get_data(as_text=True)
     assert counted.status_code == 200
-    assert re.search(r"<strong>5</strong> contacts abonnés correspondent · 1 désabonnés exclus",
-                     html)
+    # Issue 12: the counter is the preview's number (4 below), with why the others are left out.
+    assert re.search(r"<strong>4</strong> contacts abonnés correspondent · 1 désabonnés exclus"
+                     r" · 1 hors fenêtre WhatsApp", html)
     assert "Par SMS : 1 SMS · GSM-7" in html
     with get_engine(app).connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(Broadcast.__table__)
@@ -134,15 +136,16 @@ def test_preview_warns_about_unknown_cost_and_long_texts(app, agent):
 def test_segment_count_endpoint_follows_the_filters(app, agent):
     people(app)
     got = agent.get("/admin/broadcasts/count?quartier=badialan 1&language=bm").get_json()
-    with get_engine(app).connect() as conn:
-        expected = segments.count(conn, segments.normalize({"quartier": "Badialan I",
-                                                            "language": "bm"}),
-                                  default_language="fr", now=utcnow())
-    assert {k: got[k] for k in expected} == expected == {"contacts": 1, "opted_out": 0,
-                                                         "reachable": 1}
+    expected = planner.count(app, segments.normalize({"quartier": "Badialan I",
+                                                      "language": "bm"}))
+    assert {k: got[k] for k in ("contacts", "opted_out", "reachable")} == {
+        k: expected[k] for k in ("contacts", "opted_out", "reachable")} == {
+        "contacts": 1, "opted_out": 0, "reachable": 1}
     assert "Badialan I" in got["summary"] and "Bambara" in got["summary"]
     everyone = agent.get("/admin/broadcasts/count").get_json()
-    assert (everyone["contacts"], everyone["reachable"]) == (7, 6)
+    # Issue 12: the WhatsApp contact outside the window is left out too, and said so.
+    assert (everyone["contacts"], everyone["reachable"]) == (7, 5)
+    assert everyone["notes"] == ["1 désabonnés exclus", "1 hors fenêtre WhatsApp"]
     bad = agent.get("/admin/broadcasts/count?age=40-20")
     assert bad.status_code == 400 and "Tranche d'âge illisible" in bad.get_json()["error"]
 
@@ -244,9 +247,9 @@ def test_send_against_fake_twilio_then_report_and_failures_csv(app, agent):
                            delimiter=";"))
     assert rows[0][0] == "téléphone"
     by_phone = {r[0]: r for r in rows[1:]}
-    assert set(by_phone) == {"+22370000008", "+22370000004"}
+    assert set(by_phone) == {"+22370000008", "+22320220004"}
     assert by_phone["+22370000008"][7] == "21211" and "invalide" in by_phone["+22370000008"][8]
-    assert "fenêtre WhatsApp" in by_phone["+22370000004"][8]
+    assert "fenêtre WhatsApp" in by_phone["+22320220004"][8]
     assert "+22370000005" not in by_phone  # opted out: never contacted, never listed
     export = audits(app, "export")[0]
     assert export.target == f"broadcast:{bid}" and export.detail == {"rows": 2,

@@ -532,7 +532,12 @@ def test_import_preview_then_confirm_creates_the_valid_rows_once(app, client, st
     # Announcements only for whom the file says so (Loi 2013-015: a separate purpose).
     assert awa.contact_id == contacts["+22376543210"].id
     assert not contacts["+22376543210"].opted_out and contacts["+22376543210"].opted_in_at
-    assert moussa.contact_id is None and "+22366112233" not in contacts
+    # Issue 12: everyone imported gets a contact holding their consent as the file says it;
+    # only `annonces = oui` is a recipient (bot.broadcasts.reach).
+    assert contacts["+22376543210"].announcements is True
+    assert contacts["+22376543210"].announcements_source == "import"
+    assert moussa.contact_id == contacts["+22366112233"].id
+    assert contacts["+22366112233"].announcements is not True
     assert pending.status == "imported" and pending.imported == 2
     assert "create" not in pending.report  # the parsed rows are not kept after the import
     [event] = audits(app, "import")

@@ -29,11 +29,13 @@ SENDER = {"TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_SMS_FROM": "+15005550006",
 
 
 def add_contact(app, phone, *, language="fr", sms=True, whatsapp=None, last=None,
-                opted_out=False, now=NOW, **actor) -> int:
+                opted_out=False, now=NOW, consent=True, **actor) -> int:
     """One contact (and an actor when `actor` fields are given). `whatsapp` is the age of the
-    last WhatsApp message (timedelta) or None; `sms` whether they wrote by SMS."""
+    last WhatsApp message (timedelta) or None; `sms` whether they wrote by SMS; `consent`
+    their announcement consent (issue 12: only consenting contacts are recipients)."""
     c = Contact.__table__
     values = {"phone": phone, "language": language, "opted_out": opted_out,
+              "announcements": consent, "announcements_source": "agent" if consent else None,
               "created_at": now, "updated_at": now,
               "last_inbound_sms_at": now - timedelta(days=30) if sms else None,
               "last_inbound_whatsapp_at": now - whatsapp if whatsapp is not None else None,
@@ -57,10 +59,12 @@ def population(app):
         "fr_wa_open": add_contact(app, "+22370000003", sms=False, whatsapp=timedelta(hours=2), **q),
         "bm_wa_closed_sms": add_contact(app, "+22370000004", language="bm",
                                         whatsapp=timedelta(days=3), **q),
-        "fr_wa_closed_only": add_contact(app, "+22370000005", sms=False,
+        # Fixed-line numbers (Bamako's 20 2x range) for the two who never wrote by SMS: an SMS
+        # cannot be originated to them (issue 12: to a mobile number it can).
+        "fr_wa_closed_only": add_contact(app, "+22320220005", sms=False,
                                          whatsapp=timedelta(days=3), **q),
         "opted_out": add_contact(app, "+22370000006", opted_out=True, **q),
-        "console_only": add_contact(app, "+22370000007", sms=False, **q),
+        "console_only": add_contact(app, "+22320220007", sms=False, **q),
         "other_quartier": add_contact(app, "+22370000008", quartier="Samé"),
         "no_actor": add_contact(app, "+22370000009"),
     }
@@ -97,12 +101,18 @@ def test_segment_filters_are_checked_and_canonical():
 
 def test_segment_counts_follow_the_filters(app):
     population(app)
-    with get_engine(app).connect() as conn:
+    with get_engine(app).connect():  # the counter opens its own connection
         def count(definition):
-            return segments.count(conn, segments.normalize(definition), default_language="fr",
-                                  now=NOW)
-        assert count({"quartier": "Badialan I"}) == {"contacts": 7, "opted_out": 1, "reachable": 6}
-        assert count({}) == {"contacts": 9, "opted_out": 1, "reachable": 8}
+            return planner.count(app, segments.normalize(definition), now=NOW)
+        # Issue 12: the counter reports recipients as the preview decides them (the two WhatsApp
+        # contacts outside the window, the console-only one and the opted-out one are left out
+        # under their reasons), no longer every contact who has not opted out.
+        badialan = count({"quartier": "Badialan I"})
+        assert (badialan["contacts"], badialan["opted_out"], badialan["reachable"]) == (7, 1, 4)
+        assert badialan["skipped"]["no_channel"] == 1
+        assert badialan["skipped"]["whatsapp_window_closed"] == 1
+        everyone = count({})
+        assert (everyone["contacts"], everyone["opted_out"], everyone["reachable"]) == (9, 1, 6)
         assert count({"quartier": "Badialan I", "language": "bm"})["contacts"] == 2
         assert count({"age": "18-35"})["contacts"] == 1  # born 2000, 26 in 2026
         assert count({"age": "60-"})["contacts"] == 1
@@ -111,20 +121,31 @@ def test_segment_counts_follow_the_filters(app):
 
 
 def test_route_prefers_the_last_channel_and_never_drops_silently():
-    R = planner.Reach
+    # The rule moved to bot.broadcasts.reach (issue 12); same routes as before for consenting
+    # contacts, with mobile=False (a contact who never wrote and is not a mobile number).
+    from bot.broadcasts import reach
+
+    def R(has_sms, has_wa, wa_open, sms_invalid, wa_invalid, last):
+        return reach.Facts(True, False, False, False, False, has_sms, has_wa, wa_open,
+                           sms_invalid, wa_invalid, last)
+
+    def route(policy, facts, template_ok):
+        decision = reach.decide(facts, policy, template_ok)
+        return (decision.channel, decision.kind) if decision.ok else (None, decision.reason)
+
     sms_only = R(True, False, False, False, False, "sms")
-    assert planner.route("auto", sms_only, False) == ("sms", "text")
-    assert planner.route("auto", R(True, True, True, False, False, "whatsapp"), False) == (
+    assert route("auto", sms_only, False) == ("sms", "text")
+    assert route("auto", R(True, True, True, False, False, "whatsapp"), False) == (
         "whatsapp", "text")
     closed = R(False, True, False, False, False, "whatsapp")
-    assert planner.route("auto", closed, True) == ("whatsapp", "template")
-    assert planner.route("auto", closed, False) == (None, "whatsapp_window_closed")
+    assert route("auto", closed, True) == ("whatsapp", "template")
+    assert route("auto", closed, False) == (None, "whatsapp_window_closed")
     closed_with_sms = R(True, True, False, False, False, "whatsapp")
-    assert planner.route("auto", closed_with_sms, False) == ("sms", "text")
-    assert planner.route("whatsapp", closed_with_sms, False) == (None, "whatsapp_window_closed")
-    assert planner.route("sms", R(True, True, True, True, False, "sms"), False) == (
+    assert route("auto", closed_with_sms, False) == ("sms", "text")
+    assert route("whatsapp", closed_with_sms, False) == (None, "whatsapp_window_closed")
+    assert route("sms", R(True, True, True, True, False, "sms"), False) == (
         None, "invalid_number")
-    assert planner.route("auto", R(False, False, False, False, False, "console"), False) == (
+    assert route("auto", R(False, False, False, False, False, "console"), False) == (
         None, "no_channel")
 
 
@@ -139,7 +160,9 @@ def test_preview_counts_channels_languages_parts_cost_and_skips(app):
     assert preview["by_channel"] == {"sms": 3, "whatsapp": 1}
     assert preview["by_language"] == {"bm": 2, "fr": 2}
     assert preview["skipped"] == {"opted_out": 1, "no_channel": 1, "whatsapp_window_closed": 1,
-                                  "invalid_number": 0}
+                                  "invalid_number": 0,
+                                  # Issue 12's reasons, none in this population.
+                                  "no_consent": 0, "demo_contact": 0, "test_phone": 0}
     fr_sms, bm_sms = preview["texts"]["fr"]["sms"], preview["texts"]["bm"]["sms"]
     assert (fr_sms["encoding"], fr_sms["parts"]) == ("GSM-7", 2)
     # Folded to GSM-7 by the same bot.sms.render the replies use: 1 part, not UCS-2.

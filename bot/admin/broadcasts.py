@@ -57,6 +57,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from bot.admin import _, audit, bp, require_role
 from bot.broadcasts import planner, segments
+from bot.broadcasts import notices
 from bot.broadcasts.errors import staff_message
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition, Outbox, OutboxState
 from bot.db import get_engine
@@ -72,9 +73,8 @@ from bot.broadcasts.tasks import get_queue
 
 #: Broadcasts per page of the list.
 PAGE_SIZE = 50
-#: A text needing at least this many SMS parts gets a warning whatever ESSBOT_SMS_MAX_SEGMENTS
-#: says (issue 7: "warn when a text needs many parts").
-MANY_PARTS = 4
+#: A text needing at least this many SMS parts gets a warning (the preview's rule).
+MANY_PARTS = notices.MANY_PARTS
 #: Longest text the parts endpoint measures (Twilio's body limit with room to spare).
 MAX_TEXT_CHARS = 5000
 
@@ -92,8 +92,13 @@ STATE_BADGES = {BroadcastState.SENT: "ok", BroadcastState.SENDING: "warn",
 
 #: Why a recipient gets nothing (bot.broadcasts.models.SKIP_REASONS), for staff.
 SKIP_LABELS = {
+    "test_phone": N_("téléphone de test du simulateur : jamais contacté"),
+    "demo_contact": N_("contact de démonstration (numéro hors du plan du Mali) : jamais "
+                       "contacté"),
     "opted_out": N_("désabonné (a écrit STOP) : jamais contacté"),
-    "no_channel": N_("aucun canal : n'a jamais écrit au bot par SMS ni par WhatsApp"),
+    "no_consent": N_("pas d'accord pour recevoir les annonces (la personne peut écrire "
+                     "ABONNER ; un agent peut le noter sur sa fiche)"),
+    "no_channel": N_("aucun canal : n'a jamais écrit au bot et le numéro n'est pas un mobile"),
     "whatsapp_window_closed": N_("fenêtre WhatsApp de 24 h fermée, pas de modèle approuvé "
                                  "ni de SMS possible"),
     "invalid_number": N_("numéro refusé par Twilio (invalide ou pas un mobile)"),
@@ -186,7 +191,7 @@ def segment_summary(definition: Mapping[str, list[str]] | None) -> str:
     """The segment in one French line ("Quartier : Badialan I · Langue : Bambara"), or
     "Tous les contacts abonnés" for the empty definition."""
     if not definition:
-        return _("Tous les contacts abonnés (qui n'ont pas écrit STOP)")
+        return _("Tous les contacts abonnés (accord pour les annonces, pas de STOP)")
     choices = {c["field"]: dict(c["options"]) for c in segment_choices()}
     parts = []
     for field, values in definition.items():
@@ -195,14 +200,17 @@ def segment_summary(definition: Mapping[str, list[str]] | None) -> str:
     return " · ".join(parts)
 
 
-def count_segment(app: Flask, definition: Mapping[str, list[str]],
-                  now: datetime | None = None) -> dict[str, int]:
-    """`segments.count` of a checked definition with the app's settings: ``{"contacts",
-    "opted_out", "reachable"}``."""
-    with get_engine(app).connect() as conn:
-        return segments.count(conn, definition,
-                              default_language=app.config["ESSBOT_DEFAULT_LANGUAGE"],
-                              now=now or utcnow(), timezone=app.config["ESSBOT_TIMEZONE"])
+def count_segment(app: Flask, definition: Mapping[str, list[str]], policy: str = "auto",
+                  now: datetime | None = None) -> dict[str, Any]:
+    """`planner.count` of a checked definition and channel `policy` (the very decisions of
+    the preview and the send): ``{"contacts", "recipients", "reachable", "opted_out",
+    "skipped", "by_channel", "notes"}`` — ``notes`` the French words for each reason with
+    left-out contacts ("3 sans accord pour les annonces"), in SKIP_REASONS order. An unknown
+    policy counts as ``auto``."""
+    counts = planner.count(app, definition, policy if policy in POLICY_LABELS else "auto",
+                           now or utcnow())
+    counts["notes"] = notices.skip_notes(counts["skipped"])
+    return counts
 
 
 def text_parts(app: Flask, title: str, text_fr: str, text_bm: str | None) -> dict[str, Any]:
@@ -495,13 +503,14 @@ def _compose(broadcast: Any | None):
                 return redirect(url_for("admin.broadcasts_view", broadcast_id=broadcast_id))
         if not errors or "count" in request.form:
             try:
-                count = count_segment(app, segments.normalize(chosen))
+                count = count_segment(app, segments.normalize(chosen),
+                                      form.channel_policy.data or "auto")
             except segments.SegmentError:
                 count = None
         for message in errors:
             flash(message, "error")
     else:
-        count = count_segment(app, segments.normalize(chosen))
+        count = count_segment(app, segments.normalize(chosen), form.channel_policy.data or "auto")
     parts = text_parts(app, form.title.data or "", form.text_fr.data or "", form.text_bm.data)
     return render_template("admin/broadcast_form.html", form=form, broadcast=broadcast,
                            choices=segment_choices(), chosen=chosen, count=count, parts=parts,
@@ -561,13 +570,15 @@ def edit(broadcast_id: int):
 @bp.get("/broadcasts/count", endpoint="broadcasts_count")
 @require_role("agent")
 def count():
-    """JSON ``{"contacts", "opted_out", "reachable", "summary"}`` for the filters in the query
-    string (the builder's field names); 400 with a French ``error`` for a bad filter."""
+    """JSON `count_segment` (``reachable`` the recipients, ``notes`` why the others are left
+    out) and ``summary`` for the filters and ``channel_policy`` in the query string (the
+    builder's field names); 400 with a French ``error`` for a bad filter."""
     try:
         definition = segment_from_args(request.args)
     except segments.SegmentError as exc:
         return jsonify({"error": staff_message(exc)}), 400
-    counts = count_segment(current_app._get_current_object(), definition)
+    counts = count_segment(current_app._get_current_object(), definition,
+                           request.args.get("channel_policy", "auto"))
     return jsonify({**counts, "summary": segment_summary(definition)})
 
 
@@ -612,35 +623,11 @@ def view(broadcast_id: int):
 
 
 def _preview_warnings(app: Flask, preview: Mapping[str, Any]) -> list[str]:
-    """French warnings of a preview: unknown cost (price 0), many parts, UCS-2, no Bambara
+    """The French warnings of a preview: the planner's own list (bot.broadcasts.notices), the
+    very one ``essbot broadcast preview`` prints — price unset, many parts, UCS-2, no Bambara
     text, nobody to send to."""
-    out = []
-    cost = preview["cost"]
-    if preview["parts"]["sms"] and not cost["price_per_part"]:
-        out.append(_("Coût inconnu : le prix d'une partie SMS n'est pas réglé "
-                     "(ESSBOT_PRICE_PER_PART = 0). Le coût affiché est 0, le vrai coût ne l'est "
-                     "pas."))
-    if preview["parts"]["whatsapp"] and not cost["price_per_whatsapp"]:
-        out.append(_("Coût WhatsApp inconnu : ESSBOT_PRICE_PER_WHATSAPP = 0."))
-    max_parts = int(app.config["ESSBOT_SMS_MAX_SEGMENTS"])
-    for language, shown in preview["texts"].items():
-        n = shown["sms"]["parts"]
-        if n >= MANY_PARTS or n > max_parts:
-            out.append(_("Le texte %(language)s prend %(n)s SMS par personne (plus de "
-                         "%(max)s) : raccourcissez-le si possible.",
-                         language=_(LANGUAGE_LABELS[language]).lower(), n=n,
-                         max=min(max_parts, MANY_PARTS - 1)))
-        if shown["sms"].get("encoding") == "UCS-2":
-            out.append(_("Le texte %(language)s contient des caractères hors alphabet SMS : "
-                         "environ 2,3 fois plus cher.",
-                         language=_(LANGUAGE_LABELS[language]).lower()))
-    missing_bm = preview["by_language"].get("bm", 0)
-    if missing_bm and not (planner.get(app, preview["id"]).text_bm or "").strip():
-        out.append(_("Pas de texte en bambara : %(n)s bambaraphones recevront le texte "
-                     "français.", n=missing_bm))
-    if not preview["recipients"]:
-        out.append(_("Personne ne recevra cette annonce : vérifiez les filtres."))
-    return out
+    return [w["message"] if isinstance(w, dict) else str(w)
+            for w in preview.get("warnings") or []]
 
 
 @bp.get("/broadcasts/<int:broadcast_id>/status", endpoint="broadcasts_status")

@@ -74,7 +74,7 @@ EXCERPT_CHARS = 90
 CONTEXT_BEFORE = 5
 MAX_MESSAGES = 80
 #: The WhatsApp customer service window (docs/twilio.md: 24 hours from the last inbound message).
-WHATSAPP_WINDOW = timedelta(hours=24)
+WHATSAPP_WINDOW = timedelta(seconds=Contact.WHATSAPP_WINDOW_S)  # the one definition
 #: Status actions of the ticket page: action -> (status it moves to, allowed from).
 ACTIONS = {"assign": ("assigned", "open"), "unassign": ("open", "assigned"),
            "close": ("closed", None), "reopen": ("open", "closed")}

@@ -40,11 +40,12 @@ from bot.config import setting
 from bot.admin import _, audit, bp, require_role
 from bot.db import get_engine, session_scope
 from bot.i18n import N_
-from bot.models import Actor, Message, utcnow
+from bot.models import Actor, Contact, Message, utcnow
 from bot.models.registry import IMPORT_TTL_HOURS, RegistryImport
 from bot.phones import InvalidPhone, mask, to_e164
 from bot.registry import fields as F
-from bot.registry.changes import RegistryChangeError, delete_actor, update_actor
+from bot.registry.changes import (RegistryChangeError, delete_actor, set_announcements,
+                                  update_actor)
 from bot.registry.export import FORMATS, export_actors
 from bot.registry.importer import (
     COLUMNS,
@@ -131,12 +132,16 @@ def actor_page(actor_id: int):
             messages = list(reversed(session.scalars(
                 sa.select(m).where(m.contact_id == actor.contact_id)
                 .order_by(m.created_at.desc(), m.id.desc()).limit(CONVERSATION_SHOWN)).all()))
+        contact = session.get(Contact, actor.contact_id) if actor.contact_id else None
+        consent = consent_view(contact)
         audit("view", f"actor:{actor_id}", session=session)
         session.flush()  # the audit row is written before the objects are detached
         session.expunge_all()
     full_phone = current_user.can("agent")
     rows = []
     for name, text in F.FIELD_LABELS.items():
+        if name == "announcements":
+            continue  # the contact's, shown in its own card with its source (below)
         value = getattr(actor, name)
         is_time = name in ("consent_at", "registered_at", "created_at", "updated_at",
                            "deleted_at")
@@ -148,9 +153,60 @@ def actor_page(actor_id: int):
             shown = F.label(name, value)
         rows.append((name, text, shown, is_time))
     return render_template("admin/registry_actor.html", actor=actor, rows=rows,
+                           consent=consent, consent_form=AnnouncementsForm(),
                            messages=messages, total_messages=total_messages,
                            channel_label=lambda c: F.label("channel", c),
                            status_label=lambda st: F.STATUS_LABELS.get(st, st))
+
+
+#: Where a person's announcement consent came from (bot.models.ANNOUNCEMENT_SOURCES).
+CONSENT_SOURCES = {"registration": N_("à son inscription"), "import": N_("liste importée"),
+                   "keyword": N_("a écrit ABONNER"), "agent": N_("noté par un agent")}
+
+
+def consent_view(contact: Any) -> dict[str, Any]:
+    """What the actor page says of the announcement consent of `contact` (a Contact or None):
+    ``{"state": "yes" | "no" | "none", "label", "source", "at", "opted_out"}`` in French."""
+    value = contact.announcements if contact is not None else None
+    state = {True: "yes", False: "no"}.get(value, "none")
+    label = {"yes": _("Oui : reçoit les annonces"), "no": _("Non : a refusé les annonces"),
+             "none": _("Jamais demandé : ne reçoit pas les annonces")}[state]
+    source = contact.announcements_source if contact is not None else None
+    return {"state": state, "label": label,
+            "source": _(CONSENT_SOURCES[source]) if source in CONSENT_SOURCES else "",
+            "at": contact.announcements_at if contact is not None else None,
+            "opted_out": bool(contact is not None and contact.opted_out)}
+
+
+class AnnouncementsForm(FlaskForm):
+    """An agent records the person's answer about announcements, with the reason."""
+
+    value = SelectField(choices=[("oui", N_("Accepte les annonces")),
+                                 ("non", N_("Refuse les annonces"))])
+    reason = StringField(validators=[Length(max=200)])
+
+
+@bp.post("/registry/<int:actor_id>/announcements", endpoint="registry_announcements")
+@require_role("agent")
+def announcements(actor_id: int):
+    """Record the person's announcement consent (agent), audited with the reason given."""
+    form = AnnouncementsForm()
+    if not form.validate_on_submit():
+        flash(_("Rien n'a été changé : le formulaire a expiré, réessayez."), "error")
+        return redirect(url_for("admin.registry_actor", actor_id=actor_id))
+    value = form.value.data == "oui"
+    try:
+        changed = set_announcements(current_app._get_current_object(), actor_id, value,
+                                    form.reason.data or "",
+                                    audit=lambda session, **detail: audit(
+                                        "announcements", f"actor:{actor_id}", session=session,
+                                        **detail))
+    except RegistryChangeError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("Accord pour les annonces enregistré.") if changed
+              else _("Aucun changement (déjà noté ainsi) ; la raison est gardée au journal."))
+    return redirect(url_for("admin.registry_actor", actor_id=actor_id))
 
 
 # ------------------------------------------------------------------------------------------
@@ -501,7 +557,9 @@ def import_preview(token: str):
             audit("import", "registry", session=session, file=report.filename[:100], **result)
         flash(_("%(n)s acteur(s) importé(s).", n=result["created"])
               + (_(" %(n)s ignoré(s) : déjà au registre.", n=result["skipped"])
-                 if result["skipped"] else ""))
+                 if result["skipped"] else "")
+              + (_(" Accord pour les annonces noté pour %(n)s personne(s) déjà au registre.",
+                   n=result["consent"]) if result.get("consent") else ""))
         return redirect(url_for("admin.registry", channel="import"))
     return render_template("admin/registry_import_preview.html", pending=pending,
                            report=report, expired=expired, shown=PREVIEW_ROWS, label=F.label,

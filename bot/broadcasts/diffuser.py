@@ -55,7 +55,7 @@ from flask import Flask
 from werkzeug.security import check_password_hash
 
 from bot.audit import record_audit
-from bot.broadcasts import planner
+from bot.broadcasts import notices, planner
 from bot.broadcasts.errors import staff_message
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition
 from bot.channels.base import InboundMessage
@@ -361,8 +361,9 @@ def _start(app: Flask, staff: Any, msg: InboundMessage, pending: Any | None,
              broadcast_id, preview["recipients"])
     if not preview["recipients"]:
         _cancel(app, staff, broadcast_id, "no_recipient")
-        return notes + [_("Annonce pour %(target)s : personne ne peut la recevoir (contacts "
-                          "désabonnés ou sans canal).", target=target) + " " + nothing]
+        why = ", ".join(notices.skip_notes(preview["skipped"])) or _("aucun contact")
+        return notes + [_("Annonce pour %(target)s : personne ne peut la recevoir (%(why)s).",
+                          target=target, why=why) + " " + nothing]
     by_channel = preview["by_channel"]
     sms_n = by_channel.get("sms", 0)
     wa_n = by_channel.get("whatsapp", 0) + by_channel.get("whatsapp_template", 0)
@@ -379,8 +380,8 @@ def _start(app: Flask, staff: Any, msg: InboundMessage, pending: Any | None,
                id=broadcast_id, target=target, n=preview["recipients"], sms=sms_n, wa=wa_n,
                per=per_sms, parts=preview["parts"]["sms"], cost=cost_text)]
     if skipped:
-        lines.append(_("%(n)s autres ne la recevront pas (désabonnés ou sans canal).",
-                       n=skipped))
+        lines.append(_("%(n)s autres ne la recevront pas (%(why)s).", n=skipped,
+                       why=", ".join(notices.skip_notes(preview["skipped"]))))
     bambara = preview["by_language"].get("bm", 0)
     if bambara:
         lines.append(_("Bambaraphones (%(n)s) : ils recevront ce texte en français, sauf si "

@@ -1,17 +1,16 @@
 """Plan a broadcast: create it, preview who gets what at which cost, write the outbox, cancel,
 report progress.
 
-Channel and language per recipient (`route`):
+Who is reached, and on which channel, is decided for each contact by ONE function,
+`bot.broadcasts.reach.decide` (consent, STOP, demo and test phones, route, WhatsApp window,
+numbers Twilio refused): the counter (`count`), the preview (`preview`, also DIFFUSER's and
+the CLI's) and the outbox (`start`) all call it. Every contact of the segment is either a
+recipient or counted under one reason of SKIP_REASONS; person-level reasons (test phone, demo
+contact, STOP, no consent) are counted in the plan and never written to the outbox, the others
+are outbox rows ``skipped`` with their reason.
 
-- language: the contact's, else their registry entry's, else ESSBOT_DEFAULT_LANGUAGE; a
-  broadcast without Bambara text sends French to Bambara speakers (the preview warns).
-- channel (policy ``auto``): the channel the person last wrote on. On WhatsApp, free text only
-  inside the 24-hour window (docs/twilio.md "WhatsApp"); outside it the configured approved template
-  of their language (ESSBOT_WHATSAPP_TEMPLATES), else SMS when they have written by SMS, else
-  skipped as ``whatsapp_window_closed`` — never a silent drop. Policy ``sms`` or ``whatsapp``
-  keeps to one channel. Numbers Twilio refused (21211/21614, `UndeliverableAddress`) are
-  skipped as ``invalid_number``; contacts who never wrote on SMS or WhatsApp as ``no_channel``;
-  opted-out contacts as ``opted_out`` (counted, never written to the outbox).
+Language: the contact's, else their registry entry's, else ESSBOT_DEFAULT_LANGUAGE; a
+broadcast without Bambara text sends French to Bambara speakers (the preview warns).
 
 Texts and costs come from bot/sms.py, the same functions the bot's replies use: `sms.render`
 (GSM-7 folding when ESSBOT_SMS_FOLDING), `sms.analyze` (encoding, parts), `sms.estimate_cost`
@@ -27,7 +26,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
@@ -36,10 +35,10 @@ from flask import Flask
 
 from bot.config import setting
 from bot import events, sms
-from bot.broadcasts import segments
+from bot.broadcasts import notices, reach, segments
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound  # noqa: F401  (planner.*)
 from bot.broadcasts.models import (CHANNEL_POLICIES, SKIP_REASONS, Broadcast, BroadcastState,
-                                   InvalidTransition, Outbox, OutboxState, UndeliverableAddress)
+                                   InvalidTransition, Outbox, OutboxState)
 from bot.db import get_engine, transaction
 from bot.models import Contact, Message, utcnow
 
@@ -47,8 +46,6 @@ log = logging.getLogger(__name__)
 
 #: Twilio's limit on one message body, in characters (docs/twilio.md "Outbound").
 MAX_BODY_CHARS = 1600
-#: WhatsApp customer service window, in seconds (docs/twilio.md "WhatsApp").
-WHATSAPP_WINDOW_S = 24 * 3600
 #: Outbox rows inserted per statement when sending starts.
 INSERT_BATCH = 5000
 
@@ -164,94 +161,17 @@ def render(texts: Texts, language: str, channel: str, kind: str,
 
 
 # --- routing ---------------------------------------------------------------------------------
+# Who can be reached and how is decided by bot.broadcasts.reach.decide alone; the planner
+# reads the facts with reach.fact_columns and counts the decisions.
 
-@dataclass(frozen=True)
-class Reach:
-    """How a contact can be reached now: has written by SMS / WhatsApp, WhatsApp window open,
-    number refused on SMS / WhatsApp (21211/21614 since their last message there), and the
-    channel they last wrote on."""
-
-    has_sms: bool
-    has_wa: bool
-    wa_open: bool
-    sms_invalid: bool
-    wa_invalid: bool
-    last_channel: str | None
-
-
-def route(policy: str, reach: Reach, template_ok: bool) -> tuple[str | None, str]:
-    """Pick the channel for one recipient: ``("sms", "text")``, ``("whatsapp", "text")``,
-    ``("whatsapp", "template")`` or ``(None, skip_reason)`` (see the module docstring).
-
-    `policy` is one of CHANNEL_POLICIES; `template_ok` says whether the recipient's language
-    has an approved template. Pure; the planner, the preview and the 63016 fallback all use it.
-    """
-    sms_ok = reach.has_sms and not reach.sms_invalid
-    wa_ok = reach.has_wa and not reach.wa_invalid
-    if policy == "sms":
-        if sms_ok:
-            return "sms", "text"
-        return None, "invalid_number" if reach.has_sms else "no_channel"
-    if policy == "whatsapp" and not wa_ok:
-        return None, "invalid_number" if reach.has_wa else "no_channel"
-    if wa_ok and (policy == "whatsapp" or reach.last_channel == "whatsapp" or not sms_ok):
-        if reach.wa_open:
-            return "whatsapp", "text"
-        if template_ok:
-            return "whatsapp", "template"
-        if sms_ok and policy != "whatsapp":
-            return "sms", "text"
-        return None, "whatsapp_window_closed"
-    if sms_ok:
-        return "sms", "text"
-    if reach.has_sms or reach.has_wa:
-        return None, "invalid_number"
-    return None, "no_channel"
-
-
-def fallback_route(reach: Reach, template_ok: bool, policy: str) -> tuple[str | None, str]:
-    """Where to send instead after WhatsApp free text failed or would fail (window closed,
-    63016): the template, else SMS (unless the policy is WhatsApp only), else skipped."""
-    closed = Reach(reach.has_sms, reach.has_wa, False, reach.sms_invalid, reach.wa_invalid,
-                   "whatsapp")
-    return route(policy, closed, template_ok)
-
-
-def _reach_columns(now: datetime, default_language: str) -> tuple[list[Any], sa.FromClause]:
-    """Columns (language, last channel, reach flags as 0/1, opted out) and the FROM clause
-    the planner and the preview read."""
-    c = Contact.__table__
-    u = UndeliverableAddress.__table__
-    us, uw = u.alias("u_sms"), u.alias("u_wa")
-    cutoff = now - timedelta(seconds=WHATSAPP_WINDOW_S)
-
-    def flag(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-        return sa.case((cond, 1), else_=0)
-
-    def invalid(alias: sa.Alias, last: sa.Column) -> sa.ColumnElement[int]:
-        # The flag counts only until the person writes again on that channel.
-        return flag(sa.and_(alias.c.id.is_not(None),
-                            sa.or_(last.is_(None), alias.c.created_at > last)))
-
-    columns = [
-        segments.effective_language(default_language).label("language"),
-        c.c.last_channel.label("last_channel"),
-        flag(c.c.last_inbound_sms_at.is_not(None)).label("has_sms"),
-        flag(c.c.last_inbound_whatsapp_at.is_not(None)).label("has_wa"),
-        flag(c.c.last_inbound_whatsapp_at > cutoff).label("wa_open"),
-        invalid(us, c.c.last_inbound_sms_at).label("sms_invalid"),
-        invalid(uw, c.c.last_inbound_whatsapp_at).label("wa_invalid"),
-        flag(c.c.opted_out).label("opted_out"),
-    ]
-    source = (segments.base_from()
-              .outerjoin(us, sa.and_(us.c.contact_id == c.c.id, us.c.channel == "sms"))
-              .outerjoin(uw, sa.and_(uw.c.contact_id == c.c.id, uw.c.channel == "whatsapp")))
-    return columns, source
-
-
-def _reach_of(row: Any) -> Reach:
-    return Reach(bool(row.has_sms), bool(row.has_wa), bool(row.wa_open), bool(row.sms_invalid),
-                 bool(row.wa_invalid), row.last_channel)
+def _facts_query(settings: Mapping[str, Any], segment: Mapping[str, Any] | None,
+                 now: datetime) -> tuple[list[Any], sa.FromClause, list[Any]]:
+    """(fact columns, FROM clause, WHERE conditions) of a segment's contacts now."""
+    default_language = settings["ESSBOT_DEFAULT_LANGUAGE"]
+    columns, source = reach.fact_columns(now, segments.effective_language(default_language))
+    where = segments.conditions(segment or {}, default_language=default_language, now=now,
+                                timezone=settings["ESSBOT_TIMEZONE"])
+    return columns, source, where
 
 
 class _Plan:
@@ -259,6 +179,7 @@ class _Plan:
 
     def __init__(self, texts: Texts, policy: str, settings: Mapping[str, Any]):
         self.texts, self.policy, self.settings = texts, policy, settings
+        self.country = str(setting(settings, "ESSBOT_COUNTRY"))
         self.templates = templates(settings)
         self.rendered: dict[tuple[str, str, str], Rendered] = {}
         self.by_route: Counter[str] = Counter()
@@ -267,7 +188,6 @@ class _Plan:
         self.skipped: Counter[str] = Counter({r: 0 for r in SKIP_REASONS})
         self.sms_parts = 0
         self.whatsapp_messages = 0
-        self.bambara_in_french = 0
 
     def text(self, language: str, channel: str, kind: str) -> Rendered:
         """The rendered text for (language, channel, kind), rendered once."""
@@ -276,20 +196,19 @@ class _Plan:
             self.rendered[key] = render(self.texts, language, channel, kind, self.settings)
         return self.rendered[key]
 
-    def decide(self, language: str, reach: Reach, opted_out: bool) -> tuple[str | None, str]:
-        """`route` for one recipient, opted-out contacts first."""
-        if opted_out:
-            return None, "opted_out"
-        return route(self.policy, reach, language in self.templates)
+    def decide(self, group: Any) -> reach.Reach:
+        """`reach.decide` for a row of `reach.fact_columns` with this plan's policy."""
+        return reach.decide(reach.facts_of(group, self.country), self.policy,
+                            group.language in self.templates)
 
-    def add(self, language: str, decision: tuple[str | None, str], n: int) -> Rendered | None:
+    def add(self, language: str, decision: reach.Reach, n: int) -> Rendered | None:
         """Count `n` recipients with this decision; return their text (None when skipped)."""
-        channel, kind = decision
-        if channel is None:
-            self.skipped[kind] += n
+        if not decision.ok:
+            self.skipped[decision.reason] += n
             return None
+        channel, kind = decision.channel, decision.kind
         rendered = self.text(language, channel, kind)
-        name = channel if kind == "text" else f"{channel}_{kind}"
+        name = decision.route
         self.by_route[name] += n
         self.by_language[language] += n
         self.by_route_language.setdefault(name, Counter())[language] += n
@@ -297,8 +216,6 @@ class _Plan:
             self.sms_parts += rendered.parts * n
         else:
             self.whatsapp_messages += n
-        if language == "bm" and not (self.texts.bm or "").strip():
-            self.bambara_in_french += n
         return rendered
 
     def summary(self) -> dict[str, Any]:
@@ -314,14 +231,6 @@ class _Plan:
             if language in self.templates:
                 shown["whatsapp_template"] = self.text(language, "whatsapp", "template").as_dict()
             texts[language] = shown
-        warnings = []
-        if self.bambara_in_french:
-            warnings.append(f"no Bambara text: {self.bambara_in_french} Bambara speakers will "
-                            "get the French text")
-        for language, shown in texts.items():
-            if shown["sms"].get("encoding") == sms.UCS2:
-                warnings.append(f"the {language} SMS text is UCS-2 (about 2.3 times the cost): "
-                                "see `essbot sms segments`")
         return {
             "recipients": sum(self.by_route.values()),
             "by_channel": dict(sorted(self.by_route.items())),
@@ -335,8 +244,15 @@ class _Plan:
                      "currency": setting(self.settings, "ESSBOT_CURRENCY"),
                      "price_per_part": price, "price_per_whatsapp": wa_price},
             "skipped": dict(self.skipped),
-            "warnings": warnings,
         }
+
+    def report(self) -> dict[str, Any]:
+        """`summary` with its ``warnings`` (bot.broadcasts.notices.preview_warnings: the same
+        list on the web page, in the CLI's JSON and for DIFFUSER)."""
+        out = self.summary()
+        out["warnings"] = notices.preview_warnings(out, self.settings,
+                                                   bool((self.texts.bm or "").strip()))
+        return out
 
 
 # --- create, preview, start ------------------------------------------------------------------
@@ -473,19 +389,39 @@ def preview(app: Flask, broadcast_id: int, now: datetime | None = None) -> dict[
     head = _head(app, row)
     if row.state not in (BroadcastState.DRAFT, BroadcastState.SCHEDULED) and row.plan:
         return {**head, **row.plan, "snapshot": True}
-    settings = app.config
-    columns, source = _reach_columns(now, settings["ESSBOT_DEFAULT_LANGUAGE"])
-    where = segments.conditions(row.segment or {},
-                                default_language=settings["ESSBOT_DEFAULT_LANGUAGE"],
-                                now=now, timezone=settings["ESSBOT_TIMEZONE"])
-    plan = _Plan(Texts.of(row), row.channel_policy, settings)
+    plan = _Plan(Texts.of(row), row.channel_policy, app.config)
+    _tally(app, plan, row.segment, now)
+    return {**head, **plan.report(), "snapshot": False}
+
+
+def _tally(app: Flask, plan: "_Plan", segment: Mapping[str, Any] | None,
+           now: datetime) -> None:
+    """Count the segment's contacts into `plan`, group by group (one GROUP BY query)."""
+    columns, source, where = _facts_query(app.config, segment, now)
     query = (sa.select(*columns, sa.func.count().label("n")).select_from(source).where(*where)
              .group_by(*columns))
     with get_engine(app).connect() as conn:
         for group in conn.execute(query):
-            plan.add(group.language, plan.decide(group.language, _reach_of(group),
-                                                 bool(group.opted_out)), group.n)
-    return {**head, **plan.summary(), "snapshot": False}
+            plan.add(group.language, plan.decide(group), group.n)
+
+
+def count(app: Flask, segment: Mapping[str, Any] | None, channel_policy: str = "auto",
+          now: datetime | None = None) -> dict[str, Any]:
+    """Who a segment reaches now, for the compose page's live counter: ``{"contacts" (in the
+    segment), "recipients", "by_channel", "skipped": {reason: n} (every reason of
+    SKIP_REASONS), "opted_out", "reachable" (= recipients)}`` — the same decisions
+    (`reach.decide`) and query as `preview` and `start`, so the three always agree.
+    `segment` must be checked (segments.normalize). Raises BroadcastError for an unknown
+    policy."""
+    if channel_policy not in CHANNEL_POLICIES:
+        raise BroadcastError(f"channel policy must be one of {', '.join(CHANNEL_POLICIES)}")
+    plan = _Plan(Texts("", "", None), channel_policy, app.config)
+    _tally(app, plan, segment, now or utcnow())
+    recipients = sum(plan.by_route.values())
+    skipped = dict(plan.skipped)
+    return {"contacts": recipients + sum(skipped.values()), "recipients": recipients,
+            "by_channel": dict(sorted(plan.by_route.items())), "skipped": skipped,
+            "opted_out": skipped["opted_out"], "reachable": recipients}
 
 
 def _head(app: Flask, row: Any) -> dict[str, Any]:
@@ -544,16 +480,13 @@ def start(app: Flask, broadcast_id: int, now: datetime | None = None,
         if row is None:
             raise BroadcastNotFound(f"no broadcast {broadcast_id}")
         target = BroadcastState.target(row.state, event)
-        columns, source = _reach_columns(now, settings["ESSBOT_DEFAULT_LANGUAGE"])
-        where = segments.conditions(row.segment or {},
-                                    default_language=settings["ESSBOT_DEFAULT_LANGUAGE"],
-                                    now=now, timezone=settings["ESSBOT_TIMEZONE"])
+        columns, source, where = _facts_query(settings, row.segment, now)
         recipients = conn.execute(sa.select(c.c.id, *columns).select_from(source).where(*where)
                                   .order_by(c.c.id))
         plan = _Plan(Texts.of(row), row.channel_policy, settings)
         # Contacts differ in a handful of reach flags only: decide once per distinct
         # (language, last channel, flags) and reuse the decision and the rendered text.
-        decided: dict[tuple, tuple[tuple[str | None, str], Rendered | None]] = {}
+        decided: dict[tuple, tuple[reach.Reach, Rendered | None]] = {}
         counts: Counter[tuple] = Counter()
         values: list[tuple] = []
         for contact_id, *fields in recipients:
@@ -561,21 +494,24 @@ def start(app: Flask, broadcast_id: int, now: datetime | None = None,
             hit = decided.get(key)
             if hit is None:
                 group = _Group(*key)
-                decision = plan.decide(group.language, _reach_of(group), bool(group.opted_out))
-                rendered = plan.text(group.language, *decision) if decision[0] else None
+                decision = plan.decide(group)
+                rendered = (plan.text(group.language, decision.channel, decision.kind)
+                            if decision.ok else None)
                 hit = decided[key] = (decision, rendered)
             counts[key] += 1
             decision, rendered = hit
-            if decision[1] != "opted_out":
+            # Person-level reasons (STOP, no consent, demo, test) are counted in the plan
+            # only: nobody could ever be sent a row of theirs.
+            if decision.reason not in reach.PERSON_REASONS:
                 values.append(_outbox_row(broadcast_id, contact_id, key[0], rendered, now,
-                                          decision[1]))
+                                          decision.reason))
         for key, n in counts.items():
             plan.add(key[0], decided[key][0], n)
-        check_sender(settings, {d[0][0] for d in decided.values() if d[0][0]})
+        check_sender(settings, {d[0].channel for d in decided.values() if d[0].ok})
         pending = sum(1 for v in values if v[_STATE] == OutboxState.PENDING)
         _bulk_insert(conn, values)
         del values
-        summary = plan.summary()
+        summary = plan.report()
         done = conn.execute(sa.update(b).where(b.c.id == broadcast_id, b.c.state == row.state)
                             .values(state=target, started_at=now, updated_at=now, plan=summary))
         if done.rowcount != 1:  # pragma: no cover — the row lock makes this a bug, not a race
@@ -593,10 +529,10 @@ _STATE = OUTBOX_COLUMNS.index("state")
 
 
 class _Group:
-    """One recipient's routing inputs, as read by `_reach_columns` (without the contact id)."""
+    """One recipient's routing inputs, as read by `reach.fact_columns` (without the contact
+    id)."""
 
-    __slots__ = ("language", "last_channel", "has_sms", "has_wa", "wa_open", "sms_invalid",
-                 "wa_invalid", "opted_out")
+    __slots__ = reach.FACT_NAMES
 
     def __init__(self, *values: Any):
         for name, value in zip(self.__slots__, values, strict=True):
@@ -604,7 +540,7 @@ class _Group:
 
 
 def _outbox_row(broadcast_id: int, contact_id: int, language: str, rendered: Rendered | None,
-                now: datetime, skip_reason: str) -> tuple:
+                now: datetime, skip_reason: str | None) -> tuple:
     if rendered is None:
         return (broadcast_id, contact_id, "none", "text", language, "", None, 0, None,
                 OutboxState.SKIPPED, skip_reason, 0, None, None, now)
@@ -775,8 +711,9 @@ def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
             errors[str(code)] += n
         if state == OutboxState.SENT and channel == "sms":
             sms_parts += int(parts or 0)
-    if row.plan:
-        skipped["opted_out"] = row.plan.get("skipped", {}).get("opted_out", 0)
+    if row.plan:  # person-level reasons are counted in the plan, never written as rows
+        for name in reach.PERSON_REASONS:
+            skipped[name] = row.plan.get("skipped", {}).get(name, 0)
     price = float(setting(app.config, "ESSBOT_PRICE_PER_PART"))
     return {**_head(app, row), "error": row.error,
             "started_at": local_time(row.started_at, app.config["ESSBOT_TIMEZONE"]),

@@ -1,9 +1,10 @@
 """Segments: who a broadcast is for, as filters over the contact and the registry (Actor).
 
 A segment definition is a mapping ``{field: [value, …]}``: values of one field are alternatives
-(OR), fields combine (AND); the empty definition is every contact who has not opted out ("all
-contacts who opted in" of issue 7; opted-out contacts are counted, then excluded by the
-planner). Staff write filters as ``FIELD=VALUE[,VALUE…]`` (``essbot broadcast create --filter
+(OR), fields combine (AND); the empty definition is "everyone": every contact, of whom the
+planner sends to those with announcement consent who have not opted out (issue 12; the others
+are counted under their reason, bot.broadcasts.reach). Staff write filters as
+``FIELD=VALUE[,VALUE…]`` (``essbot broadcast create --filter
 quartier=Badialan I --filter age=18-35``).
 
 Fields (registry fields come from the registration dialog, dialogs/registration.yaml):
@@ -35,10 +36,8 @@ import sqlalchemy as sa
 
 from bot.broadcasts.errors import SegmentError
 from bot.models import Actor, Contact
-from bot.phones import DEMO_PHONE_PREFIX
 from bot.registry import filters
 from bot.registry.filters import age_condition, needs_condition
-from bot.phones import exclude_test_phones
 
 #: Fields a segment can filter on, in the order shown to staff (the registry's filter fields).
 FIELDS = filters.FIELDS
@@ -83,19 +82,15 @@ def conditions(definition: Mapping[str, list[str]], *, default_language: str,
     ``actor`` (see `base_from`).
 
     `definition` must come from `normalize`. `now` (aware) and `timezone` give the current
-    year for age bands. Contacts whose data was deleted (phone ``deleted:…``) never match,
-    nor the staff simulator's test contacts (bot.phones.is_test_phone): a broadcast never
-    reaches them and segment counts never include them.
+    year for age bands. Contacts whose data was deleted (phone ``deleted:…``) never match:
+    they are nobody any more. The staff simulator's test contacts and the demo contacts do
+    match, so that previews count them — as left out, under ``test_phone`` and
+    ``demo_contact`` (bot.broadcasts.reach.decide: a broadcast never reaches them).
     """
     from zoneinfo import ZoneInfo
 
-
     c, a = Contact.__table__, Actor.__table__
-    # Demo contacts (`essbot actors seed-demo`, numbers outside Mali's plan) are never sent
-    # to either: a real SIM or Twilio would waste sends on them (newcomer's test).
-    where: list[sa.ColumnElement[bool]] = [sa.not_(c.c.phone.like("deleted:%")),
-                                           exclude_test_phones(c.c.phone),
-                                           sa.not_(c.c.phone.like(DEMO_PHONE_PREFIX + "%"))]
+    where: list[sa.ColumnElement[bool]] = [sa.not_(c.c.phone.like("deleted:%"))]
     year = now.astimezone(ZoneInfo(timezone)).year
     for field, values in definition.items():
         if field in ("quartier", "sector", "kind", "gender"):
@@ -122,16 +117,3 @@ def base_from() -> sa.FromClause:
     """``contact`` LEFT JOIN ``actor`` (a contact has at most one actor): what segments filter."""
     c, a = Contact.__table__, Actor.__table__
     return c.outerjoin(a, a.c.contact_id == c.c.id)
-
-
-def count(conn: sa.Connection, definition: Mapping[str, list[str]], *, default_language: str,
-          now: datetime, timezone: str = "Africa/Bamako") -> dict[str, int]:
-    """Count a segment as staff build it: ``{"contacts": matching contacts, "opted_out": of
-    whom opted out, "reachable": the others}`` (one query)."""
-    c = Contact.__table__
-    where = conditions(definition, default_language=default_language, now=now, timezone=timezone)
-    row = conn.execute(
-        sa.select(sa.func.count(), sa.func.sum(sa.case((c.c.opted_out, 1), else_=0)))
-        .select_from(base_from()).where(*where)).one()
-    total, opted_out = int(row[0] or 0), int(row[1] or 0)
-    return {"contacts": total, "opted_out": opted_out, "reachable": total - opted_out}

@@ -62,7 +62,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from bot.config import setting
-from bot.broadcasts import planner
+from bot.broadcasts import planner, reach
 from bot.broadcasts.models import (Broadcast, BroadcastState, InvalidTransition, Outbox,
                                    OutboxState, UndeliverableAddress)
 from bot.broadcasts.ratelimit import RateLimited, RateLimiter, acquire
@@ -236,27 +236,6 @@ def _window_open(last_inbound_whatsapp_at: datetime | None, now: datetime) -> bo
     return Contact(last_inbound_whatsapp_at=last_inbound_whatsapp_at).whatsapp_window_open(now)
 
 
-def _reach(conn: sa.Connection, contact_id: int, now: datetime) -> planner.Reach:
-    """The contact's reach now (for a fallback), read inside the caller's transaction."""
-    c, u = Contact.__table__, UndeliverableAddress.__table__
-    row = conn.execute(sa.select(c.c.last_inbound_sms_at, c.c.last_inbound_whatsapp_at,
-                                 c.c.last_channel).where(c.c.id == contact_id)).one()
-    flags = dict(conn.execute(sa.select(u.c.channel, u.c.created_at)
-                              .where(u.c.contact_id == contact_id)).all())
-
-    def invalid(channel: str, last: datetime | None) -> bool:
-        flagged = flags.get(channel)
-        return flagged is not None and (last is None or flagged > last)
-
-    return planner.Reach(
-        has_sms=row.last_inbound_sms_at is not None,
-        has_wa=row.last_inbound_whatsapp_at is not None,
-        wa_open=_window_open(row.last_inbound_whatsapp_at, now),
-        sms_invalid=invalid("sms", row.last_inbound_sms_at),
-        wa_invalid=invalid("whatsapp", row.last_inbound_whatsapp_at),
-        last_channel=row.last_channel)
-
-
 def fallback_values(conn: sa.Connection, settings: Mapping[str, Any], texts: planner.Texts,
                     contact_id: int, language: str, policy: str, reason: str,
                     now: datetime) -> dict[str, Any]:
@@ -264,8 +243,9 @@ def fallback_values(conn: sa.Connection, settings: Mapping[str, Any], texts: pla
     the approved template of its language, else SMS when the contact has an SMS number, else
     ``skipped`` as ``whatsapp_window_closed``. The row forgets its previous message and sid
     (``fallback_from`` keeps "whatsapp:<reason>") and starts again with 0 attempts."""
-    reach = _reach(conn, contact_id, now)
-    channel, kind = planner.fallback_route(reach, language in planner.templates(settings), policy)
+    facts = reach.contact_facts(conn, contact_id, now, str(setting(settings, "ESSBOT_COUNTRY")))
+    decision = reach.fallback(facts, policy, language in planner.templates(settings))
+    channel, kind = decision.channel, decision.reason if not decision.ok else decision.kind
     values: dict[str, Any] = {
         "fallback_from": f"whatsapp:{reason}"[:32], "message_id": None, "provider_sid": None,
         "status": None, "error_code": None, "claimed_at": None, "attempts": 0,
@@ -327,6 +307,7 @@ class Sender:
         o, c, b, m = Outbox.__table__, Contact.__table__, Broadcast.__table__, Message.__table__
         p = sa.bindparam
         self._load_from = (sa.select(o, c.c.phone, c.c.opted_out.label("contact_opted_out"),
+                                     c.c.announcements.label("contact_consent"),
                                      c.c.last_inbound_whatsapp_at,
                                      b.c.state.label("broadcast_state"), b.c.title, b.c.text_fr,
                                      b.c.text_bm, b.c.channel_policy)
@@ -334,12 +315,16 @@ class Sender:
                            .join(b, b.c.id == o.c.broadcast_id))
         self._load = self._load_from.where(o.c.id == p("oid"))
         self._load_many = self._load_from.where(o.c.id.in_(p("oids", expanding=True)))
-        # The claim re-checks the opt-out: the row may have been read long before (a task's
-        # batch, a wait for the rate), and someone who just wrote STOP must get nothing.
-        opted_out = sa.select(c.c.id).where(c.c.id == o.c.contact_id, c.c.opted_out.is_(True))
+        # The claim re-checks the opt-out and the consent: the row may have been read long
+        # before (a task's batch, a wait for the rate), and someone who just wrote STOP, or
+        # whose consent an agent just withdrew, must get nothing (reach.person_reason_for
+        # then says why, when the row is read again).
+        blocked = sa.select(c.c.id).where(c.c.id == o.c.contact_id,
+                                          sa.or_(c.c.opted_out.is_(True),
+                                                 c.c.announcements.is_not(True)))
         self._claim_row = (sa.update(o).where(o.c.id == p("oid"), o.c.state == OutboxState.PENDING,
                                               o.c.attempts == p("expected"),
-                                              ~opted_out.exists())
+                                              ~blocked.exists())
                            .values(state=OutboxState.SENDING, claimed_at=p("now"),
                                    attempts=o.c.attempts + 1, message_id=p("mid")))
         self._insert_message = sa.insert(m).values(
@@ -427,8 +412,10 @@ class Sender:
                 return Result("done")
             if row.next_attempt_at and (row.next_attempt_at - now).total_seconds() > 0.5:
                 return Result("retry", (row.next_attempt_at - now).total_seconds())
-            if row.contact_opted_out:
-                self._update(row, state=OutboxState.SKIPPED, skip_reason="opted_out")
+            blocked = reach.person_reason_for(row.phone, row.contact_opted_out,
+                                              row.contact_consent)
+            if blocked is not None:
+                self._update(row, state=OutboxState.SKIPPED, skip_reason=blocked)
                 return Result("skipped")
             if row.channel == "whatsapp" and row.kind == "text" \
                     and not _window_open(row.last_inbound_whatsapp_at, now):

@@ -92,7 +92,7 @@ from bot.engine.info import (  # noqa: F401 (re-exported: bot.engine.X)
     INFO_VERIFIED_SHORT, INFO_LIST, INFO_LIST_FOOTER, INFO_BACK, ARTICLE_FIELDS,
     ARTICLE_FIELD_WORDS, _info, _say_info, _say_list, _say_article, _details_reply,
     _show_article, _info_back, _pick_number, _answer_info, _free_question, _offer_handover,
-    _say_news, _action_handover_question, _action_agent_question, _handed_over,
+    _say_news, _subscribe, _action_handover_question, _action_agent_question, _handed_over,
     _action_drop_question, _action_open_info,
 )
 from bot.engine.registration import (  # noqa: F401 (re-exported: bot.engine.X)
@@ -181,7 +181,7 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
         return ctx.turn()
 
     if ctx.language is None and command in ("mydata", "delete") and facts.actor is None \
-            and not ctx.answers.get(REGISTRATION):
+            and not ctx.answers.get(REGISTRATION) and facts.subscribed is not True:
         # PROFIL or SUPPRIMER from a contact with nothing stored (e.g. right after SUPPRIMER,
         # which starts the phone afresh): say so, not the first-contact welcome.
         ctx.message("no_data")
@@ -203,6 +203,13 @@ def step(state: State, inbound: Inbound, facts: Facts, now: datetime,
             # First contact: welcome in the default language, then the bilingual choice.
             if command == "register":
                 ctx.answers["_intent"] = "register"
+            elif command == "subscribe":
+                # ABONNER as a first message: recorded at once, the language asked after.
+                ctx.effect("subscribe")
+                ctx.replies.append(Reply(dialogs.message("subscribed"),
+                                         language=facts.default_language))
+                _ask_language(ctx)
+                return ctx.turn()
             elif _is_question(text):
                 ctx.answers["_first_question"] = text[:TEXT_MAX_CHARS * 5]
             ctx.replies.append(Reply(dialogs.message("welcome"), language=facts.default_language))
@@ -338,6 +345,8 @@ def _command(ctx: _Ctx, command: str) -> None:
         _goto(ctx, MAIN, "agent_question")
     elif command == "news":
         _say_news(ctx)
+    elif command == "subscribe":
+        _subscribe(ctx)
     else:  # pragma: no cover - detect_command returns only the names above
         raise KeyError(command)
 

@@ -319,17 +319,33 @@ def _offer_handover(ctx: _Ctx, text: str) -> bool:
     return True
 
 
+def _subscribe(ctx: _Ctx) -> None:
+    """ABONNER / KIBARU SON: the person consents to receive announcements (the "subscribe"
+    effect records it with source "keyword"); then the menu, or the language question when
+    none is chosen yet. Reached only when the person has not opted out: after STOP the
+    reminder to send START answers instead (STOP always wins)."""
+    ctx.effect("subscribe")
+    ctx.message("subscribed")
+    if ctx.language is None:
+        _goto(ctx, MAIN, "language")
+    else:
+        _goto(ctx, MAIN, "menu", quiet=True)
+
+
 def _say_news(ctx: _Ctx) -> None:
-    """ANNONCES: the latest announcements sent to this person (Facts.announcements)."""
+    """ANNONCES: the latest announcements sent to this person (Facts.announcements); to a
+    person without announcement consent (Facts.subscribed False), how to ask for them."""
     items = ctx.facts.announcements
     items = items() if callable(items) else (items or [])
     if not items:
-        ctx.message("no_news")
+        ctx.message("no_news_subscribe" if ctx.facts.subscribed is False else "no_news")
     else:
         lines: list[Any] = [Reply(ctx.dialogs.message("news_header"))]
         lines += [Reply("%(at)s: %(text)s", {"at": i.get("at", ""), "text": i.get("text", "")},
                         raw=True) for i in items]
         ctx.replies.append(Reply("%(t)s", {"t": Join(tuple(lines), "\n")}, raw=True))
+        if ctx.facts.subscribed is False:
+            ctx.message("how_to_subscribe")
     _goto(ctx, MAIN, "menu", quiet=True)
 
 

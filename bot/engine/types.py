@@ -68,7 +68,9 @@ class Facts:
     articles (a bot.content.Library) or a function of no argument returning one (called
     only when needed, so a turn that does not search does not load them), or None;
     announcements: the latest announcements sent to the contact, newest first, as a list of
-    ``{"at": "YYYY-MM-DD", "text": str}``, or a function returning it.
+    ``{"at": "YYYY-MM-DD", "text": str}``, or a function returning it. subscribed: whether the
+    contact consented to receive announcements (True / False; None when the caller does not
+    say, e.g. plain engine tests: then nothing is said about it).
     """
 
     language: str | None
@@ -79,6 +81,7 @@ class Facts:
     settings: Mapping[str, Any] = field(default_factory=dict)
     content: Any = None
     announcements: Any = None
+    subscribed: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ class Join:
 class Effect:
     """A change the caller must apply with the new state, in the same transaction.
 
-    kind: "set_language" (value "fr" | "bm"), "opt_out", "opt_in", "save_actor" (value: a
+    kind: "set_language" (value "fr" | "bm"), "opt_out", "opt_in", "subscribe" (consent to
+    receive announcements, by the ABONNER keyword: issue 12), "save_actor" (value: a
     dict of registry fields, see :func:`_actor_fields`), "delete_data" (remove the contact's
     personal data, keep anonymous counts), "handover" (value: ``{"reason": "asked" |
     "no_match" | "misses" | "media", "question": str | None}``; open a ticket for staff).

@@ -20,6 +20,10 @@ from bot.understanding import fold
 
 #: Channels a message can travel on. "console" is the terminal chat and the simulator.
 CHANNELS = ("sms", "whatsapp", "console")
+#: Where a contact's announcement consent (`Contact.announcements`) came from: the consent of
+#: the registration dialog, a column of an imported list, a keyword the person sent (ABONNER),
+#: a staff member (audited, with a reason).
+ANNOUNCEMENT_SOURCES = ("registration", "import", "keyword", "agent")
 
 
 class Contact(Base):
@@ -33,6 +37,10 @@ class Contact(Base):
 
     __tablename__ = "contact"
 
+    #: The WhatsApp customer service window, in seconds (docs/twilio.md "WhatsApp"): free-form
+    #: messages only within 24 hours of the person's last message. The one definition.
+    WHATSAPP_WINDOW_S = 24 * 3600
+
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     # E.164, or a WhatsApp business-scoped user id (bot.phones.MAX_ADDRESS_CHARS).
     phone: so.Mapped[str] = so.mapped_column(sa.String(160), unique=True)
@@ -43,6 +51,12 @@ class Contact(Base):
     opted_out: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     opted_out_at: so.Mapped[datetime | None]
     opted_in_at: so.Mapped[datetime | None]
+    # Consent to receive announcements (issue 12): True (yes), False (said no), None (never
+    # asked). Its source is one of ANNOUNCEMENT_SOURCES and its time when it was last set.
+    # STOP (opted_out) always wins over it: bot.broadcasts.reach.decide.
+    announcements: so.Mapped[bool | None]
+    announcements_source: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    announcements_at: so.Mapped[datetime | None]
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -64,7 +78,7 @@ class Contact(Base):
         Rule: Twilio/Meta 24-hour customer service window from the last inbound message.
         """
         last = self.last_inbound_whatsapp_at
-        return last is not None and (now - last).total_seconds() < 24 * 3600
+        return last is not None and (now - last).total_seconds() < self.WHATSAPP_WINDOW_S
 
     def __repr__(self) -> str:  # never the full phone: reprs end up in logs
         return f"<Contact {self.id} {mask(self.phone)}>"

@@ -134,8 +134,12 @@ class OutboxState:
     FINAL = (SENT, FAILED, SKIPPED, CANCELLED)
 
 
-#: Why a recipient of the segment gets nothing (preview, status, outbox ``skip_reason``).
-SKIP_REASONS = ("opted_out", "no_channel", "whatsapp_window_closed", "invalid_number")
+#: Why a contact of the segment gets nothing (preview, status, outbox ``skip_reason``): each
+#: left-out contact is counted under exactly one, decided by bot.broadcasts.reach.decide (the
+#: order and meaning of each are documented there). The first four concern the person and are
+#: counted in the plan only; the others are outbox rows ``skipped`` with their reason.
+SKIP_REASONS = ("test_phone", "demo_contact", "opted_out", "no_consent", "invalid_number",
+                "whatsapp_window_closed", "no_channel")
 
 #: How a broadcast picks each recipient's channel (see planner.route).
 CHANNEL_POLICIES = ("auto", "sms", "whatsapp")

@@ -1,4 +1,5 @@
-"""Staff changes to the registry: edit an entry, delete one on request.
+"""Staff changes to the registry: edit an entry, record a person's announcement consent (with
+a reason), delete one on request.
 
 Both write the audit log in the same transaction as the change (bot.admin.audit with
 ``session=``) when called from a request, or through `record` given by the caller.
@@ -14,7 +15,7 @@ from flask import Flask
 
 from bot.config import setting
 from bot.db import request_scrub, session_scope, transaction
-from bot.models import Actor, utcnow
+from bot.models import Actor, Contact, utcnow
 from bot.registry import fields as F
 from bot.registry.forget import ANONYMISED_ACTOR, anonymised_actor_params, forget_contact
 
@@ -73,6 +74,52 @@ def update_actor(app: Flask, actor_id: int, values: Mapping[str, Any], *,
         if audit is not None:
             audit(session=session, fields=sorted(changed))
         return sorted(changed)
+
+
+#: Longest reason an agent gives for changing a person's announcement consent.
+REASON_CHARS = 200
+
+
+def set_announcements(app: Flask, actor_id: int, value: bool, reason: str, *,
+                      audit: Callable[..., None] | None = None,
+                      now: datetime | None = None) -> bool:
+    """An agent records that the person of actor `actor_id` accepts (`value` True) or refuses
+    (False) announcements, for `reason` (what they said and how: "a accepté au téléphone le
+    2/12"). The consent is the contact's (issue 12: bot.broadcasts.reach reads it there), with
+    source ``agent`` and time `now`; an entry without a contact (an older import) gets one.
+    `audit(session=…, value=…, reason=…)` is called in the same transaction. STOP still wins:
+    an opted-out person stays out until they send START. Returns True when the state changed.
+    Raises RegistryChangeError (French) without a reason, for a missing or deleted entry, or
+    one without a phone.
+    """
+    now = now or utcnow()
+    reason = " ".join((reason or "").split())[:REASON_CHARS]
+    if not reason:
+        raise RegistryChangeError("Indiquez la raison du changement (ce que la personne a dit, "
+                                  "et quand).")
+    with session_scope(app) as session:
+        actor = session.get(Actor, actor_id, with_for_update=True)
+        if actor is None or actor.deleted_at is not None:
+            raise RegistryChangeError("Cette fiche n'existe pas ou a été supprimée.")
+        contact = session.get(Contact, actor.contact_id) if actor.contact_id else None
+        if contact is None:
+            if not actor.phone:
+                raise RegistryChangeError("Cette fiche n'a pas de numéro de téléphone.")
+            contact = session.scalar(sa.select(Contact).where(Contact.phone == actor.phone))
+            if contact is None:
+                contact = Contact(phone=actor.phone, language=actor.language, created_at=now,
+                                  updated_at=now)
+                session.add(contact)
+                session.flush()
+            actor.contact_id = contact.id
+        changed = contact.announcements is not value
+        contact.announcements = value
+        contact.announcements_source = "agent"
+        contact.announcements_at = now
+        contact.updated_at = now
+        if audit is not None:
+            audit(session=session, value="oui" if value else "non", reason=reason)
+        return changed
 
 
 def delete_actor(app: Flask, actor_id: int, now: datetime | None = None) -> bool:

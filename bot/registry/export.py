@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from bot.config import setting
-from bot.models import Actor, utcnow
+from bot.models import Actor, Contact, utcnow
 from bot.registry import fields as F
 from bot.registry.query import RegistryFilter, conditions
 from bot.db import get_engine
@@ -31,8 +31,11 @@ EXPORT_COLUMNS = (
     "contact_name", "gender", "birth_year", "quartier", "sector", "trade", "legal_form",
     "members_count", "formalised", "protection", "needs", "consent_at", "created_at",
     "updated_at", "quartier_text", "birth_band", "completeness", "registered_at",
-    "consent_version", "deleted_at",
+    "consent_version", "deleted_at", "announcements",
 )
+#: Columns read from the person's contact rather than the registry entry (issue 12: the
+#: announcement consent lives on the contact, bot.broadcasts.reach reads it there).
+CONTACT_COLUMNS = frozenset({"announcements"})
 
 #: Column headers of the staff export: the French labels of the pages, with the unit where
 #: the value is a bare number.
@@ -40,7 +43,7 @@ HEADERS = {**F.FIELD_LABELS, "completeness": "Fiche remplie à (%)"}
 
 #: Columns whose values are codes shown by their French label (bot.registry.fields.label).
 LABELLED = frozenset({"language", "channel", "kind", "gender", "sector", "legal_form",
-                      "formalised", "protection", "needs"})
+                      "formalised", "protection", "needs", "announcements"})
 
 #: How a time is written for staff (Excel reads it as a date in a French locale), and the
 #: month only of an anonymised row.
@@ -159,8 +162,11 @@ def export_actors(app: Any, fmt: str, output: str, *, labels: bool = True,
     zone_name = setting(app.config, "ESSBOT_TIMEZONE")
     zone = ZoneInfo(zone_name)
     where = conditions(filt, now or utcnow(), zone_name)
-    query = sa.select(*[table.c[name] for name in EXPORT_COLUMNS]).where(*where).order_by(
-        table.c.id)
+    contact = Contact.__table__
+    query = (sa.select(*[contact.c[name] if name in CONTACT_COLUMNS else table.c[name]
+                         for name in EXPORT_COLUMNS])
+             .select_from(table.outerjoin(contact, contact.c.id == table.c.contact_id))
+             .where(*where).order_by(table.c.id))
     with get_engine(app).connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar()
         rows = conn.execution_options(stream_results=True, yield_per=500).execute(query)

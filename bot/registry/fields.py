@@ -43,6 +43,7 @@ FIELD_LABELS: dict[str, str] = {
     "created_at": "Créée le",
     "updated_at": "Modifiée le",
     "deleted_at": "Supprimée le",
+    "announcements": "Accepte les annonces",
 }
 
 #: Labels for staff where the dialog's speak to the person ("Vous-même" → "Individu").
@@ -144,7 +145,7 @@ def label(field: str, value: Any) -> str:
         return ""
     if isinstance(value, list):
         return ", ".join(label(field, v) for v in value)
-    if field == "formalised":
+    if field in ("formalised", "announcements"):
         return "Oui" if value else "Non"
     if field == "language":
         return LANGUAGE_LABELS.get(value, str(value))

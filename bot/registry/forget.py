@@ -107,8 +107,9 @@ def erase_contact(conn: sa.Connection, contact: dict[str, Any], actor: Any, now:
     answered), and ask for the erased bytes to be scrubbed from the files after commit.
 
     Returns the changes of the contact row for the caller to write with its own: placeholder
-    phone, no language, opted out, times cut to the month. The caller keeps the person's
-    language for the answer of this very turn.
+    phone, no language, opted out, no announcement consent (None: never asked — a person who
+    writes again from the number starts afresh, issue 12), times cut to the month. The caller
+    keeps the person's language for the answer of this very turn.
     """
     conn.execute(_ANONYMISE_ACTOR, {"owner_id": contact["id"],
                                     **anonymised_actor_params(actor, now)})
@@ -126,6 +127,7 @@ def erase_contact(conn: sa.Connection, contact: dict[str, Any], actor: Any, now:
     month = month_start(now)
     return {"phone": placeholder, "language": None, "opted_out": True,
             "opted_out_at": month, "opted_in_at": None, "updated_at": month,
+            "announcements": None, "announcements_source": None, "announcements_at": None,
             "created_at": month_start(created or now),
             "last_inbound_sms_at": None, "last_inbound_whatsapp_at": None}
 

@@ -1,37 +1,39 @@
-"""Import of the mairie's existing lists of ESS actors (paper lists typed into Excel, or CSV)
-into the registry: read, check and report first, then create the valid rows on confirmation.
+"""Import of the mairie's existing lists of ESS actors (paper lists typed into Excel, or CSV) into
+the registry: read, check and report first, then create the valid rows on confirmation.
 
 **Columns** (first row of the sheet; French headers, case, accents, spaces and underscores do
 not matter, common variants accepted — see COLUMNS): ``telephone`` (required), ``nom`` and/or
 ``prenom`` (a person) or ``organisation`` (an organisation: at least one of them), ``type``,
 ``personne_contact``, ``genre``, ``annee_naissance`` (or ``age``), ``quartier``, ``secteur``,
 ``metier``, ``forme_juridique``, ``membres``, ``declaree``, ``besoins`` (several separated by
-``;`` or ``,``), ``langue``, ``annonces``. Values are those of the registration dialog
-(dialogs/registration.yaml: keys, labels or the words the bot accepts) and the quartiers of
-dialogs/places/ (matched like a person's answer, bot.understanding.match_quartier). Other
-columns are ignored and listed in the report. :func:`template_xlsx` writes a template with a
-help sheet. A file of the registry export (bot/registry/export.py) is read too, with its
-French headers and labels ("Nom et prénom", "Secteur d'activité": "Textile et teinture") or
-its field names and codes.
+``;`` or ``,``), ``langue``, ``annonces``, ``code`` (a registration code to keep: refused when
+another person already has it), ``quartier_precision`` (outside the commune). Values are those
+of the registration dialog (dialogs/registration.yaml: keys, labels or the words the bot
+accepts) and the quartiers of dialogs/places/ (matched like a person's answer,
+bot.understanding.match_quartier). Other columns are ignored and listed in the report.
+:func:`template_xlsx` writes a template with a help sheet. A file of the registry export
+(bot/registry/export.py) is read too, with its French headers and labels ("Nom et prénom",
+"Secteur d'activité": "Textile et teinture") or its field names and codes.
 
-**Duplicates**: one entry per phone number (E.164, bot.phones.to_e164). A row whose phone is
-on an earlier row of the file, or already in the registry (an entry not deleted), creates
-nothing and is listed as a duplicate.
+**Duplicates**: one entry per phone number (E.164, bot.phones.to_e164). A row whose phone is on
+an earlier row of the file, or already in the registry (an entry not deleted), creates nothing
+and is listed as a duplicate.
 
-**Consent** (Loi 2013-015, docs/domain.md §3): the people on these lists gave their data on paper to
-the mairie for its ESS registry; the import records that as their consent for the registry
-(``consent_at`` = the import time, ``consent_version`` = ``import:<date>``, so these entries
-are always told apart from consents given to the bot) and gives them a registration code
-(``registered_at`` = the import time, ``channel`` = ``import``). Receiving announcements is a
-separate purpose they did not agree to by giving their data for a list: an imported person is
-**not** made a broadcast recipient (no contact is created for them; broadcasts go to contacts)
-unless the file's ``annonces`` column says ``oui`` for them, in which case a contact is created
-with ``opted_in_at`` = the import time. When they first write to the bot, their contact takes
-their entry (bot.conversations: ``claim_actor``): PROFIL shows it, SUPPRIMER deletes it. A
-person already known to the bot (a contact with that phone) is linked to the new entry and
-keeps their own STOP/START choice. The social-protection question is never imported: it may
-be health data (docs/domain.md §3) and paper lists do not carry the person's answer to the bot's
-explained, optional question.
+**Consent** (Loi 2013-015, docs/domain.md §3): the people on these lists gave their data on
+paper to the mairie for its ESS registry; the import records that as their consent for the
+registry (``consent_at`` = the import time, ``consent_version`` = ``import:<date>``, so these
+entries are always told apart from consents given to the bot) and gives them a registration
+code (``registered_at`` = the import time, ``channel`` = ``import``). Receiving announcements
+is a separate purpose they did not agree to by giving their data for a list: the file's
+``annonces`` column says it for each person (issue 12). Every imported person gets a contact
+holding that consent (`Contact.announcements`: True for ``oui``, False for ``non``, None when
+empty; source ``import``, at the import time), so previews count them — as recipients, or as
+left out for ``no_consent`` (bot.broadcasts.reach). When they first write to the bot, their
+contact takes their entry (bot.conversations: ``claim_actor``): PROFIL shows it, SUPPRIMER
+deletes it. A person already known to the bot (a contact with that phone) is linked to the new
+entry and keeps their own STOP/START choice. The social-protection question is never imported:
+it may be health data (docs/domain.md §3) and paper lists do not carry the person's answer to
+the bot's explained, optional question.
 """
 
 from __future__ import annotations
@@ -88,6 +90,9 @@ COLUMNS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "quartier": ("quartier", "non", "Quartier de la commune (ou « hors commune … »)",
                  ("quartier de residence", "residence", "localite", "adresse", "secteur "
                   "quartier")),
+    "quartier_text": ("quartier_precision", "non", "Hors de la commune : le quartier et la "
+                      "commune, en clair", ("quartier et commune hors commune",
+                                            "quartier et commune", "precision quartier")),
     "sector": ("secteur", "non", "Secteur d'activité", ("secteur d activite", "secteur activite",
                                                         "filiere", "domaine")),
     "trade": ("metier", "non", "Métier ou activité, en quelques mots",
@@ -105,7 +110,11 @@ COLUMNS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "broadcasts": ("annonces", "non", "oui : la personne a accepté de recevoir les annonces "
                    "par SMS/WhatsApp ; vide ou non : pas d'annonces",
                    ("accepte annonces", "recevoir annonces", "diffusion", "consentement annonces",
-                    "accord annonces")),
+                    "accord annonces", "accepte les annonces", "announcements")),
+    "registration_code": ("code", "non", "Code d'inscription déjà attribué (ex. ESS3-000123) : "
+                          "gardé tel quel ; vide : un code est donné",
+                          ("code d inscription", "code inscription", "registration code",
+                           "numero d inscription")),
 }
 
 _YES = {"oui", "o", "yes", "y", "1", "x", "vrai", "true", "awo"}
@@ -125,7 +134,8 @@ _FIELD_NAMES = {
     "birth_year": "année de naissance", "age": "âge", "quartier": "quartier",
     "sector": "secteur", "trade": "métier", "legal_form": "forme juridique",
     "members_count": "membres", "formalised": "déclarée", "needs": "besoins",
-    "language": "langue", "broadcasts": "annonces"}
+    "language": "langue", "broadcasts": "annonces", "registration_code": "code",
+    "quartier_text": "quartier (précision)"}
 
 
 class ImportFileError(ValueError):
@@ -141,7 +151,9 @@ class ImportReport:
     (phone E.164, option keys, canonical quartier) plus ``broadcasts`` (bool); `duplicates`:
     ``{"row", "label", "phone" (masked), "reason"}``; `errors`: ``{"row", "column", "message"}``
     (several per row possible; such rows are not imported); `ignored_columns`: headers not
-    understood. Row numbers are the spreadsheet's (the header is row 1).
+    understood; `consent`: rows already in the registry whose ``annonces`` cell says yes or no,
+    ``{"row", "phone" (E.164), "broadcasts" (bool)}`` — re-importing the list records their
+    announcement consent (issue 12). Row numbers are the spreadsheet's (the header is row 1).
     """
 
     filename: str = ""
@@ -150,6 +162,7 @@ class ImportReport:
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    consent: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def error_rows(self) -> int:
@@ -325,6 +338,14 @@ def _quartier(raw: str, errors: _RowErrors, column: str) -> tuple[str | None, st
     exact = {fold(n): n for n in names}
     if fold(raw) in exact:
         return exact[fold(raw)], None
+    outside = F.outside_label()
+    folded = fold(raw)
+    if folded == fold(outside):
+        return outside, None  # the export's own label (its precision has its own column)
+    if folded.startswith("hors "):
+        # "hors commune, Kalaban", "Hors de la commune 3": outside the commune, never the fuzzy
+        # neighbour of a quartier's name ("Badialan III" for "Hors de la Commune III", issue 12).
+        return outside, raw[:200]
     match = match_quartier(raw, F.places())
     if match.kind == "quartier" and match.sure and match.name:
         return match.name, None
@@ -402,6 +423,14 @@ def check_row(cells: dict[str, Any], headers: dict[str, str], country: str,
     values["birth_year"] = year
     values["quartier"], values["quartier_text"] = _quartier(
         text.get("quartier", ""), errors, col("quartier", "quartier"))
+    precision = text.get("quartier_text", "")
+    if precision and values["quartier"] == F.outside_label():
+        values["quartier_text"] = precision[:200]  # the export's own column wins
+    code = text.get("registration_code", "")
+    if code and (len(code) > 24 or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", code)):
+        errors.add(col("registration_code", "code"), f"code d'inscription illisible « {code} »")
+        code = ""
+    values["registration_code"] = code or None
     values["sector"] = _choice("sector", text.get("sector", ""), errors, col("sector", "secteur"))
     trade = text.get("trade", "")
     if len(trade) > 200:
@@ -430,8 +459,8 @@ def check_row(cells: dict[str, Any], headers: dict[str, str], country: str,
     values["needs"] = needs
     values["language"] = _choice("language", text.get("language", ""), errors,
                                  col("language", "langue"))
-    values["broadcasts"] = bool(_yes_no(text.get("broadcasts", ""), errors,
-                                        col("broadcasts", "annonces")))
+    said = _yes_no(text.get("broadcasts", ""), errors, col("broadcasts", "annonces"))
+    values["broadcasts"] = None if said is None else bool(said)
     return values, list(errors)
 
 
@@ -476,6 +505,9 @@ def analyse_file(app: Flask, data: bytes, filename: str,
         if not errors:
             checked.append((number, values))
     known = _registered_phones(app, [v["phone"] for _, v in checked])
+    taken_codes = _taken_codes(app, [v["registration_code"] for _, v in checked
+                                     if v.get("registration_code")])
+    code_row: dict[str, int] = {}
     first_row: dict[str, int] = {}
     for number, values in checked:
         phone = values["phone"]
@@ -486,12 +518,49 @@ def analyse_file(app: Flask, data: bytes, filename: str,
             continue
         first_row[phone] = number
         if phone in known:
+            reason = "déjà au registre" + (f" ({known[phone]})" if known[phone] else "")
+            if values.get("broadcasts") is not None:
+                report.consent.append({"row": number, "phone": phone,
+                                       "broadcasts": values["broadcasts"]})
+                reason += " ; accord pour les annonces noté : " + (
+                    "oui" if values["broadcasts"] else "non")
             report.duplicates.append({"row": number, "label": label, "phone": mask(phone),
-                                      "reason": "déjà au registre"
-                                                + (f" ({known[phone]})" if known[phone] else "")})
+                                      "reason": reason})
             continue
+        code = values.get("registration_code")
+        if code and (code in taken_codes or code in code_row):
+            # A code names one person: never give it to a second (issue 12).
+            where = ("déjà celui d'une autre personne du registre" if code in taken_codes
+                     else f"déjà donné à la ligne {code_row[code]}")
+            report.errors.append({"row": number, "column": shown.get("registration_code",
+                                                                      "code"),
+                                  "message": f"code d'inscription « {code} » {where} : "
+                                             "corrigez-le ou videz la case"})
+            continue
+        if code:
+            code_row[code] = number
         report.create.append({"row": number, "values": values})
     return report
+
+
+def _taken_codes(app: Flask, codes: list[str]) -> set[str]:
+    """The `codes` already held by a registry entry (500 at a time)."""
+    a = Actor.__table__
+    found: set[str] = set()
+    with get_engine(app).connect() as conn:
+        for start in range(0, len(codes), 500):
+            found.update(conn.execute(sa.select(a.c.registration_code).where(
+                a.c.registration_code.in_(codes[start:start + 500]))).scalars())
+    return found
+
+
+def code_number(code: str, prefix: str, digits: int) -> int | None:
+    """The number N of a code this deployment would give to entry N (``ESS3-000123`` → 123
+    with prefix "ESS3-" and 6 digits), else None."""
+    rest = code[len(prefix):] if code.startswith(prefix) else ""
+    if not rest.isdigit() or registration_code(prefix, int(rest), digits) != code:
+        return None
+    return int(rest)
 
 
 def _registered_phones(app: Flask, phones: list[str]) -> dict[str, str]:
@@ -512,7 +581,7 @@ def _registered_phones(app: Flask, phones: list[str]) -> dict[str, str]:
 # Importing
 # ------------------------------------------------------------------------------------------
 
-#: Actor fields an import row sets.
+#: Actor fields an import row sets (the registration code apart: kept or given).
 _ACTOR_VALUES = ("phone", "kind", "name", "org_name", "contact_name", "gender", "birth_year",
                  "quartier", "quartier_text", "sector", "trade", "legal_form", "members_count",
                  "formalised", "needs", "language")
@@ -521,7 +590,8 @@ _ACTOR_VALUES = ("phone", "kind", "name", "org_name", "contact_name", "gender", 
 def apply_import(app: Flask, report: ImportReport, now: datetime | None = None) -> dict[str, int]:
     """Create the registry entries of `report.create` in one transaction; return ``{"created",
     "skipped" (phone registered since the preview), "opted_in" (contacts created for
-    announcements), "linked" (existing contacts given their entry)}``.
+    announcements), "linked" (existing contacts given their entry), "consent" (people already
+    in the registry whose announcement consent the list recorded)}``.
 
     Each entry: consent and registration at `now` with ``consent_version`` ``import:<date>``,
     channel ``import``, a registration code, completeness and birth decade computed as the
@@ -531,8 +601,10 @@ def apply_import(app: Flask, report: ImportReport, now: datetime | None = None) 
     spec = load_dialogs().get(REGISTRATION).registry
     ask_protection = bool(setting(app.config, "ESSBOT_ASK_PROTECTION"))
     version = f"import:{now.date().isoformat()}"
-    result = {"created": 0, "skipped": 0, "opted_in": 0, "linked": 0}
+    result = {"created": 0, "skipped": 0, "opted_in": 0, "linked": 0, "consent": 0}
     rows = report.create
+    kept = [r["values"]["registration_code"] for r in rows if r["values"].get("registration_code")]
+    codes_taken = _taken_codes(app, kept)
     with session_scope(app) as session:
         phones = [r["values"]["phone"] for r in rows]
         taken: set[str] = set()
@@ -548,36 +620,93 @@ def apply_import(app: Flask, report: ImportReport, now: datetime | None = None) 
             Actor.contact_id.in_([c for c, _ in contacts.values()])))) if contacts else set()
         for row in rows:
             values = dict(row["values"])
-            broadcasts = bool(values.pop("broadcasts", False))
+            broadcasts = values.pop("broadcasts", None)
             phone = values["phone"]
-            if phone in taken:
+            code = values.pop("registration_code", None)
+            if phone in taken or (code and code in codes_taken):
                 result["skipped"] += 1
                 continue
             taken.add(phone)
+            if code:
+                codes_taken.add(code)
             contact_id = None
             if phone in contacts and contacts[phone][0] not in linked_contacts:
                 contact_id = contacts[phone][0]
                 result["linked"] += 1
-            elif phone not in contacts and broadcasts:
+                if broadcasts is not None:
+                    # The person's own choice (keyword, registration, agent) wins over a list.
+                    session.execute(sa.update(Contact).where(
+                        Contact.id == contact_id, Contact.announcements.is_(None)).values(
+                        announcements=broadcasts, announcements_source="import",
+                        announcements_at=now))
+            elif phone not in contacts:
                 contact = Contact(phone=phone, language=values.get("language"),
-                                  opted_out=False, opted_in_at=now, created_at=now,
-                                  updated_at=now)
+                                  opted_out=False, opted_in_at=now if broadcasts else None,
+                                  announcements=broadcasts,
+                                  announcements_source=None if broadcasts is None else "import",
+                                  announcements_at=None if broadcasts is None else now,
+                                  created_at=now, updated_at=now)
                 session.add(contact)
                 session.flush()
                 contact_id = contact.id
-                result["opted_in"] += 1
+                if broadcasts:
+                    result["opted_in"] += 1
+            # A kept code of this deployment's form takes the entry number it names when that
+            # number is free, so no code the bot gives later can ever equal it.
+            number = code_number(code, spec.code_prefix, spec.code_digits) \
+                if code and spec is not None else None
+            if number is not None and session.get(Actor, number) is not None:
+                number = None
             actor = Actor(**{k: values.get(k) for k in _ACTOR_VALUES}, contact_id=contact_id,
                           channel="import", birth_band=F.year_band(values.get("birth_year")),
                           completeness=F.completeness(values, ask_protection),
                           consent_at=now, consent_version=version, registered_at=now,
                           created_at=now, updated_at=now)
+            if number is not None:
+                actor.id = number
             session.add(actor)
             session.flush()
-            if spec is not None:
+            if code:
+                actor.registration_code = code
+            elif spec is not None:
                 actor.registration_code = registration_code(spec.code_prefix, actor.id,
                                                             spec.code_digits)
             result["created"] += 1
+        result["consent"] = _record_consent(session, report.consent, now)
+        if session.get_bind().dialect.name == "postgresql":
+            # Entries created with the number of their kept code: the sequence moves past them.
+            session.execute(sa.text("SELECT setval(pg_get_serial_sequence('actor', 'id'), "
+                                    "GREATEST((SELECT MAX(id) FROM actor), 1))"))
     return result
+
+
+def _record_consent(session: Any, rows: list[dict[str, Any]], now: datetime) -> int:
+    """Announcement consent of people already in the registry, from a re-imported list: set on
+    their contact (created for an entry that has none) unless the person's own choice —
+    registration, ABONNER, an agent — is recorded (a list never overrides the person).
+    Returns how many contacts changed."""
+    changed = 0
+    for item in rows:
+        actor = session.scalar(sa.select(Actor).where(Actor.phone == item["phone"],
+                                                      Actor.deleted_at.is_(None)))
+        if actor is None:
+            continue
+        contact = session.get(Contact, actor.contact_id) if actor.contact_id else \
+            session.scalar(sa.select(Contact).where(Contact.phone == item["phone"]))
+        if contact is None:
+            contact = Contact(phone=item["phone"], language=actor.language, created_at=now,
+                              updated_at=now)
+            session.add(contact)
+            session.flush()
+        if actor.contact_id is None:
+            actor.contact_id = contact.id
+        if contact.announcements_source not in (None, "import") or \
+                contact.announcements is item["broadcasts"]:
+            continue
+        contact.announcements = item["broadcasts"]
+        contact.announcements_source, contact.announcements_at = "import", now
+        changed += 1
+    return changed
 
 
 def format_report(report: ImportReport) -> str:

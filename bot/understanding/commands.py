@@ -40,9 +40,10 @@ def detect_keyword(text: str | None) -> str | None:
     """Return the global keyword a message is, or None.
 
     Takes the message; returns one of ``"menu"``, ``"help"``, ``"language"``, ``"stop"``,
-    ``"start"``, ``"delete"``, ``"agent"``, ``"mydata"``, ``"news"`` or None. Matching is accent-
-    and case-insensitive and ignores punctuation ("STOP!", "Arrêt.") and politeness around it
-    ("stop svp", "bonjour, aide", "i ni ce, a dabila").
+    ``"start"``, ``"delete"``, ``"agent"``, ``"mydata"``, ``"news"``, ``"subscribe"`` (ABONNER,
+    issue 12) or None. Matching is accent- and case-insensitive and ignores punctuation
+    ("STOP!", "Arrêt.") and politeness around it ("stop svp", "bonjour, aide", "i ni ce, a
+    dabila").
 
     The message must BE the keyword: "je veux arrêter de fumer", "aide-ménagère" or "agent de
     santé" are answers, not commands, so a sentence never opts a person out or derails a

@@ -22,7 +22,9 @@ def test_compose_watch_counts_preview_send_and_report(app, page, login_as, scree
         page.click("text=Annonces")
         page.click("text=Nouvelle annonce")
         count = page.locator("#segment-count")
-        assert re.search(r"^6 contacts abonnés correspondent", count.inner_text())
+        # Issue 12: the counter is the preview's number (the WhatsApp contact outside the
+        # window is left out, and said so).
+        assert re.search(r"^5 contacts abonnés correspondent", count.inner_text())
         page.fill("#title", "Formation couture")
         page.fill("#text_fr", "Formation en couture lundi à 9h à la mairie. Inscription gratuite.")
         page.fill("#text_bm", "Kalan bɛ tɛnɛn 9h la meri la. A sara tɛ.")
@@ -30,11 +32,11 @@ def test_compose_watch_counts_preview_send_and_report(app, page, login_as, scree
         assert "1 SMS · GSM-7" in page.locator("#parts-fr").inner_text()
         # Tick a quartier: the count follows without a page load.
         page.check("input[name=quartier][value='Badialan I']")
-        expect(count).to_have_text(re.compile(r"^5 contacts"))
+        expect(count).to_have_text(re.compile(r"^4 contacts"))
         page.check("input[name=language][value='bm']")
         expect(count).to_have_text(re.compile(r"^1 contacts"))
         page.uncheck("input[name=language][value='bm']")
-        expect(count).to_have_text(re.compile(r"^5 contacts"))
+        expect(count).to_have_text(re.compile(r"^4 contacts"))
         screenshot(page, "broadcasts-compose")
         page.click("button[name=preview]")
         page.wait_for_url(re.compile(r".*/admin/broadcasts/\d+$"))

@@ -33,7 +33,7 @@
   if (compose) {
     var token = compose.querySelector("input[name=csrf_token]");
     var fields = ["quartier", "sector", "kind", "gender", "needs", "age", "language",
-                  "channel", "registered"];
+                  "channel", "registered", "channel_policy"];
 
     var updateParts = debounce(function () {
       var body = new FormData();
@@ -73,7 +73,7 @@
           strong.textContent = String(data.reachable);
           output.appendChild(strong);
           var text = " contacts abonnés correspondent";
-          if (data.opted_out) text += " · " + data.opted_out + " désabonnés exclus";
+          (data.notes || []).forEach(function (note) { text += " · " + note; });
           output.appendChild(document.createTextNode(text));
         }).catch(function () { output.classList.remove("busy"); });
     }, 300);
