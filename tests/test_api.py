@@ -44,8 +44,10 @@ def add_actors(app, n: int, quartier: str = "Badialan I", sector: str = "commerc
     ids: list[int] = []
     with session_scope(app) as s:
         for i in range(start, start + n):
+            # Confirmed registrations consented to announcements (issue 12's rule).
             contact = Contact(phone=f"+2237610{i:04d}", language="fr", last_channel="sms",
-                              last_inbound_sms_at=updated)
+                              last_inbound_sms_at=updated, announcements=True,
+                              announcements_source="registration", announcements_at=updated)
             s.add(contact)
             s.flush()
             actor = Actor(contact_id=contact.id, phone=contact.phone, kind="individu",
