@@ -43,7 +43,7 @@ def db_upgrade(revision: str) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
@@ -409,8 +409,13 @@ def staff() -> None:
 def staff_create(email: str, role: str, name: str, phone: str | None,
                  password: str | None) -> None:
     """Create a staff account (the first admin, typically) and print its id."""
-    from bot.admin.staff import StaffError, create_staff
+    from bot.admin.staff import StaffError, check_new_staff, create_staff
 
+    try:
+        # The e-mail, role and phone are checked before the password is typed twice.
+        check_new_staff(current_app, email, role, phone)
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from None
     if not password:
         password = click.prompt("Mot de passe", hide_input=True,
                                 confirmation_prompt="Répétez le mot de passe")

@@ -166,3 +166,18 @@ def test_the_other_tracebacks_of_the_issue(tmp_path):
     zero = run("serve", tmp_path, {}, args=["--workers", "0"])
     assert_clean(zero, "serve", allowed=(2,))
     assert "--workers" in zero.output
+
+
+def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(tmp_path):
+    result = run("serve", tmp_path, {}, args=["--port", "99999"])
+    assert_clean(result, "serve", allowed=(2,))
+    assert "--port" in result.output and "99999" in result.output
+
+
+def test_staff_create_refuses_a_bad_e_mail_before_asking_the_password(tmp_path):
+    # No --password and no input: were the password asked first, the command would abort
+    # on the prompt instead of naming the e-mail.
+    result = run("staff create", tmp_path, {}, args=["--email", "pas-une-adresse"])
+    assert_clean(result, "staff create", allowed=(1,))
+    assert "Adresse e-mail invalide" in result.output
+    assert "Mot de passe" not in result.output

@@ -363,3 +363,12 @@ def test_voice_note_opens_a_ticket():
     out = phone.say("", kind="audio")
     assert "nous avons bien reçu votre message" in out
     assert [e.value["reason"] for e in phone.effects if e.kind == "handover"] == ["media"]
+
+
+def test_nine_before_a_language_is_chosen_is_answered_in_both_languages():
+    # Newcomer's test: "9" as a first answer got "Il n'y a pas de suite." in French only.
+    phone = Phone()
+    phone.say("Bonjour")
+    turn = step(phone.state, Inbound("9"), phone.facts(), phone.now)
+    said = {reply.language for reply in turn.replies if reply.msgid == "Il n'y a pas de suite."}
+    assert said == {"fr", "bm"}

@@ -57,6 +57,25 @@ def set_diffuser_pin(app: Flask, email: str, pin: str | None) -> int:
         return user.id
 
 
+def check_new_staff(app: Flask, email: str, role: str,
+                    phone: str | None = None) -> tuple[str, str | None]:
+    """Check a new account's fields other than the password, before anyone types one: returns
+    (the e-mail in lower case, the phone in E.164 or None). Raises StaffError (French) for an
+    invalid e-mail, an unknown role, an unreadable phone, or an e-mail or phone already used."""
+    email = (email or "").strip().lower()
+    if "@" not in email or len(email) > 200:
+        raise StaffError(_("Adresse e-mail invalide."))
+    if role not in ROLES:
+        raise StaffError(_("Rôle inconnu : %(role)s", role=role))
+    e164 = _phone_or_none(phone, app.config["ESSBOT_COUNTRY"])
+    with session_scope(app) as session:
+        if session.scalars(sa.select(StaffUser.id).where(StaffUser.email == email)).first():
+            raise StaffError(_("Un compte existe déjà pour %(email)s.", email=email))
+        if e164 and session.scalars(sa.select(StaffUser.id).where(StaffUser.phone == e164)).first():
+            raise StaffError(_("Ce numéro est déjà celui d'un autre compte."))
+    return email, e164
+
+
 def create_staff(app: Flask, email: str, role: str, password: str, name: str = "",
                  phone: str | None = None) -> int:
     """Create an active staff account and return its id.
@@ -65,20 +84,11 @@ def create_staff(app: Flask, email: str, role: str, password: str, name: str = "
     has at least MIN_PASSWORD_LENGTH characters; `phone` (any Mali or E.164 form, optional)
     is the staff member's own phone. Raises StaffError with a French message otherwise.
     """
-    email = (email or "").strip().lower()
-    if "@" not in email or len(email) > 200:
-        raise StaffError(_("Adresse e-mail invalide."))
-    if role not in ROLES:
-        raise StaffError(_("Rôle inconnu : %(role)s", role=role))
+    email, e164 = check_new_staff(app, email, role, phone)
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise StaffError(_("Le mot de passe doit avoir au moins %(n)s caractères.",
                            n=MIN_PASSWORD_LENGTH))
-    e164 = _phone_or_none(phone, app.config["ESSBOT_COUNTRY"])
     with session_scope(app) as session:
-        if session.scalars(sa.select(StaffUser.id).where(StaffUser.email == email)).first():
-            raise StaffError(_("Un compte existe déjà pour %(email)s.", email=email))
-        if e164 and session.scalars(sa.select(StaffUser.id).where(StaffUser.phone == e164)).first():
-            raise StaffError(_("Ce numéro est déjà celui d'un autre compte."))
         user = StaffUser(email=email, role=role, name=(name or "").strip()[:120], phone=e164)
         user.set_password(password)
         session.add(user)

@@ -253,7 +253,8 @@ def _answer_info(ctx: _Ctx, text: str) -> None:
             return
     if text.strip() == NEXT_PAGE:
         # Nothing left to page: say so, and only the options of an article.
-        ctx.say(NO_MORE_PAGES)
+        # Before a language is chosen, in the guessed language or both (say_understood).
+        ctx.say_understood(Reply(NO_MORE_PAGES))
         if view == "article":
             ctx.say(INFO_ARTICLE_OPTIONS)
         else:

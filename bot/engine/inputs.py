@@ -206,7 +206,8 @@ def _answer(ctx: _Ctx, text: str) -> None:
     if reading.outcome == "miss" and text.strip() == NEXT_PAGE \
             and node.input in ("choice", "yes_no"):
         # "9" with no next page and no option 9: say so and ask again, not a miss.
-        ctx.say(NO_MORE_PAGES)
+        # Before a language is chosen, in the guessed language or both (say_understood).
+        ctx.say_understood(Reply(NO_MORE_PAGES))
         _prompt(ctx, dialog, node_id, node, reprompt=True)
         return
     if reading.outcome == "miss" and dialog == MAIN and node_id in ("menu", "offer_handover") \
