@@ -7,7 +7,9 @@ another binary.
 
 Fixtures: `site` (the app served on loopback with one staff account per role, see
 tests/admin_helpers.py), `page` (a fresh 1366×768 browser tab in French), `login_as(page,
-role)`, and `screenshot(page, name)` which writes docs/screenshots/<name>.png for the README.
+role)`, and `screenshot(page, name)` which writes <name>.png into a folder outside the clone
+(pytest's temporary folder), and into docs/screenshots/ for the README only when
+``ESSBOT_UPDATE_SCREENSHOTS=1`` is set: a test run leaves the clone unmodified.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import pytest
 from tests.admin_helpers import EMAILS, PASSWORD, make_staff
 
 CHROMIUM = os.environ.get("ESSBOT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: The README's screenshots: written only when ESSBOT_UPDATE_SCREENSHOTS=1 asks for it.
+DOC_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 #: Flags for a headless Chromium on a closed network (no background calls to Google).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -89,14 +92,29 @@ def login_as():
     return do
 
 
+def update_screenshots() -> bool:
+    """True when the run was asked to refresh docs/screenshots/ (ESSBOT_UPDATE_SCREENSHOTS=1)."""
+    return os.environ.get("ESSBOT_UPDATE_SCREENSHOTS", "") == "1"
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory) -> Path:
+    """Where this run's screenshots go: a temporary folder outside the clone."""
+    return tmp_path_factory.mktemp("screenshots")
+
+
 @pytest.fixture
-def screenshot():
-    """``screenshot(page, name)``: save docs/screenshots/<name>.png (full page)."""
+def screenshot(screenshot_dir):
+    """``screenshot(page, name)``: save <name>.png (full page) in the run's temporary folder,
+    and also into docs/screenshots/ when ESSBOT_UPDATE_SCREENSHOTS=1; returns the temporary
+    file's path."""
 
     def take(tab, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
+        path = screenshot_dir / f"{name}.png"
         tab.screenshot(path=str(path), full_page=True)
+        if update_screenshots():
+            DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, DOC_SCREENSHOTS / f"{name}.png")
         return path
 
     return take

@@ -1,5 +1,5 @@
 """The Registre in a real browser (Chromium): filter, export, import a list, and what a viewer
-may not do. Also takes docs/screenshots/registry.png for the README."""
+may not do. Also takes the registry screenshot (docs/screenshots/registry.png when asked)."""
 
 from __future__ import annotations
 
