@@ -27,9 +27,11 @@ import secrets
 import tempfile
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import session as browser_session
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, SelectMultipleField, StringField
@@ -56,7 +58,36 @@ from bot.registry.importer import (
     template_csv,
     template_xlsx,
 )
-from bot.registry.query import AGE_BANDS, PER_PAGE, STATUSES, Page, RegistryFilter, fetch_page
+from bot.registry.query import (
+    AGE_BANDS,
+    DEFAULT_SORT,
+    PER_PAGE,
+    STATUSES,
+    Page,
+    RegistryFilter,
+    fetch_page,
+    page_numbers,
+    sort_order,
+)
+
+#: Session key of the registry list last shown (its query string): "← Registre" from an
+#: actor's page goes back to that list, filters, order and page kept.
+LIST_SESSION_KEY = "essbot.registry_list"
+#: Longest query string remembered (the session is a cookie).
+LIST_QUERY_MAX = 600
+
+
+def registry_list_url() -> str:
+    """The URL of the registry list as this browser session last saw it (filters, sort,
+    page), or the plain list; used by every "← Registre" link."""
+    query = browser_session.get(LIST_SESSION_KEY) or ""
+    base = url_for("admin.registry")
+    return f"{base}?{query}" if query else base
+
+
+@bp.app_context_processor
+def _registry_globals() -> dict[str, Any]:
+    return {"registry_list_url": registry_list_url}
 
 #: Messages of a conversation shown on a person's page (the latest ones).
 CONVERSATION_SHOWN = 200
@@ -97,20 +128,27 @@ def index():
         page_number = int(request.args.get("page", "1"))
     except ValueError:
         page_number = 1
+    sort, _order = sort_order(request.args.get("sort", DEFAULT_SORT))
     if errors:
         # A filter that cannot be read must not widen the list to everyone (newcomer's test:
         # an unread quartier listed and exported the whole registry): nothing is shown.
         page = Page([], 0, 1, 1, PER_PAGE)
     else:
         with get_engine().connect() as conn:
-            page = fetch_page(conn, filt, page_number, now=utcnow(),
+            page = fetch_page(conn, filt, page_number, now=utcnow(), sort=sort,
                               timezone=current_app.config["ESSBOT_TIMEZONE"])
+    list_args = {**filt.query_args(), **({"sort": sort} if sort != DEFAULT_SORT else {}),
+                 **({"page": page.page} if page.page > 1 else {})}
+    query = urlencode(list_args, doseq=True)
+    if len(query) <= LIST_QUERY_MAX and browser_session.get(LIST_SESSION_KEY) != query:
+        browser_session[LIST_SESSION_KEY] = query
     age_bands = dict(AGE_BANDS)
     for band in filt.values.get("age", []):
         age_bands.setdefault(band, band)
     return render_template("admin/registry.html", filt=filt, page=page,
                            choices=_filter_choices(), age_bands=age_bands, statuses=STATUSES,
-                           args=filt.query_args(), mask=mask, label=F.label,
+                           args=filt.query_args(), mask=mask, label=F.label, sort=sort,
+                           page_numbers=page_numbers(page.page, page.pages),
                            now_year=_now_year(), formats=FORMATS, filter_errors=errors)
 
 
@@ -375,7 +413,7 @@ def delete(actor_id: int):
         if done:
             audit("delete", f"actor:{actor_id}", reason="request")
             flash(_("Données personnelles supprimées ; seuls des comptes anonymes restent."))
-        return redirect(url_for("admin.registry"))
+        return redirect(registry_list_url())
     return render_template("admin/registry_delete.html", actor=actor, label=F.label)
 
 
