@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # Seconds the dashboard's statistics may lag behind registry changes (0: recomputed after
     # every change).
     ESSBOT_DASHBOARD_MAX_AGE: int = 60
+    # Excel exports of more rows than this run as a background job of the queue (a progress
+    # bar, then a download link); smaller ones, and every CSV, are sent at once.
+    ESSBOT_EXPORT_INLINE_ROWS: int = 5000
 
     @field_validator("*", mode="before")
     @classmethod

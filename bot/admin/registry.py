@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask import session as browser_session
+from flask import stream_with_context
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, SelectMultipleField, StringField
@@ -47,7 +48,8 @@ from bot.models.registry import IMPORT_TTL_HOURS, RegistryImport
 from bot.phones import InvalidPhone, mask, to_e164
 from bot.registry import fields as F
 from bot.registry.changes import RegistryChangeError, delete_actor, update_actor
-from bot.registry.export import FORMATS, export_actors
+from bot.registry.export import FORMATS, count_rows, csv_chunks, export_actors
+from bot.registry.jobs import JobNotFound, create_job, job_file, read_job
 from bot.registry.importer import (
     COLUMNS,
     ImportFileError,
@@ -61,6 +63,7 @@ from bot.registry.importer import (
 from bot.registry.query import (
     AGE_BANDS,
     DEFAULT_SORT,
+    FILTER_FIELDS,
     PER_PAGE,
     STATUSES,
     Page,
@@ -433,6 +436,38 @@ def export():
     if errors:
         abort(400, " ".join(errors))
     app = current_app._get_current_object()
+    name = f"registre-ess-{utcnow():%Y%m%d-%H%M}.{fmt}"
+    count = count_rows(app, filt)
+    if fmt == "csv":
+        # Streamed as it is read (memory stays flat), gzip-compressed for a browser that
+        # accepts it (every current one): 50,000 actors are about 11 MB of CSV, 1.4 MB sent.
+        gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+        audit("export", "registry", format=fmt, filters=filt.as_dict(), rows=count)
+        response = current_app.response_class(
+            stream_with_context(csv_chunks(app, filt, labels=True, gzip=gzip)),
+            mimetype=FORMATS[fmt])
+        if gzip:
+            response.headers["Content-Encoding"] = "gzip"
+        response.headers["Vary"] = "Accept-Encoding"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    if count > setting(app.config, "ESSBOT_EXPORT_INLINE_ROWS"):
+        # Tens of seconds of work: the queue's worker writes it while a page shows progress.
+        filters = {k: v for k, v in request.form.lists() if k in FILTER_FIELDS or k == "q"}
+        token = create_job(app, fmt, filters, staff_id=current_user.id, total=count,
+                           download_name=name)
+        audit("export", "registry", format=fmt, filters=filt.as_dict(), rows=count,
+              background=True)
+        from bot.broadcasts.tasks import get_queue
+
+        try:
+            get_queue(app).export(token)
+        except Exception as exc:  # noqa: BLE001 — say so rather than show a 500
+            current_app.logger.error("export job not queued: %s", type(exc).__name__)
+            flash(_("La file de travail ne répond pas : l'export n'a pas pu être lancé."),
+                  "error")
+            return redirect(registry_list_url())
+        return redirect(url_for("admin.registry_export_job", token=token))
     handle, path = tempfile.mkstemp(suffix=f".{fmt}", prefix="essbot-export-")
     os.close(handle)
     try:
@@ -441,8 +476,56 @@ def export():
         stream = open(path, "rb")
     finally:
         os.unlink(path)  # the open file stays readable until sent (POSIX)
-    name = f"registre-ess-{utcnow():%Y%m%d-%H%M}.{fmt}"
     return send_file(stream, mimetype=FORMATS[fmt], as_attachment=True, download_name=name)
+
+
+def _own_job(token: str) -> dict[str, Any]:
+    """The state of export job `token` if the logged-in account may read it (the one who
+    asked, or an admin); 404 otherwise (a stranger learns nothing of it)."""
+    try:
+        state = read_job(current_app, token)
+    except JobNotFound:
+        abort(404, _("Cet export n'existe pas ou a expiré (une heure)."))
+    if state.get("staff_id") != current_user.id and not current_user.can("admin"):
+        abort(404, _("Cet export n'existe pas ou a expiré (une heure)."))
+    return state
+
+
+@bp.get("/registry/export/<token>", endpoint="registry_export_job")
+@require_role("agent")
+def export_job(token: str):
+    """The page of a background export: a progress bar (updated by registry.js from the
+    status URL), then the download link."""
+    state = _own_job(token)
+    return render_template("admin/registry_export.html", job=state, token=token,
+                           title=_("Export du registre"))
+
+
+@bp.get("/registry/export/<token>/status", endpoint="registry_export_status")
+@require_role("agent")
+def export_job_status(token: str):
+    """JSON ``{"state", "done", "total", "percent", "error"?}`` of a background export."""
+    state = _own_job(token)
+    total = int(state.get("total") or 0)
+    done = int(state.get("done") or 0)
+    percent = 100 if state.get("state") == "done" else (min(99, done * 100 // total)
+                                                       if total else 0)
+    return {"state": state.get("state"), "done": done, "total": total, "percent": percent,
+            **({"error": state["error"]} if state.get("error") else {})}
+
+
+@bp.get("/registry/export/<token>/file", endpoint="registry_export_file")
+@require_role("agent")
+def export_job_file(token: str):
+    """The finished file of a background export (404 until it is done)."""
+    state = _own_job(token)
+    try:
+        path = job_file(current_app, token)
+    except JobNotFound:
+        abort(404, _("Le fichier n'est pas encore prêt."))
+    audit("export_download", "registry", format=state["format"], rows=state.get("rows"))
+    return send_file(path, mimetype=FORMATS[state["format"]], as_attachment=True,
+                     download_name=state.get("download_name") or path.name)
 
 
 # ------------------------------------------------------------------------------------------

@@ -110,6 +110,7 @@ class BroadcastQueue:
         self.send_replies = self.huey.task(name="smsgate_send_replies")(self._send_replies)
         self.purge = self.huey.periodic_task(crontab(**PURGE_AT), name="actors_purge")(
             self._purge)
+        self.export = self.huey.task(name="registry_export")(self._export)
 
     # --- enqueueing ---------------------------------------------------------------------------
 
@@ -154,6 +155,12 @@ class BroadcastQueue:
         self.fire.schedule(args=(broadcast_id,), eta=at)
 
     # --- tasks ---------------------------------------------------------------------------------
+    def _export(self, token: str) -> None:
+        """Task: run the registry export job `token` (bot/registry/jobs.py)."""
+        from bot.registry.jobs import run_job
+
+        run_job(self.app, token)
+
 
     def _send_rows(self, ids: list[int]) -> None:
         """Task: process each outbox id; reschedule the ones to retry; close finished
