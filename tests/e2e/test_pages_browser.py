@@ -34,6 +34,7 @@ def furnished(app, site):
         "dashboard": "/admin/", "registry": "/admin/registry", "actor": actor,
         "actor-edit": f"{actor}/edit", "import": "/admin/registry/import",
         "inbox": "/admin/inbox", "ticket": f"/admin/inbox/{ticket_id}",
+        "saved-replies": "/admin/inbox/replies",
         "content": "/admin/content", "article": article,
         "broadcasts": "/admin/broadcasts", "compose": "/admin/broadcasts/new",
         "broadcast": f"/admin/broadcasts/{broadcast_id}", "simulator": "/admin/simulator",
