@@ -55,7 +55,9 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from bot import sms
 from bot.admin import _, audit, bp, require_role
+from bot.admin.parts import ucs2_note
 from bot.broadcasts import planner, segments
 from bot.broadcasts.errors import staff_message
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition, Outbox, OutboxState
@@ -218,6 +220,9 @@ def text_parts(app: Flask, title: str, text_fr: str, text_bm: str | None) -> dic
         for channel in ("sms", "whatsapp"):
             rendered = planner.render(texts, language, channel, "text", app.config)
             info = rendered.as_dict()
+            if channel == "sms" and "body" in info:
+                # Which characters make it UCS-2: named on the page (bot.admin.parts.ucs2_note).
+                info["ucs2_characters"] = sms.analyze(info["body"]).ucs2_characters
             if not texts.text(language).strip():
                 info["parts"] = 0
             shown[channel] = info
@@ -238,8 +243,8 @@ def text_warnings(parts: Mapping[str, Any]) -> dict[str, list[str]]:
             notes.append(_("Ce texte prend %(n)s SMS par personne : raccourcissez-le si possible "
                            "(chaque partie est payée).", n=n))
         if n and sms_info.get("encoding") == "UCS-2":
-            notes.append(_("Caractères hors alphabet SMS : le message coûte environ 2,3 fois "
-                           "plus."))
+            note = ucs2_note(sms_info.get("ucs2_characters") or [])
+            notes.append(note[:1].upper() + note[1:] + ".")
         if language == "bm" and parts["bm"]["same_as_fr"]:
             notes.append(_("Pas de texte en bambara : les bambaraphones recevront le texte "
                            "français."))
