@@ -207,6 +207,22 @@ def bamako_time(value: Any, fmt: str = "%d/%m/%Y %H:%M") -> str:
     return value.astimezone(ZoneInfo(current_app.config["ESSBOT_TIMEZONE"])).strftime(fmt)
 
 
+_ISO_DAY = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+
+
+@bp.app_template_filter("jjmmaaaa")
+def french_date(value: Any) -> str:
+    """An ISO date text as staff read dates: ``2026-11-20`` → ``20/11/2026``, ``2026-11`` →
+    ``11/2026``; a year or any other text is kept, None gives ""."""
+    if value is None:
+        return ""
+    found = _ISO_DAY.match(str(value).strip())
+    if not found:
+        return str(value)
+    year, month, day = found.groups()
+    return f"{day}/{month}/{year}" if day else f"{month}/{year}"
+
+
 #: The menu: (endpoint, label, minimum role). Labels are translated in the template.
 NAV = (
     ("admin.dashboard", N_("Tableau de bord"), "viewer"),

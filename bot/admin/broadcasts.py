@@ -56,7 +56,7 @@ from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from bot import sms
-from bot.admin import _, audit, bp, require_role
+from bot.admin import _, audit, bamako_time, bp, require_role
 from bot.admin.parts import ucs2_note
 from bot.broadcasts import planner, segments
 from bot.broadcasts.errors import staff_message
@@ -691,7 +691,7 @@ def send(broadcast_id: int):
                 current_app.logger.warning("broadcast %s: fire task not queued; the tick will "
                                            "start it", broadcast_id)
             flash(_("Annonce programmée pour le %(at)s (heure de Bamako).",
-                    at=planner.local_time(row.scheduled_at, app.config["ESSBOT_TIMEZONE"])),
+                    at=bamako_time(row.scheduled_at)),
                   "info")
             return back
         plan = get_queue(app).send_now(broadcast_id)

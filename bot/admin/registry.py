@@ -40,7 +40,8 @@ from wtforms.validators import Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from bot.config import setting
-from bot.admin import _, audit, bp, require_role
+from bot.admin import _, audit, bp, number, require_role
+from bot.i18n import admin_ngettext as ngettext
 from bot.db import get_engine, session_scope
 from bot.i18n import N_
 from bot.models import Actor, Message, utcnow
@@ -620,9 +621,11 @@ def import_preview(token: str):
                                     imported_at=utcnow(),
                                     report={"filename": report.filename, "rows": report.rows}))
             audit("import", "registry", session=session, file=report.filename[:100], **result)
-        flash(_("%(n)s acteur(s) importé(s).", n=result["created"])
-              + (_(" %(n)s ignoré(s) : déjà au registre.", n=result["skipped"])
-                 if result["skipped"] else ""))
+        flash(ngettext("%(num)s acteur importé.", "%(num)s acteurs importés.",
+                       result["created"]) % {"num": number(result["created"])}
+              + (" " + ngettext("%(num)s ignoré : déjà au registre.",
+                                "%(num)s ignorés : déjà au registre.", result["skipped"])
+                 % {"num": number(result["skipped"])} if result["skipped"] else ""))
         return redirect(url_for("admin.registry", channel="import"))
     return render_template("admin/registry_import_preview.html", pending=pending,
                            report=report, expired=expired, shown=PREVIEW_ROWS, label=F.label,
