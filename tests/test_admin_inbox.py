@@ -225,7 +225,8 @@ def test_reply_on_whatsapp_inside_the_window(app, staff):
         assert checked.status_code == 200 and fake.requests == []  # "Vérifier" sends nothing
         assert "WhatsApp : 53 caractères" in page_text(checked)
         assert text in page_text(checked)  # the text stays in the box
-        sent = post(agent, f"/admin/inbox/{ticket_id}/reply", {"text": text, "action": "send", "close": "1"},
+        sent = post(agent, f"/admin/inbox/{ticket_id}/reply", {"text": text, "action": "send",
+                                                           "close": "1"},
                     page)
         assert sent.status_code == 302
         [request] = fake.requests

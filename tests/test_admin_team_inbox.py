@@ -12,16 +12,17 @@ from bot.models.content import TicketNote
 from bot.registry.forget import forget_contact
 from tests.admin_helpers import EMAILS
 from tests.fake_twilio import FakeTwilio, settings_for
-from tests.test_admin_inbox import (  # noqa: F401  (staff: the fixture)
-    PHONE,
-    as_role,
-    ask_agent,
-    audits,
-    page_text,
-    post,
-    staff,
-    ticket,
-)
+import pytest
+
+from tests.admin_helpers import make_staff
+from tests.test_admin_inbox import PHONE, as_role, ask_agent, audits, page_text, post, ticket
+
+
+@pytest.fixture
+def staff(app):
+    """One account per role (tests/admin_helpers.py), no login throttle."""
+    app.config["ESSBOT_LOGIN_RATE"] = ""
+    return make_staff(app)
 
 
 def test_an_agent_gives_a_ticket_to_a_colleague(app, staff):

@@ -258,7 +258,8 @@ def progress(app: Flask, ids: list[int]) -> dict[int, dict[str, int]]:
     """Outbox progress of broadcasts `ids` in one query: ``{id: {"sent", "delivered",
     "failed", "skipped", "open", "cancelled", "total"}}``. ``sent`` = accepted by Twilio;
     ``delivered`` = of them, delivered or read (status callbacks); ``failed`` = refused, or
-    accepted then failed/undelivered; ``open`` = still to send."""
+    accepted then failed/undelivered (:func:`bot.broadcasts.planner.outcome`: then not
+    counted as sent, so that every table of the report agrees); ``open`` = still to send."""
     out = {i: {"sent": 0, "delivered": 0, "failed": 0, "skipped": 0, "open": 0,
                "cancelled": 0, "total": 0} for i in ids}
     if not ids:
@@ -271,12 +272,11 @@ def progress(app: Flask, ids: list[int]) -> dict[int, dict[str, int]]:
     for broadcast_id, state, status, n in rows:
         counts = out[broadcast_id]
         counts["total"] += n
+        state = planner.outcome(state, status)  # accepted then undelivered: a failure
         if state == OutboxState.SENT:
             counts["sent"] += n
             if status in ("delivered", "read"):
                 counts["delivered"] += n
-            elif status in ("failed", "undelivered"):
-                counts["failed"] += n
         elif state == OutboxState.FAILED:
             counts["failed"] += n
         elif state == OutboxState.SKIPPED:
@@ -323,7 +323,7 @@ def failures_by_channel(app: Flask, broadcast_id: int) -> list[dict[str, Any]]:
     o = Outbox.__table__
     failed = sa.or_(o.c.state == OutboxState.FAILED,
                     sa.and_(o.c.state == OutboxState.SENT,
-                            o.c.status.in_(("failed", "undelivered"))))
+                            o.c.status.in_(planner.DELIVERY_FAILED)))
     with get_engine(app).connect() as conn:
         rows = conn.execute(sa.select(o.c.channel, o.c.kind, o.c.error_code, sa.func.count())
                             .where(o.c.broadcast_id == broadcast_id, failed)
@@ -368,7 +368,7 @@ def failures_csv(app: Flask, broadcast_id: int) -> tuple[str, int]:
     o, c, a = Outbox.__table__, Contact.__table__, Actor.__table__
     failed = sa.or_(o.c.state.in_((OutboxState.FAILED, OutboxState.SKIPPED)),
                     sa.and_(o.c.state == OutboxState.SENT,
-                            o.c.status.in_(("failed", "undelivered"))))
+                            o.c.status.in_(planner.DELIVERY_FAILED)))
     query = (sa.select(c.c.phone, sa.func.coalesce(a.c.name, a.c.org_name).label("name"),
                        a.c.quartier, o.c.language, o.c.channel, o.c.kind, o.c.state,
                        o.c.status, o.c.error_code, o.c.skip_reason)
