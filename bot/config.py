@@ -181,7 +181,8 @@ def load_settings(instance_path: str | os.PathLike, overrides: dict | None = Non
     value is kept as given, and keys that are not settings — Flask's own, say — pass through).
     Returns a dict with every setting of :class:`Settings`, `DATABASE_URL` and `SECRET_KEY`
     resolved. Raises ValueError with one line naming the setting on an unreadable value (a
-    non-numeric `ESSBOT_SMS_MAX_SEGMENTS`, an unknown `ESSBOT_SMS_PROVIDER`, …).
+    non-numeric `ESSBOT_SMS_MAX_SEGMENTS`, an unknown `ESSBOT_SMS_PROVIDER`, a
+    `TWILIO_WHATSAPP_FROM` without its ``whatsapp:`` prefix, …).
     """
     instance = Path(instance_path)
     instance.mkdir(parents=True, exist_ok=True)
@@ -206,6 +207,11 @@ def load_settings(instance_path: str | os.PathLike, overrides: dict | None = Non
         raise ValueError("ESSBOT_SMS_PROVIDER must be twilio or smsgate")
     if settings["SMSGATE_URL"]:
         settings["SMSGATE_URL"] = settings["SMSGATE_URL"].rstrip("/")
+    sender = settings.get("TWILIO_WHATSAPP_FROM")
+    if sender and not str(sender).startswith("whatsapp:"):
+        # Twilio reads a bare number as an SMS sender: every WhatsApp send would fail (21212).
+        raise ValueError("TWILIO_WHATSAPP_FROM must start with whatsapp: (e.g. "
+                         f"whatsapp:+14155238886), not {str(sender)[:40]!r}")
     if int(settings["ESSBOT_SMS_MAX_SEGMENTS"]) < 1:
         raise ValueError("ESSBOT_SMS_MAX_SEGMENTS must be 1 or more")
     try:

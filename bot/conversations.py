@@ -9,7 +9,9 @@ Every inbound message goes through `handle_inbound`, whatever its channel:
    ``BEGIN IMMEDIATE``, see bot/db.py), so messages from one phone run one at a
    time while other phones run in parallel. Under the lock, a message already
    processed is not processed again: its stored replies are returned, so Twilio's
-   retry gets the same TwiML.
+   retry gets the same TwiML. The lock is not granted in arrival order, so the
+   oldest waiting messages of the phone are processed first (`_process`): the
+   conversation follows the order the messages arrived in.
 3. The engine (pure) returns the new state, replies and effects; effects, state,
    the replies and the "processed" mark are committed together.
 """
@@ -20,14 +22,14 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from bot import content_store, engine, sms
-from bot.channels.base import InboundMessage, OutboundReply
+from bot.channels.base import InboundMessage, OutboundReply, storable
 from bot.config import engine_settings
 from bot.db import get_engine, session_scope, transaction
 from bot.i18n import N_, translate
@@ -36,7 +38,7 @@ from bot.phones import mask
 from bot.registry.fields import search_key
 from bot.registry.forget import erase_contact
 from bot.broadcasts.sender import on_message_status
-from bot.channels.twilio import should_update_status
+from bot.channels.base import merge_status
 
 log = logging.getLogger(__name__)
 
@@ -270,9 +272,12 @@ def _store(app: Flask, msg: InboundMessage) -> int:
                                   {"phone": msg.address, "now": msg.received_at}).scalar_one()
         stored = conn.execute(sql.insert_inbound, {
             "contact_id": contact_id, "channel": msg.channel, "sid": msg.provider_sid,
-            # PostgreSQL text cannot hold NUL; nothing else is altered.
-            "body": (msg.text or "").replace("\x00", ""), "media": msg.media,
-            "attributes": msg.attributes, "created_at": msg.received_at,
+            # No NUL nor lone surrogate (no database stores them); nothing else is altered.
+            "body": storable(msg.text or ""), "media": storable(msg.media),
+            # The kind is kept for a message processed later by another request (_process).
+            "attributes": storable(msg.attributes if msg.kind == "text"
+                                   else {**msg.attributes, "kind": msg.kind}),
+            "created_at": msg.received_at,
         }).first()
     if stored is not None:
         log.info("stored inbound %s on %s from %s", msg.provider_sid, msg.channel,
@@ -288,69 +293,130 @@ class _Conflict(OperationalError):
 
 
 def _process(app: Flask, msg: InboundMessage, contact_id: int) -> HandleResult:
-    settings = app.config
-    default_language = settings["ESSBOT_DEFAULT_LANGUAGE"]
+    """Process `msg` under the contact's lock, after any older message of the same phone that
+    is still waiting (see `_waiting_before`): the conversation follows arrival order even when
+    a later request wins the lock first. Each older message is processed in a savepoint: one
+    that fails is left to its own request (which records the failure and apologises)."""
+    older = _waiting_before(app, msg, contact_id)
     with transaction(app) as conn:
         sql = _sql(conn)
-        contact_row = conn.execute(sql.lock_contact, {"contact_id": contact_id}).one()
+        conn.execute(sql.lock_contact, {"contact_id": contact_id}).one()
         inbound = conn.execute(sql.inbound_by_sid, {"sid": msg.provider_sid}).one()
         if inbound.processed_at is not None:
             replies = conn.execute(sql.replies_of, {"inbound_id": inbound.id})
             return HandleResult([OutboundReply(r.id, r.body, r.channel) for r in replies],
                                 duplicate=True)
-        conv = conn.execute(sql.conversation_of, {"contact_id": contact_id}).first()
-        now = utcnow()
-        text = clean_text(inbound.body)
-        answers = dict(conv.answers or {}) if conv else {}
-        pages = answers.pop("_pages", None)
-        contact = {"id": contact_id, "phone": contact_row.phone, "language": contact_row.language,
-                   "opted_out": contact_row.opted_out, "channel": msg.channel}
-        dialog, node = (conv.dialog, conv.node) if conv else (None, None)
+        for waiting in older:
+            row = conn.execute(sql.inbound_by_sid, {"sid": waiting.provider_sid}).one()
+            if row.processed_at is not None:
+                continue  # its own request got there first
+            try:
+                with conn.begin_nested():
+                    _turn(app, conn, sql, contact_id, row, waiting)
+            except Exception as exc:  # noqa: BLE001 — its own request will retry it
+                log.warning("message %s of %s left to its own request (%s)",
+                            waiting.provider_sid, mask(msg.address), type(exc).__name__)
+        return _turn(app, conn, sql, contact_id, inbound, msg)
 
-        if pages and text == NEXT_PAGE:
-            language = contact["language"] or default_language
-            bodies, rest = [pages[0]], pages[1:]
-        else:
+
+def _waiting_before(app: Flask, msg: InboundMessage, contact_id: int) -> list[InboundMessage]:
+    """The contact's inbound messages stored before `msg` and not processed yet, oldest first
+    (at most MAX_WAITING): messages whose own request still waits for the contact's lock.
+    Excluded: a message whose processing failed (its retry handles it), a console message,
+    and one an inbound hook claims (a staff phone's DIFFUSER: the hook answers it in its own
+    request). Read without the lock; `_process` checks each again under it."""
+    m = Message.__table__
+    with get_engine(app).connect() as conn:
+        rows = conn.execute(
+            sa.select(m.c.id, m.c.channel, m.c.provider_sid, m.c.body, m.c.media,
+                      m.c.attributes, m.c.created_at)
+            .where(m.c.contact_id == contact_id, m.c.direction == "in",
+                   m.c.processed_at.is_(None), m.c.processing_error.is_(None),
+                   m.c.provider_sid.is_not(None), m.c.provider_sid != msg.provider_sid,
+                   m.c.id < sa.select(m.c.id).where(m.c.provider_sid == msg.provider_sid)
+                   .scalar_subquery())
+            .order_by(m.c.id).limit(MAX_WAITING)).all()
+    waiting = []
+    for row in rows:
+        older = InboundMessage(channel=row.channel, address=msg.address, text=row.body or "",
+                               provider_sid=row.provider_sid, received_at=row.created_at,
+                               kind=(row.attributes or {}).get("kind", "text"),
+                               media=list(row.media or []), attributes=dict(row.attributes or {}))
+        hooks = app.extensions.get(INBOUND_HOOKS, ())
+        if older.channel != "console" and not any(h.claim(app, older) is not None for h in hooks):
+            waiting.append(older)
+    return waiting
+
+
+#: Most older messages processed ahead of one message (a burst from one phone).
+MAX_WAITING = 50
+
+
+def _turn(app: Flask, conn: sa.Connection, sql: "_Statements", contact_id: int, inbound: Any,
+          msg: InboundMessage) -> HandleResult:
+    """One engine turn for the stored `inbound` row (its InboundMessage `msg`) in the open,
+    locked transaction: state, effects, replies and the processed mark. Returns its replies."""
+    settings = app.config
+    default_language = settings["ESSBOT_DEFAULT_LANGUAGE"]
+    contact_row = conn.execute(sql.lock_contact, {"contact_id": contact_id}).one()
+    conv = conn.execute(sql.conversation_of, {"contact_id": contact_id}).first()
+    now = utcnow()
+    text = clean_text(inbound.body)
+    answers = dict(conv.answers or {}) if conv else {}
+    pages = answers.pop("_pages", None)
+    # The engine's state format (bot/engine/state.py) rides in the saved answers beside
+    # the pages; a state saved before formats were recorded is format 0.
+    state_format = answers.pop("_format", 0)
+    contact = {"id": contact_id, "phone": contact_row.phone, "language": contact_row.language,
+               "opted_out": contact_row.opted_out, "channel": msg.channel}
+    dialog, node = (conv.dialog, conv.node) if conv else (None, None)
+
+    if pages and text == NEXT_PAGE:
+        language = contact["language"] or default_language
+        bodies, rest = [pages[0]], pages[1:]
+    else:
+        actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
+        # Only on a contact's first message: an entry imported later is linked to the
+        # existing contact by the importer, so later messages need no write here.
+        if actor is None and conv is None and conn.execute(sql.claim_actor, {
+                "claim_phone": contact["phone"], "claim_contact": contact_id}).rowcount:
             actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
-            # Only on a contact's first message: an entry imported later is linked to the
-            # existing contact by the importer, so later messages need no write here.
-            if actor is None and conv is None and conn.execute(sql.claim_actor, {
-                    "claim_phone": contact["phone"], "claim_contact": contact_id}).rowcount:
-                actor = conn.execute(sql.actor_of, {"contact_id": contact_id}).mappings().first()
-            turn = engine.step(
-                engine.State(dialog, node, answers), engine.Inbound(text, msg.kind),
-                engine.Facts(contact["language"], contact["opted_out"], default_language,
-                             msg.channel, _actor_facts(actor), engine_settings(settings),
-                             # Loaded only when the turn needs them (a menu answer does not).
-                             content=lambda: content_store.library(app, conn),
-                             announcements=lambda: _announcements(conn, contact_id)), now,
-            )
-            changes = _apply_effects(contact, turn.effects, now,
-                                     _Registry(conn, sql, actor, inbound))
-            if changes:
-                conn.execute(sa.update(Contact.__table__)
-                             .where(Contact.__table__.c.id == contact_id).values(**changes))
-            language = contact["language"] or default_language
-            dialog, node, answers = turn.state.dialog, turn.state.node, dict(turn.state.answers)
-            text_out = engine.render(turn.replies, language, translate)
-            bodies, rest = _paginate(settings, msg.channel, language, text_out)
-        if rest:
-            answers["_pages"] = rest
+        turn = engine.step(
+            engine.State(dialog, node, answers, state_format), engine.Inbound(text, msg.kind),
+            engine.Facts(contact["language"], contact["opted_out"], default_language,
+                         msg.channel, _actor_facts(actor), engine_settings(settings),
+                         # Loaded only when the turn needs them (a menu answer does not).
+                         content=lambda: content_store.library(app, conn),
+                         announcements=lambda: _announcements(conn, contact_id)), now,
+        )
+        changes = _apply_effects(contact, turn.effects, now,
+                                 _Registry(conn, sql, actor, inbound))
+        if changes:
+            conn.execute(sa.update(Contact.__table__)
+                         .where(Contact.__table__.c.id == contact_id).values(**changes))
+        language = contact["language"] or default_language
+        dialog, node, answers = turn.state.dialog, turn.state.node, dict(turn.state.answers)
+        state_format = turn.state.format
+        text_out = engine.render(turn.replies, language, translate)
+        bodies, rest = _paginate(settings, msg.channel, language, text_out)
+    if rest:
+        answers["_pages"] = rest
+    answers["_format"] = state_format
 
-        state = {"dialog": dialog, "node": node, "answers": answers, "now": now}
-        if conv is None:
-            conn.execute(sql.insert_conversation, {"contact_id": contact_id, **state})
-        else:
-            done = conn.execute(sql.update_conversation, {
-                "conversation_id": conv.conversation_id, "expected_version": conv.version, **state})
-            if done.rowcount != 1:
-                raise _Conflict()
-        provider = (inbound.attributes or {}).get("provider")
-        replies = [_insert_reply(conn, sql, contact_id, inbound.id, msg.channel, language, body,
-                                 now, provider)
-                   for body in bodies]
-        conn.execute(sql.mark_processed, {"inbound_id": inbound.id, "now": now})
-        return HandleResult(replies, duplicate=False)
+    state = {"dialog": dialog, "node": node, "answers": answers, "now": now}
+    if conv is None:
+        conn.execute(sql.insert_conversation, {"contact_id": contact_id, **state})
+    else:
+        done = conn.execute(sql.update_conversation, {
+            "conversation_id": conv.conversation_id, "expected_version": conv.version, **state})
+        if done.rowcount != 1:
+            raise _Conflict()
+    provider = (inbound.attributes or {}).get("provider")
+    replies = [_insert_reply(conn, sql, contact_id, inbound.id, msg.channel, language, body,
+                             now, provider)
+               for body in bodies]
+    conn.execute(sql.mark_processed, {"inbound_id": inbound.id, "now": now})
+    return HandleResult(replies, duplicate=False)
 
 
 def stored_replies(app: Flask, msg: InboundMessage) -> HandleResult | None:
@@ -587,15 +653,19 @@ def _record_failure(app: Flask, msg: InboundMessage, contact_id: int,
 
 
 def update_status(app: Flask, sid: str, status: str, error_code: int | None,
-                  message_id: int | None = None, reason: str | None = None) -> bool:
+                  message_id: int | None = None, reason: str | None = None,
+                  owns: Callable[[int, datetime], bool] | None = None) -> bool:
     """Apply a status callback to the stored outbound message; True if a row changed.
 
     The message is found by its MessageSid, or for a TwiML reply by our `message_id`
-    (the ``mid`` of the callback URL), whose sid is then recorded. The rule of
-    bot.channels.twilio.should_update_status keeps final states final; an error
-    code, once known, is kept. `reason` (text, e.g. the SMS gateway's ``sms:failed``
-    reason, which comes without a code) is kept in ``attributes.error_reason``, the first
-    one only.
+    (the ``mid`` of the callback URL), whose sid is then recorded. Status, `error_code`
+    and `reason` (text, e.g. the SMS gateway's ``sms:failed`` reason, which comes without a
+    code; kept in ``attributes.error_reason``) are merged by bot.channels.base.merge_status,
+    the one rule for both providers: reports in any order end the same, a delivery
+    supersedes a failure and clears its error. `owns(message id, created_at)`, when given,
+    must confirm that a message found by `message_id` (not by its sid) is the one the report
+    is about (the SMS gateway's ids carry our row id, which a restored or second database
+    reuses).
     """
     with session_scope(app) as s:
         message = s.execute(
@@ -606,19 +676,27 @@ def update_status(app: Flask, sid: str, status: str, error_code: int | None,
                 sa.select(Message).where(Message.id == message_id, Message.direction == "out")
                 .with_for_update()
             ).scalar_one_or_none()
+            if message is not None and owns is not None \
+                    and not owns(message.id, message.created_at):
+                log.info("status %s for an id that is not message %s's: ignored", status,
+                         message_id)
+                return False
             if message is not None and message.provider_sid is None:
                 message.provider_sid = sid
         if message is None or message.direction != "out":
             return False
-        changed = False
-        if should_update_status(message.status, status):
-            message.status, message.status_at = status, utcnow()
-            changed = True
-        if error_code and message.error_code is None:
-            message.error_code = error_code
-            changed = True
-        if reason and not (message.attributes or {}).get("error_reason"):
-            message.attributes = {**(message.attributes or {}), "error_reason": reason[:200]}
-            changed = True
-        changed = on_message_status(app, s, message, status, error_code) or changed
+        attributes = dict(message.attributes or {})
+        merged = merge_status(message.status, message.error_code, attributes.get("error_reason"),
+                              status, error_code, reason[:200] if reason else None)
+        if merged.status_changed:
+            message.status, message.status_at = merged.status, utcnow()
+        if merged.changed:
+            message.error_code = merged.error_code
+            if merged.error_reason:
+                attributes["error_reason"] = merged.error_reason
+            else:
+                attributes.pop("error_reason", None)
+            if attributes != (message.attributes or {}):
+                message.attributes = attributes
+        changed = on_message_status(app, s, message, status, error_code) or merged.changed
         return changed

@@ -1,8 +1,8 @@
 """Send stored replies through the SMS gateway, from the queue, with retries and backoff.
 
 Twilio answers an inbound SMS in its webhook response (TwiML). The SMS gateway cannot: its
-webhook only wants a quick 2xx (docs/sms-gateway.md: within 30 s, else it retries), and replies go
-out through its REST API. So for a message that came through the gateway
+webhook only wants a quick 2xx (docs/sms-gateway.md: the app waits about 5 s, else it
+retries), and replies go out through its REST API. So for a message that came through the gateway
 (bot/webhooks_smsgate.py):
 
 1. the webhook stores then processes it (bot.conversations.handle_inbound: the replies are
@@ -35,8 +35,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from bot.config import setting
-from bot.broadcasts.ratelimit import RateLimiter, acquire
-from bot.broadcasts.sender import backoff, classify, gateway_key
+from bot.broadcasts.ratelimit import RateLimited, RateLimiter, acquire
+from bot.broadcasts.sender import MAX_PACING_WAIT_S, backoff, classify, gateway_key
 from bot.channels import smsgate as sg
 from bot.db import get_engine, transaction
 from bot.models import Contact, Message, utcnow
@@ -104,7 +104,8 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
     m, c = Message.__table__, Contact.__table__
     with get_engine(app).connect() as conn:
         row = conn.execute(sa.select(m.c.id, m.c.direction, m.c.channel, m.c.body, m.c.status,
-                                     m.c.provider_sid, m.c.attributes, m.c.segments, c.c.phone)
+                                     m.c.provider_sid, m.c.attributes, m.c.segments,
+                                     m.c.created_at, c.c.phone)
                            .join(c, c.c.id == m.c.contact_id)
                            .where(m.c.id == message_id)).first()
     if row is None:
@@ -116,9 +117,15 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
     retry_at = _parse(attributes.get("retry_at"))
     if retry_at is not None and (retry_at - now).total_seconds() > 0.5:
         return Delivery("retry", (retry_at - now).total_seconds())
+    key, rate = gateway_key(settings)
+    try:
+        # Before the attempt is counted: waiting for the phone's pace is not a failed try.
+        acquire(limiter, key, row.segments or 1, rate, sleep, MAX_PACING_WAIT_S)
+    except RateLimited as paced:
+        return Delivery("retry", paced.wait)
     attempt = int(attributes.get("attempts") or 0) + 1
     max_attempts = int(setting(settings, "ESSBOT_SEND_MAX_ATTEMPTS"))
-    idempotency_id = sg.gateway_id(message_id)
+    idempotency_id = sg.gateway_id(message_id, row.created_at)
     # Recorded before the request (docs/architecture.md: stored before sent): a crash leaves a
     # trace.
     attempt_info = {"provider": "smsgate", "attempts": attempt, "tried_at": _iso(now),
@@ -128,8 +135,6 @@ def deliver(app: Flask, message_id: int, client: Callable[[], sg.Client],
     where = f"reply {message_id} (sms to {mask(row.phone)} through the gateway)"
     try:
         gateway = client()
-        key, rate = gateway_key(settings)
-        acquire(limiter, key, row.segments or 1, rate, sleep)
         state = gateway.send(row.phone, row.body, idempotency_id)
     except Exception as exc:  # noqa: BLE001 — every error is sorted and recorded
         kind, _code = classify(exc)

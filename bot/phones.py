@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
+
+#: A WhatsApp business-scoped user id (BSUID), which Meta gives a person instead of their phone
+#: number once they use a WhatsApp username: a two-letter country code, a dot, an optional
+#: ``ENT.`` (a parent BSUID) and up to 128 letters and digits, e.g. ``US.13491208655302741918``
+#: (docs/twilio.md "WhatsApp").
+_WHATSAPP_USER_ID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+#: Longest contact address stored: a BSUID (2 + 1 + 4 + 128 characters), with room to spare.
+MAX_ADDRESS_CHARS = 160
+
+
+def whatsapp_user_id(address: str | None) -> str | None:
+    """The business-scoped user id in a WhatsApp address (``whatsapp:US.1349…`` or the bare
+    id), or None when `address` is not one (a phone number, say)."""
+    raw = (address or "").strip()
+    if raw.lower().startswith("whatsapp:"):
+        raw = raw.split(":", 1)[1]
+    return raw if _WHATSAPP_USER_ID.fullmatch(raw) else None
 
 
 class InvalidPhone(ValueError):

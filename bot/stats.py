@@ -36,6 +36,7 @@ from bot.phones import exclude_test_phones
 from bot.models.content import Ticket
 from bot.engine import REGISTRATION
 from bot.engine.schema import load_dialogs
+from bot.registry import fields as F
 
 
 #: The youth band of APEJ (Agence pour la Promotion de l'Emploi des Jeunes): ages 15 to 40
@@ -170,17 +171,11 @@ def registry_labels() -> dict[str, dict[str, str]]:
     option's short label ("Femme") reads better on a staff page.
     """
     dialogs = load_dialogs()
-    labels: dict[str, dict[str, str]] = {}
-    for node in dialogs.get(REGISTRATION).nodes.values():
-        store = getattr(node, "store", None)
-        if store in ("kind", "gender", "sector", "legal_form", "protection", "needs") \
-                and node.options:
-            if store == "kind":
-                labels[store] = {o.key: o.key.capitalize() for o in node.options}
-            elif store == "gender":
-                labels[store] = {o.key: o.short or o.label for o in node.options}
-            else:
-                labels[store] = {o.key: o.label for o in node.options}
+    options = F.options()
+    labels: dict[str, dict[str, str]] = {
+        field: dict(options[field])
+        for field in ("kind", "gender", "sector", "legal_form", "protection", "needs")
+        if field in options}
     places = dialogs.places(REGISTRATION)
     quartiers = {name: name for name in places.names()}
     outside = dict(places.outside_label).get("fr")

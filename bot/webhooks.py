@@ -65,7 +65,15 @@ def twilio_signed(view):
 @bp.post("/messages")
 @twilio_signed
 def messages() -> Response:
-    """Receive one SMS or WhatsApp message and answer it with TwiML."""
+    """Receive one SMS or WhatsApp message and answer it with TwiML.
+
+    A signed request that is not a genuine inbound message (a re-split replay, another
+    account's: bot.channels.twilio.inbound_refusal) is answered 403 and nothing is stored.
+    """
+    refusal = tw.inbound_refusal(request.form, current_app.config.get("TWILIO_ACCOUNT_SID"))
+    if refusal:
+        log.warning("refused a signed inbound request: %s", refusal)
+        abort(403)
     try:
         msg = tw.parse_inbound(request.form, utcnow(), current_app.config["ESSBOT_COUNTRY"])
     except (ValueError, InvalidPhone) as exc:
@@ -87,10 +95,12 @@ def status() -> Response:
         abort(400, "MessageSid and MessageStatus are required")
     if not tw.is_valid_sid(sid):
         abort(400, "MessageSid is not a Twilio message id")
-    try:
-        error_code = int(request.form.get("ErrorCode") or 0) or None
-    except ValueError:
-        error_code = None
+    refusal = tw.account_refusal(request.form, current_app.config.get("TWILIO_ACCOUNT_SID"),
+                                 required=False)
+    if refusal:
+        log.warning("refused a signed status callback: %s", refusal)
+        abort(403)
+    error_code = tw.error_code_of(request.form.get("ErrorCode"))
     mid = request.args.get("mid", "")
     # Our own ids: positive and within a 64-bit integer column.
     message_id = int(mid) if mid.isdigit() and 0 < int(mid) < 2**63 else None

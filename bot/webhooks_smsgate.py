@@ -7,7 +7,7 @@ one registration per event, all to this URL):
   conversation, contact, rendering and segment accounting as Twilio SMS), then its replies are
   queued (``smsgate_send_replies``, bot/broadcasts/tasks.py) and sent by a worker through the
   gateway's REST API (bot/outbound.py) — never inside this request, which answers in
-  milliseconds (the gateway wants a 2xx within 30 s);
+  milliseconds (the app gives up after about 5 s, docs/sms-gateway.md);
 - ``sms:sent`` / ``sms:delivered`` / ``sms:failed`` — the status of a message we sent
   (bot.conversations.update_status; the failure reason is kept);
 - ``system:ping`` — 200.
@@ -67,8 +67,10 @@ def receive() -> Response:
             gateway_id, status, reason = sg.status_of(event)
         except sg.PayloadError as exc:
             abort(400, str(exc))
-        changed = update_status(current_app._get_current_object(), gateway_id, status, None,
-                                sg.message_id_of(gateway_id), reason)
+        changed = update_status(
+            current_app._get_current_object(), gateway_id, status, None,
+            sg.message_id_of(gateway_id), reason,
+            owns=lambda mid, created_at: sg.is_gateway_id_of(gateway_id, mid, created_at))
         # Our message id, not the gateway's (which finds the phone in the gateway's log).
         log.info("gateway status %s for message %s (%s)", status,
                  sg.message_id_of(gateway_id) or "?", "recorded" if changed else "no change")

@@ -7,7 +7,9 @@ Behaviours, all configurable:
 
 - Basic auth is checked on every request (``username``/``password``): 401 otherwise;
 - the idempotency ``id`` is honoured: a repeated id returns the message already known and
-  sends nothing (``sends()`` lists what the phone really sent, once per id);
+  sends nothing (``sends()`` lists what the phone really sent, once per id); with
+  ``conflict = True`` a repeated id is answered 409 Conflict, as the app does;
+  ``hold(id, phone)`` plants a message of an earlier installation under `id`;
 - ``latency`` seconds per request;
 - ``throttle(n)``: the next n sends get 429; ``refuse(n, status)``: the next n sends get
   `status` without being stored (nothing sent);
@@ -113,6 +115,7 @@ class FakeSMSGate(LoopbackServer):
         self._ids = itertools.count(1)
         self._threads: list[threading.Thread] = []
         self.events_posted = 0
+        self.conflict = False
         self._serve(port)
 
     # --- control -------------------------------------------------------------------------------
@@ -131,6 +134,14 @@ class FakeSMSGate(LoopbackServer):
         """The next `n` sends are stored and sent, then answered `status` after `hang` s."""
         with self._lock:
             self._fail_after.extend([(status, hang)] * n)
+
+    def hold(self, message_id: str, phone: str, state: str = "Delivered") -> None:
+        """Plant a message the phone sent earlier (another installation, a database since
+        restored) under `message_id`: it is in the phone's history, not in ``sends()``."""
+        with self._lock:
+            self.messages[message_id] = {"id": message_id, "to": phone, "text": "old",
+                                         "sim": None, "state": state, "error": None,
+                                         "at": time.time()}
 
     def sends(self) -> list[dict]:
         """Messages the phone sent (one per idempotency id), in order: ``id``, ``to``,
@@ -214,6 +225,9 @@ class FakeSMSGate(LoopbackServer):
             self._record(request, refused, doc, True)
             return _json(refused, {"message": "Too Many Requests" if refused == 429
                                    else f"refused with {refused}"})
+        if known is not None and self.conflict:  # the app: 409 for an id it already has
+            self._record(request, 409, doc, True)
+            return _json(409, {"message": "message with this id already exists"})
         if known is not None:  # the idempotency id: answer what we have, send nothing
             self._record(request, 202, doc, True)
             return _json(202, self._resource(known))

@@ -38,7 +38,9 @@ from werkzeug.wrappers import Request, Response
 
 from tests.loopback import LoopbackServer
 
-ACCOUNT = "AC" + "0" * 32
+# The account of the recorded requests (shared/samples/twilio): inbound webhooks must carry
+# the configured TWILIO_ACCOUNT_SID (issue 13).
+ACCOUNT = "AC" + "0" * 31 + "1"
 
 
 def _error(status: int, code: int, message: str) -> Response:

@@ -191,8 +191,9 @@ def test_schedule_time_is_read_in_the_configured_zone_not_the_servers(app, agent
         row = planner.get(app, bid)
         assert (row.state, row.scheduled_at) == ("scheduled", draft.scheduled_at)
         fire = [t for t in get_queue(app).huey.pending() if t.name.endswith("broadcast_fire")]
+        # Issue 13: every task carries its database's token first.
         assert [(t.args, t.eta.replace(tzinfo=UTC) if t.eta.tzinfo is None else t.eta)
-                for t in fire] == [((bid,), draft.scheduled_at)]
+                for t in fire] == [((get_queue(app).token, bid), draft.scheduled_at)]
         listing = agent.get("/admin/broadcasts").get_data(as_text=True)
         assert "Programmée" in listing and f"01/06/{year} 09:30" in listing
         event = audits(app, "send")[0]

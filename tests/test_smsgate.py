@@ -105,7 +105,8 @@ def add_outbound(app, message_id: int, phone: str = "+22370000101") -> None:
         conn.execute(sa.insert(m).values(
             id=message_id, contact_id=contact_id, direction="out", channel="sms", body="Menu",
             media=[], attributes={"provider": "smsgate"}, status="queued",
-            provider_sid=sg.gateway_id(message_id), created_at=now))
+            # The id of the recorded samples (the form before issue 13: essbot-<row id>).
+            provider_sid=f"{sg.ID_PREFIX}{message_id}", created_at=now))
 
 
 # --- recorded requests ---------------------------------------------------------------------------
@@ -202,9 +203,11 @@ def test_reply_goes_from_the_queue_through_the_gateway_once(gate_app, client, fa
     assert len(replies) == 1 and len(messages(gate_app, direction="in")) == 1
     assert fake.texts_to("+22370000101") == [replies[0].body]
     request = next(r for r in fake.requests if r["method"] == "POST")
-    assert request["auth"] and request["json"]["id"] == f"essbot-{replies[0].id}"
+    # Issue 13: the id is unique across installations (was essbot-<row id>).
+    expected_id = sg.gateway_id(replies[0].id, replies[0].created_at)
+    assert request["auth"] and request["json"]["id"] == expected_id
     assert request["json"]["withDeliveryReport"] is True
-    assert replies[0].provider_sid == f"essbot-{replies[0].id}"
+    assert replies[0].provider_sid == expected_id
     assert replies[0].attributes["provider"] == "smsgate"
     assert replies[0].segments == 1 and replies[0].encoding == "GSM-7"
 
@@ -225,7 +228,8 @@ def test_a_failed_send_is_retried_with_backoff_and_never_sent_twice(gate_app, cl
     run_queue(gate_app)
     reply = messages(gate_app, direction="out")[0]
     assert fake.per_recipient() == {"+22370000101": 1}
-    assert reply.provider_sid == f"essbot-{reply.id}" and reply.attributes["attempts"] == 4
+    assert reply.provider_sid == sg.gateway_id(reply.id, reply.created_at)
+    assert reply.attributes["attempts"] == 4
     posts = [r["status"] for r in fake.requests if r["method"] == "POST"]
     assert posts == [429, 503, 500, 202]  # the last one answered from the idempotency id
 
@@ -260,7 +264,8 @@ def test_a_reply_the_phone_fails_at_once_keeps_its_reason(gate_app, client):
         post(client, received_event("+22370000101", "Bonjour"))
         run_queue(gate_app)
     reply = messages(gate_app, direction="out")[0]
-    assert reply.status == "failed" and reply.provider_sid == f"essbot-{reply.id}"
+    assert reply.status == "failed"
+    assert reply.provider_sid == sg.gateway_id(reply.id, reply.created_at)
     assert reply.attributes["error_reason"] == "RESULT_ERROR_RADIO_OFF"
 
 

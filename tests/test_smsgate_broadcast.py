@@ -67,7 +67,8 @@ def test_a_broadcast_through_the_gateway_is_paced_and_reports_delivery(app, live
     failed = sms_contacts[8]
     assert statuses.pop(failed) == "failed"
     assert set(statuses.values()) == {"delivered"}
-    assert out[failed].provider_sid == f"essbot-{out[failed].message_id}"
+    # Issue 13: essbot-<row id>-<hash of id and creation time> (was essbot-<row id>).
+    assert out[failed].provider_sid.startswith(f"essbot-{out[failed].message_id}-")
     report = planner.status(app, bid)
     assert report["by_status"]["delivered"] == 8 and report["by_status"]["failed"] == 1
     assert report["failure_reasons"] == {"RESULT_ERROR_NO_SERVICE": 1}

@@ -95,8 +95,9 @@ def test_unknown_sid_and_missing_fields(app, signed_post):
 
 @pytest.mark.parametrize("current,new,expected", [
     ("queued", "sent", True), ("sent", "queued", False), ("sent", "delivered", True),
-    ("delivered", "sent", False), ("delivered", "failed", False), ("failed", "delivered", False),
-    ("delivered", "read", True), ("read", "delivered", False), ("undelivered", "read", False),
+    # Issue 13: a delivery supersedes a failure (one order for every pair of final states).
+    ("delivered", "sent", False), ("delivered", "failed", False), ("failed", "delivered", True),
+    ("delivered", "read", True), ("read", "delivered", False), ("undelivered", "read", True),
     ("sending", "sending", False), (None, "sent", True), ("sent", "weird", False),
 ])
 def test_status_rule(current, new, expected):

@@ -180,7 +180,8 @@ def test_health_and_readiness(client):
 def test_malformed_message_sid_is_not_stored_nor_logged(app, signed_post, caplog):
     params = inbound_params("bonjour", sid="SM1\nforged log line")
     resp = signed_post(MESSAGES_URL, params)
-    assert resp.status_code == 200 and twiml_bodies(resp) == []
+    # Issue 13: a SID Twilio never sends is refused (403), not answered with empty TwiML.
+    assert resp.status_code == 403
     assert rows(app, Message) == []
     assert "forged log line" not in caplog.text
 

@@ -66,6 +66,8 @@ from bot.i18n import N_
 from bot.models import Actor, Contact, utcnow
 from bot.engine import REGISTRATION
 from bot.engine.schema import load_dialogs
+from bot.registry import fields as F
+from bot.registry import filters
 from bot.broadcasts.diffuser import pending_until as until
 from bot.registry.export import CSV_DELIMITER
 from bot.broadcasts.tasks import get_queue
@@ -151,14 +153,11 @@ def segment_choices() -> list[dict[str, Any]]:
     checks filters against.
     """
     dialogs = load_dialogs()
-    labels: dict[str, dict[str, str]] = {}
-    for node in dialogs.get(REGISTRATION).nodes.values():
-        store = getattr(node, "store", None)
-        if store in ("sector", "gender", "needs") and node.options:
-            labels[store] = {str(o.key): o.short or o.label for o in node.options}
+    labels = {field: dict(F.options(short=True).get(field, ()))
+              for field in ("sector", "gender", "needs")}
     options: dict[str, list[tuple[str, str]]] = {
         "quartier": [(name, name) for name in dialogs.places(REGISTRATION).names()]}
-    for field, keys in segments._options().items():
+    for field, keys in filters.option_fields().items():
         shown = {**labels.get(field, {}), **_VALUE_LABELS.get(field, {})}
         options[field] = [(key, _(shown.get(key, key))) for key in keys]
     for field in ("language", "channel", "registered"):

@@ -45,8 +45,7 @@ from bot.i18n import N_
 from bot.models import Actor, Contact, Message, utcnow
 from bot.models.content import TICKET_MOVES, SavedReply, Ticket, TicketNote
 from bot.phones import is_test_phone, mask
-from bot.engine import REGISTRATION
-from bot.engine.schema import load_dialogs
+from bot.registry import fields as F
 
 log = logging.getLogger(__name__)
 
@@ -186,24 +185,12 @@ def _media_kind(content_type: str) -> str:
     return major if major in ("audio", "image", "video") else "file"
 
 
-def _option_labels() -> dict[str, dict[str, str]]:
-    """French labels of the registration dialog's options by stored field (sector, kind…)."""
-    found: dict[str, dict[str, str]] = {}
-    for node in load_dialogs().get(REGISTRATION).nodes.values():
-        store = getattr(node, "store", None)
-        if store and getattr(node, "options", None):
-            found.setdefault(store, {}).update({str(o.key): o.label for o in node.options})
-    return found
-
-
 def actor_summary(row: Any) -> dict[str, Any]:
     """The registry summary of an Actor row: ``id``, ``code``, ``name``, ``kind``,
     ``quartier``, ``sector``, ``trade``, ``registered_at``, ``completeness`` (labels in
     French from dialogs/registration.yaml)."""
-    labels = _option_labels()
-
     def label(store: str, value: Any) -> str | None:
-        return labels.get(store, {}).get(str(value), str(value)) if value else None
+        return F.label(store, value) if value else None
 
     return {"id": row.id, "code": row.registration_code,
             "name": row.org_name or row.name or row.contact_name,

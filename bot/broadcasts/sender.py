@@ -65,8 +65,9 @@ from bot.config import setting
 from bot.broadcasts import planner
 from bot.broadcasts.models import (Broadcast, BroadcastState, InvalidTransition, Outbox,
                                    OutboxState, UndeliverableAddress)
-from bot.broadcasts.ratelimit import RateLimiter, acquire
+from bot.broadcasts.ratelimit import RateLimited, RateLimiter, acquire
 from bot.channels import smsgate as sg
+from bot.channels.base import merge_status
 from bot.channels import twilio as tw
 from bot.db import get_engine, transaction
 from bot.models import Contact, Message, utcnow
@@ -201,6 +202,13 @@ def gateway_key(settings: Mapping[str, Any]) -> tuple[str, float]:
             float(settings.get("SMSGATE_RATE_PER_MINUTE") or 0) / 60.0)
 
 
+#: Longest a worker thread sleeps for a sender's rate (seconds): a later slot gives the thread
+#: back and the row comes back then (bot.broadcasts.ratelimit.RateLimited).
+MAX_PACING_WAIT_S = 2.0
+#: Worker threads of one process that may be in a call to the SMS gateway at once.
+GATEWAY_THREADS = 2
+
+
 def lease_seconds(settings: Mapping[str, Any]) -> float:
     """ESSBOT_BROADCAST_LEASE, checked to be at least twice TWILIO_HTTP_TIMEOUT (and
     SMSGATE_HTTP_TIMEOUT when the gateway carries SMS): a live worker's request must have ended
@@ -307,6 +315,9 @@ class Sender:
         self.sleep = sleep
         self.lease = lease_seconds(self.settings)
         self._local = threading.local()
+        # The SMS gateway is one phone, slow and paced: at most GATEWAY_THREADS worker threads
+        # of this process wait on it, so Twilio's sends always find a free thread.
+        self.gateway_slots = threading.BoundedSemaphore(GATEWAY_THREADS)
         # twilio-python logs query strings at INFO, and a lookup's query holds the phone number.
         twilio_log = logging.getLogger("twilio.http_client")
         if twilio_log.getEffectiveLevel() < logging.WARNING:
@@ -424,13 +435,23 @@ class Sender:
                 self._fallback(row, "window_closed", now)
                 row = None
                 continue
-            key, rate = sender_key(self.settings, row.channel)
-            acquire(self.limiter, key, row.parts, rate, self.sleep)
-            claimed = self._claim(row, self.clock())
-            if claimed is None:  # our copy was stale (another worker, a cancel, a STOP): look again
-                row = None
-                continue
-            result = self._send(row, *claimed)
+            gateway = via_gateway(self.settings, row.channel)
+            if gateway and not self.gateway_slots.acquire(blocking=False):
+                return Result("retry", 1.0)  # the phone's threads are busy: give this one back
+            try:
+                key, rate = sender_key(self.settings, row.channel)
+                try:
+                    acquire(self.limiter, key, row.parts, rate, self.sleep, MAX_PACING_WAIT_S)
+                except RateLimited as paced:  # nothing reserved: come back at the slot
+                    return Result("retry", paced.wait)
+                claimed = self._claim(row, self.clock())
+                if claimed is None:  # our copy was stale (another worker, a cancel, a STOP)
+                    row = None
+                    continue
+                result = self._send(row, *claimed)
+            finally:
+                if gateway:
+                    self.gateway_slots.release()
             if result is not None:
                 return result
             row = None
@@ -477,7 +498,8 @@ class Sender:
                 if via_gateway(settings, row.channel):
                     # The idempotency id is the history message's: a resend of the same row
                     # (after a timeout, a dead worker) is never sent twice by the gateway.
-                    state = self.gateway().send(row.phone, row.body, sg.gateway_id(message_id))
+                    state = self.gateway().send(row.phone, row.body,
+                                                self._gateway_id(message_id))
                     sid, status = state.id, state.status
                 elif row.kind == "template":
                     sid = send_template(self.client(), settings, row.phone, row.content_sid,
@@ -495,6 +517,15 @@ class Sender:
                 return self._failed_request(row, message_id, attempt, kind, code, exc)
             self._record_sent(row, message_id, attempt, sid, self.clock(), status)
             return Result("sent")
+
+    def _gateway_id(self, message_id: int) -> str:
+        """The SMS gateway's idempotency id of history message `message_id`
+        (bot.channels.smsgate.gateway_id: row id and creation time, unique across databases)."""
+        m = Message.__table__
+        with get_engine(self.app).connect() as conn:
+            created_at = conn.execute(sa.select(m.c.created_at)
+                                      .where(m.c.id == message_id)).scalar_one()
+        return sg.gateway_id(message_id, created_at)
 
     def _failed_request(self, row: Any, message_id: int, attempt: int, kind: str,
                         code: int | None, exc: BaseException) -> Result | None:
@@ -679,7 +710,7 @@ class Sender:
         if row.message_id is None:
             return "absent"
         try:
-            found = self.gateway().get(sg.gateway_id(row.message_id))
+            found = self.gateway().get(self._gateway_id(row.message_id))
         except Exception as exc:  # noqa: BLE001 — any failure means "don't know yet"
             log.warning("outbox %s: lookup at the SMS gateway failed (%s)", row.id,
                         type(exc).__name__)
@@ -700,9 +731,11 @@ def on_message_status(app: Flask, session: Any, message: Message, status: str,
 
     Called by bot.conversations.update_status (same session and transaction, after it updated
     `message`). Does nothing for messages that are not a broadcast's. Rules (docs/twilio.md "Status
-    callbacks": unordered, repeated): the row's ``status`` follows
-    bot.channels.twilio.should_update_status (final stays final, late ``sent`` never overwrites
-    ``delivered``); the first error code is kept; a callback proves Twilio has the message, so
+    callbacks": unordered, repeated): ``status`` and ``error_code`` follow
+    bot.channels.base.merge_status (the one rule of both providers: a late ``sent`` never
+    overwrites ``delivered``, a delivery supersedes a failure and clears its code, the effects
+    below run only for a report that makes the row a failure); a callback proves Twilio has
+    the message, so
     a row still ``sending``/``unknown``/``pending`` becomes ``sent`` with the sid (no resend).
     On ``failed``/``undelivered``: 63016 on WhatsApp free text → fallback row (template, SMS or
     skipped; the worker's tick enqueues it, and a finished broadcast resumes); 21610 → contact
@@ -722,13 +755,15 @@ def on_message_status(app: Flask, session: Any, message: Message, status: str,
     if row.state in OutboxState.OPEN and row.provider_sid:
         row.state, row.sent_at = OutboxState.SENT, row.sent_at or now
         changed = True
-    if tw.should_update_status(row.status, status):
-        row.status, row.status_at = status, now
+    merged = merge_status(row.status, row.error_code, None, status, error_code)
+    if merged.status_changed:
+        row.status, row.status_at = merged.status, now
+    if merged.changed:
+        row.error_code = merged.error_code
         changed = True
-    if error_code and row.error_code is None:
-        row.error_code = error_code
-        changed = True
-    if status not in ("failed", "undelivered") or not error_code:
+    # Act on an error only when this report made the row a failure: never for a failure that
+    # arrives after the delivery (the person has the message), nor for a repeated report.
+    if not merged.failed_now or not error_code or merged.error_code != error_code:
         return changed
     conn = session.connection()
     if error_code in WINDOW_CODES and row.channel == "whatsapp" and row.kind == "text":

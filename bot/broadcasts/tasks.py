@@ -38,10 +38,21 @@ workers each enqueue it; a second run finds nothing left to forget.
 
 Huey instances are built per app (`get_queue`) rather than at import, so importing this module
 never builds an app or opens a queue (STYLE.md: microblog's habit to avoid).
+
+A queue outlives its database: the SQLite file sits in the instance folder, which may have
+served other databases (a test run, a move to PostgreSQL), and a Redis queue may be shared.
+Ids mean nothing in another database, so every task carries the token of the database that
+queued it (`database_token`) and a task of another database, or of a version that queued
+none, is dropped with a log line; so is an id with no row. Nothing is lost: the database is
+the source of truth and the tick queues again whatever no task covers. Slow routes cannot
+starve the others either: a worker thread never sleeps long for a sender's pace (the row
+comes back at its slot, bot.broadcasts.sender.MAX_PACING_WAIT_S), and at most
+GATEWAY_THREADS threads wait on the SMS gateway's phone at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -75,6 +86,31 @@ PURGE_AT = {"hour": "2", "minute": "30"}
 VACUUM_TABLES = ("actor", "contact", "conversation", "message", "ticket", "outbox")
 
 
+def database_token(url: str) -> str:
+    """A short token naming the database of `url` (12 hex digits of a hash of the URL without
+    its password): what every task carries, so a queue reused by another database drops it."""
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    return hashlib.sha256(shown.encode()).hexdigest()[:12]
+
+
+class _Tagged:
+    """A huey task whose every call carries this database's token as its first argument; the
+    same calls as huey's task (``task(args)``, ``schedule(args=…, delay=…|eta=…)``,
+    ``call_local(args)``) with the token added."""
+
+    def __init__(self, task: Any, token: str):
+        self.task, self.token = task, token
+
+    def __call__(self, *args: Any) -> Any:
+        return self.task(self.token, *args)
+
+    def schedule(self, args: tuple = (), **kwargs: Any) -> Any:
+        return self.task.schedule(args=(self.token, *args), **kwargs)
+
+    def call_local(self, *args: Any) -> Any:
+        return self.task.call_local(self.token, *args)
+
+
 def chunk_size(n: int) -> int:
     """Ids per task for `n` rows: ``ceil(n / MIN_TASKS)`` between 1 and MAX_CHUNK."""
     return max(1, min(MAX_CHUNK, math.ceil(n / MIN_TASKS)))
@@ -105,9 +141,13 @@ class BroadcastQueue:
             self.huey = SqliteHuey(name, filename=path, results=False)
             limiter = FileRateLimiter(Path(app.instance_path) / "ratelimit")
         self.sender = Sender(app, limiter, clock)
-        self.send_rows = self.huey.task(name="broadcast_send_rows")(self._send_rows)
-        self.fire = self.huey.task(name="broadcast_fire")(self._fire)
-        self.send_replies = self.huey.task(name="smsgate_send_replies")(self._send_replies)
+        self.token = database_token(str(settings["DATABASE_URL"]))
+        self.send_rows = _Tagged(self.huey.task(name="broadcast_send_rows")(
+            self._ours(self._send_rows, "broadcast_send_rows")), self.token)
+        self.fire = _Tagged(self.huey.task(name="broadcast_fire")(
+            self._ours(self._fire, "broadcast_fire")), self.token)
+        self.send_replies = _Tagged(self.huey.task(name="smsgate_send_replies")(
+            self._ours(self._send_replies, "smsgate_send_replies")), self.token)
         self.purge = self.huey.periodic_task(crontab(**PURGE_AT), name="actors_purge")(
             self._purge)
         self.export = self.huey.task(name="registry_export")(self._export)
@@ -162,6 +202,21 @@ class BroadcastQueue:
         run_job(self.app, token)
 
 
+    def _ours(self, run: Callable[[Any], None], name: str) -> Callable[..., None]:
+        """The task body for huey: runs `run(argument)` when the task carries this database's
+        token, else drops the task with a log line (see the module docstring)."""
+
+        def task(*args: Any) -> None:
+            if len(args) != 2 or args[0] != self.token:
+                log.warning("dropped a %s task queued for another database (token %s, ours "
+                            "%s): the tick queues this database's work", name,
+                            str(args[0])[:12] if len(args) == 2 else "none", self.token)
+                return
+            run(args[1])
+
+        task.__name__ = name
+        return task
+
     def _send_rows(self, ids: list[int]) -> None:
         """Task: process each outbox id; reschedule the ones to retry; close finished
         broadcasts when the queue has drained."""
@@ -171,7 +226,9 @@ class BroadcastQueue:
         rows = self.sender.load(ids) if ids else {}
         for outbox_id in ids:
             if outbox_id not in rows:
-                continue  # gone (its broadcast was deleted)
+                log.info("dropped outbox id %s from a task: no such row (its broadcast was "
+                         "deleted)", outbox_id)
+                continue
             result = self.sender.process(outbox_id, rows.pop(outbox_id))
             if result.outcome in ("retry", "busy") and result.delay is not None:
                 retry.append((outbox_id, max(0.05, result.delay)))
@@ -191,8 +248,17 @@ class BroadcastQueue:
         at the first one to retry, the rest wait with it (a person reads them in order)."""
         ids = [int(i) for i in ids]
         for n, message_id in enumerate(ids):
-            result = outbound.deliver(self.app, message_id, self.sender.gateway,
-                                      self.sender.limiter, self.clock(), self.sender.sleep)
+            if not self.sender.gateway_slots.acquire(blocking=False):
+                # The phone's threads are busy: give this one back to the other routes.
+                self.send_replies.schedule(args=(ids[n:],), delay=1.0)
+                return
+            try:
+                result = outbound.deliver(self.app, message_id, self.sender.gateway,
+                                          self.sender.limiter, self.clock(), self.sender.sleep)
+            finally:
+                self.sender.gateway_slots.release()
+            if result.outcome == "gone":
+                log.info("dropped message id %s from a task: no such message", message_id)
             if result.outcome == "retry":
                 self.send_replies.schedule(args=(ids[n:],), delay=max(0.05, result.delay or 0))
                 return

@@ -36,15 +36,16 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 import requests
 
 from bot.config import setting
-from bot.channels.base import InboundMessage
+from bot.channels.base import InboundMessage, storable
 from bot.phones import is_test_phone, mask, to_e164
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ STATE_STATUS = {"Pending": "queued", "Processed": "sending", "Sent": "sent",
 #: (docs/sms-gateway.md "Sending").
 EVENT_STATUS = {"sms:sent": "sent", "sms:delivered": "delivered", "sms:failed": "failed"}
 
-#: Prefix of our idempotency ids (``essbot-<message id>``) and of our inbound dedupe keys.
+#: Prefix of our idempotency ids (``essbot-<message id>-<12 hex>``, `gateway_id`) and of our
+#: inbound dedupe keys.
 ID_PREFIX = "essbot-"
 INBOUND_PREFIX = "sg-"
 
@@ -115,12 +117,15 @@ class Event:
 class MessageState:
     """The gateway's view of one sent message: its ``id`` (our idempotency id), ``state``
     (Pending, Processed, Sent, Delivered or Failed), the mapped ``status`` and the first
-    recipient ``error`` (None when none)."""
+    recipient ``error`` (None when none), the recipients' ``phones`` as the gateway lists
+    them and whether they are ``hashed`` (the app can replace them with hashes)."""
 
     id: str
     state: str
     status: str
     error: str | None = None
+    phones: tuple[str, ...] = ()
+    hashed: bool = False
 
 
 def _now() -> float:
@@ -174,19 +179,61 @@ def _text(value: Any, name: str, required: bool = True) -> str:
     return str(value)
 
 
+#: Deepest nesting of arrays and objects a webhook body may have. The app's bodies are 2 deep;
+#: Python's decoder would overflow its stack (RecursionError) on thousands of levels.
+MAX_JSON_DEPTH = 20
+_OPENERS = frozenset(b"[{")
+_CLOSERS = frozenset(b"]}")
+
+
+def _json_depth(body: bytes) -> int:
+    """The deepest nesting of `body`'s arrays and objects, brackets inside strings not counted."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in _OPENERS:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in _CLOSERS:
+            depth -= 1
+    return deepest
+
+
 def parse_event(body: bytes) -> Event:
     """Read a webhook body (JSON, UTF-8) as an Event.
 
-    Raises PayloadError (the reason for an HTTP 400) when the body is not JSON, not an object,
-    lacks ``event`` or ``payload``, or ``payload`` is not an object. An unknown event name is
-    returned as is (the caller ignores it). Format: docs/sms-gateway.md "Delivery".
+    Raises PayloadError (the reason for an HTTP 400) when the body is not UTF-8 or not JSON, is
+    nested deeper than MAX_JSON_DEPTH, holds an integer of more digits than Python converts
+    (4,300), is not an object, lacks ``event`` or ``payload``, or ``payload`` is not an object.
+    Every string is made storable (bot.channels.base.storable: a lone surrogate escaped in the
+    JSON becomes U+FFFD, NUL is dropped), so a signed SMS is never lost to the database's
+    encoder. An unknown event name is returned as is (the caller ignores it). Format:
+    docs/sms-gateway.md "Delivery".
     """
     try:
-        doc = json.loads(body.decode("utf-8"))
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise PayloadError("body is not UTF-8") from None
-    except ValueError as exc:
+    if _json_depth(body) > MAX_JSON_DEPTH:
+        raise PayloadError(f"body is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        doc = storable(json.loads(text))
+    except json.JSONDecodeError as exc:
         raise PayloadError(f"body is not JSON ({exc.msg} at character {exc.pos})") from None
+    except ValueError:
+        # int() refuses more than sys.get_int_max_str_digits() digits (CVE-2020-10735).
+        raise PayloadError("body holds a number too long to read") from None
+    except RecursionError:  # pragma: no cover — the depth check comes first
+        raise PayloadError(f"body is nested deeper than {MAX_JSON_DEPTH} levels") from None
     if not isinstance(doc, dict):
         raise PayloadError("body must be a JSON object")
     event = _text(doc.get("event"), "event")
@@ -203,14 +250,24 @@ def parse_event(body: bytes) -> Event:
 
 def dedupe_key(event: Event) -> str:
     """Our deduplication key of an ``sms:received`` event (at most 43 characters, ``sg-`` +
-    40 hex digits): a hash of device id, sender, receive time and text.
+    40 hex digits): a hash of device id, sender, text and either the gateway's ``messageId``
+    or, when the event has none, the phone's receive time.
 
-    The gateway's ``messageId`` is not guaranteed unique (docs/sms-gateway.md), and a retried
-    delivery repeats the same SMS exactly, so these four fields are the SMS's identity.
-    Raises PayloadError when sender or receivedAt is missing.
+    A retried delivery repeats the SMS exactly, but the app also posts one SMS twice as two
+    events with different ``receivedAt`` and the same ``messageId`` (v1.51.2 to v1.66.1,
+    docs/sms-gateway.md "Incoming SMS"), so the message id, not the time, names the SMS. It is
+    short and not guaranteed unique, so the sender and text stay in the key: two different
+    SMS under one reused id are both kept. Raises PayloadError when sender is missing, or
+    receivedAt when there is no messageId.
     """
     p = event.payload
-    parts = [event.device_id, _sender(p), _text(p.get("receivedAt"), "payload.receivedAt"),
+    message_id = p.get("messageId")
+    if message_id is not None and not isinstance(message_id, (dict, list)) \
+            and str(message_id).strip():
+        identity = "id:" + str(message_id).strip()
+    else:
+        identity = _text(p.get("receivedAt"), "payload.receivedAt")
+    parts = [event.device_id, _sender(p), identity,
              _text(p.get("message"), "payload.message", False)]
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
     return INBOUND_PREFIX + digest[:40]
@@ -259,17 +316,42 @@ def status_of(event: Event) -> tuple[str, str, str | None]:
         (str(reason)[:MAX_REASON_CHARS] if reason is not None else None)
 
 
-def gateway_id(message_id: int) -> str:
-    """The idempotency id sent with our message `message_id` (``essbot-123``)."""
-    return f"{ID_PREFIX}{message_id}"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_GATEWAY_ID = re.compile(re.escape(ID_PREFIX) + r"([0-9]{1,19})(?:-[0-9a-f]{12})?")
+
+
+def gateway_id(message_id: int, created_at: datetime) -> str:
+    """The idempotency id sent with our stored message `message_id` created at `created_at`
+    (naive values are read as UTC): ``essbot-<id>-<12 hex digits>``.
+
+    The phone keeps every id it was sent and answers 409 for a repeat (docs/sms-gateway.md
+    "Sending"), while our row ids start again after a database restore, a reinstall or on a
+    second installation using the same phone. The hex part is a hash of the id and the
+    creation time to the microsecond, so a new message never takes an old message's id, while
+    the same row (a resend, or the database moved from SQLite to PostgreSQL) keeps its own.
+    """
+    stamp = created_at if created_at.tzinfo else created_at.replace(tzinfo=timezone.utc)
+    micros = (stamp - _EPOCH) // timedelta(microseconds=1)
+    digest = hashlib.sha256(f"{message_id}:{micros}".encode()).hexdigest()[:12]
+    return f"{ID_PREFIX}{message_id}-{digest}"
 
 
 def message_id_of(gateway_id: str) -> int | None:
-    """Our message id inside an idempotency id made by `gateway_id`, else None."""
-    if not gateway_id.startswith(ID_PREFIX):
+    """Our message id inside an idempotency id made by `gateway_id` (or by versions before it,
+    ``essbot-<id>``), else None. It only names a candidate: whether the message is really that
+    one is `is_gateway_id_of`'s question."""
+    match = _GATEWAY_ID.fullmatch(gateway_id)
+    if match is None:
         return None
-    digits = gateway_id[len(ID_PREFIX):]
-    return int(digits) if digits.isdigit() and 0 < int(digits) < 2**63 else None
+    value = int(match.group(1))
+    return value if 0 < value < 2**63 else None
+
+
+def is_gateway_id_of(candidate: str, message_id: int, created_at: datetime) -> bool:
+    """Whether `candidate` (the id of a status event) is the id we gave message `message_id`
+    created at `created_at`: an event for an id of another installation, or of a message that
+    a restore erased, must not mark this one."""
+    return candidate == gateway_id(message_id, created_at)
 
 
 def _state(doc: Any, fallback_id: str) -> MessageState:
@@ -277,19 +359,25 @@ def _state(doc: Any, fallback_id: str) -> MessageState:
         raise GatewayError(502, "unreadable answer")
     state = str(doc.get("state") or "Pending")
     error = None
-    for recipient in doc.get("recipients") or []:
-        if isinstance(recipient, dict) and recipient.get("error"):
+    phones = []
+    recipients = doc.get("recipients") or []
+    for recipient in recipients if isinstance(recipients, list) else []:
+        if not isinstance(recipient, dict):
+            continue
+        if recipient.get("error") and error is None:
             error = str(recipient["error"])[:MAX_REASON_CHARS]
-            break
+        if recipient.get("phoneNumber"):
+            phones.append(str(recipient["phoneNumber"])[:64])
     return MessageState(id=str(doc.get("id") or fallback_id)[:64], state=state,
-                        status=STATE_STATUS.get(state, "queued"), error=error)
+                        status=STATE_STATUS.get(state, "queued"), error=error,
+                        phones=tuple(phones), hashed=bool(doc.get("isHashed")))
 
 
 class Client:
     """The gateway's REST API (local, cloud or private server), with Basic auth.
 
     Takes the API base URL (``https://api.sms-gate.app/3rdparty/v1``, or
-    ``https://<phone-ip>:8080`` in local mode), user, password, a timeout in seconds for each
+    ``http://<phone-ip>:8080`` in local mode), user, password, a timeout in seconds for each
     request, the SIM slot (0: the phone's default), optionally a requests.Session and the path
     of a CA certificate to trust (local mode's own CA). Not shared between threads (a requests
     session is not thread-safe).
@@ -337,8 +425,11 @@ class Client:
         """Ask the phone to send `text` to E.164 `phone`; return the gateway's state of it.
 
         `idempotency_id` (`gateway_id` of our stored message) makes a repeated request safe:
-        the gateway does not send an id twice; a 409 Conflict for a known id is read as
-        "already accepted" and its state fetched. Delivery reports are requested. Raises
+        the gateway does not send an id twice. A 409 Conflict for a known id is read as
+        "already accepted" only when the gateway holds *this* message: its state is fetched
+        and its recipient must be `phone` (unless the app hashed the numbers); otherwise
+        GatewayError(409) is raised — the id belongs to another message, and calling it sent
+        would lose this one. Delivery reports are requested. Raises
         GatewayError on an HTTP error and requests exceptions on network errors (timeouts:
         the outcome is unknown, a resend with the same id is safe). Source: docs/sms-gateway.md
         "Sending". A simulator test phone (bot.phones.is_test_phone) is never sent to: the
@@ -355,7 +446,11 @@ class Client:
                                      timeout=self.timeout)
         if response.status_code == 409:
             found = self.get(idempotency_id)
-            return found or MessageState(idempotency_id, "Pending", "queued")
+            if found is None:
+                raise GatewayError(409, "id in use, but the gateway has no such message")
+            if found.phones and not found.hashed and phone not in found.phones:
+                raise GatewayError(409, "the gateway holds another message under this id")
+            return found
         self._raise_for(response)
         try:
             doc = response.json()

@@ -20,8 +20,9 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.config import setting
+from bot.channels import base
 from bot.channels.base import InboundMessage, OutboundReply
-from bot.phones import is_test_phone, mask, to_e164
+from bot.phones import is_test_phone, mask, to_e164, whatsapp_user_id
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +32,36 @@ SIMULATED_SID_PREFIX = "SIM"
 #: Twilio's limit on one message body, in characters (Messages API and TwiML <Message>).
 MAX_BODY_CHARS = 1600
 
-#: Message statuses (Twilio "Message resource" docs). Final ones never change again,
-#: except delivered → read on WhatsApp.
-FINAL_STATUSES = frozenset({"delivered", "read", "failed", "undelivered", "canceled"})
-_RANK = {
-    "accepted": 0, "scheduled": 0, "queued": 0, "sending": 1, "sent": 2,
-    "partially_delivered": 3, "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4,
-    "read": 5,
-    # Inbound statuses, for completeness.
-    "receiving": 0, "received": 1,
-}
+#: Message statuses and their order: the one rule is bot.channels.base.merge_status.
+FINAL_STATUSES = base.FINAL_STATUSES
+_RANK = base.STATUS_RANK
 
 #: Longest inbound body stored, in characters. Twilio delivers at most 1,600 on SMS and
 #: 4,096 on WhatsApp; anything longer is not a real message and is cut (and flagged).
 MAX_INBOUND_CHARS = 4096
 
 _SID = re.compile(r"[A-Za-z0-9]{2,64}")
+#: A Message SID: SM or MM and 32 hexadecimal digits (docs/twilio.md "Identifiers").
+_MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-fA-F]{32}")
+#: An Account SID: AC and 32 hexadecimal digits (docs/twilio.md "Identifiers").
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+
+#: Inbound webhook parameters Twilio documents (docs/twilio.md "Inbound webhook"). Unknown
+#: names are accepted (Twilio adds fields without notice), except one that is a documented
+#: name cut or extended at an end while that name is absent: the shape a re-split makes.
+DOCUMENTED_INBOUND_FIELDS = frozenset({
+    "AccountSid", "AddOns", "Address", "ApiVersion", "Body", "ButtonPayload", "ButtonText",
+    "ChannelMetadata", "ExternalUserId", "Forwarded", "FrequentlyForwarded", "From", "FromCity",
+    "FromCountry", "FromState", "FromZip", "Label", "Latitude", "Longitude", "MessageSid",
+    "MessageType", "MessagingServiceSid", "NumMedia", "NumSegments", "OriginalRepliedMessageSender",
+    "OriginalRepliedMessageSid", "ProfileName", "ReferralBody", "ReferralCtwaClid",
+    "ReferralHeadline", "ReferralMediaContentType", "ReferralMediaId", "ReferralMediaUrl",
+    "ReferralNumMedia", "ReferralSourceId", "ReferralSourceType", "ReferralSourceUrl",
+    "SmsMessageSid", "SmsSid", "SmsStatus", "To", "ToCity", "ToCountry", "ToState", "ToZip",
+    "WaId",
+    # Twilio sends at most 10 media per message (NumMedia).
+    *(f"MediaUrl{i}" for i in range(10)), *(f"MediaContentType{i}" for i in range(10)),
+})
 
 _MEDIA_KINDS = {"audio": "audio", "image": "image", "video": "video", "application": "document"}
 
@@ -79,13 +94,93 @@ def is_valid_sid(sid: str) -> bool:
     return bool(_SID.fullmatch(sid or ""))
 
 
+def is_message_sid(sid: str | None) -> bool:
+    """Whether `sid` is a Twilio Message SID as documented: ``SM`` or ``MM`` followed by 32
+    hexadecimal digits (Twilio, "What is a SID?" and error 90001; docs/twilio.md)."""
+    return bool(_MESSAGE_SID.fullmatch(sid or ""))
+
+
+def account_refusal(form: Mapping[str, str], account_sid: str | None,
+                    required: bool) -> str | None:
+    """Why a signed request's ``AccountSid`` is refused, or None when it is acceptable.
+
+    `account_sid` is TWILIO_ACCOUNT_SID (None when unset: any well-formed Account SID is
+    accepted). `required`: whether the parameter must be present (Twilio sends it with every
+    inbound message). The reason is for the log, never for the caller.
+    """
+    given = form.get("AccountSid")
+    if given is None:
+        return "AccountSid missing" if required or account_sid else None
+    if not _ACCOUNT_SID.fullmatch(given):
+        return "AccountSid is not an Account SID"
+    if account_sid and given != account_sid:
+        return "AccountSid is not TWILIO_ACCOUNT_SID"
+    return None
+
+
+def inbound_refusal(form: Any, account_sid: str | None) -> str | None:
+    """Why a signed inbound webhook must be refused (HTTP 403, nothing stored), or None.
+
+    Twilio's signature covers the sorted names and values concatenated with no separator
+    (docs/twilio.md "Signature"), so one captured request also validates every re-split of that
+    string: the same characters cut into other names and values. A re-split always changes at
+    least one name, and every one that matters changes the message id. So a request is refused
+    when: ``MessageSid`` is not SM/MM + 32 hex digits; ``SmsSid`` or ``SmsMessageSid``, when
+    present, differs from it; a name is repeated; ``AccountSid`` is missing, malformed or not
+    `account_sid` (TWILIO_ACCOUNT_SID, when set); or a name is a documented field's name with
+    characters cut or added at one end while that documented field is absent. Takes the
+    request's form (a MultiDict or a mapping); returns the reason, for the log only.
+    """
+    getlist = getattr(form, "getlist", None)
+    if getlist is not None and any(len(getlist(name)) > 1 for name in form.keys()):
+        return "a parameter is repeated"
+    sid = form.get("MessageSid")
+    if not is_message_sid(sid):
+        return "MessageSid is not a Message SID"
+    for alias in ("SmsSid", "SmsMessageSid"):
+        if form.get(alias) is not None and form.get(alias) != sid:
+            return f"{alias} differs from MessageSid"
+    refusal = account_refusal(form, account_sid, required=True)
+    if refusal:
+        return refusal
+    names = set(form.keys())
+    absent = DOCUMENTED_INBOUND_FIELDS - names
+    for required in ("From", "To"):
+        if required not in names:
+            return f"{required} missing"
+    for name in names - DOCUMENTED_INBOUND_FIELDS:
+        for known in absent:
+            if known.startswith(name) or name.startswith(known) \
+                    or known.endswith(name) or name.endswith(known):
+                return f"parameter {name[:40]!r} is a re-cut {known}"
+    return None
+
+
+#: Largest error code kept: Twilio's codes have 5 digits; the column is a 32-bit integer.
+MAX_ERROR_CODE = 2**31 - 1
+
+
+def error_code_of(text: str | None) -> int | None:
+    """Twilio's ``ErrorCode`` parameter as an integer, or None when absent, 0, not a plain
+    number or beyond MAX_ERROR_CODE: an unreadable code never costs the status it came with
+    (Twilio Error and Warning Dictionary: 5-digit codes; docs/twilio.md "Sending")."""
+    raw = (text or "").strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_ERROR_CODE else None
+
+
 def parse_inbound(form: Mapping[str, str], received_at: datetime, country: str) -> InboundMessage:
     """Turn an inbound webhook form into an InboundMessage.
 
     Takes the POST parameters (`form`), the receive time (aware UTC) and the default
     country for numbers without a prefix. Unknown fields are ignored (Twilio adds
-    fields without notice). Raises ValueError when MessageSid or From is missing or
-    From is not a phone number.
+    fields without notice). On WhatsApp, `From` may be a business-scoped user id instead
+    of a number (``whatsapp:US.1349…``: a person with a WhatsApp username): the id is the
+    address, kept as given (bot.phones.whatsapp_user_id). ``ExternalUserId`` is kept in the
+    attributes. Raises ValueError when MessageSid or From is missing and
+    bot.phones.InvalidPhone when From is neither a phone number nor such an id.
     """
     sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
     sender = (form.get("From") or "").strip()
@@ -94,12 +189,14 @@ def parse_inbound(form: Mapping[str, str], received_at: datetime, country: str) 
     if not is_valid_sid(sid):
         raise ValueError("MessageSid is not a Twilio message id")
     channel = channel_of(sender)
-    phone = to_e164(sender, country)
+    user_id = whatsapp_user_id(sender) if channel == "whatsapp" else None
+    phone = user_id or to_e164(sender, country)
     text = form.get("Body") or ""
     attributes: dict[str, Any] = {}
     if len(text) > MAX_INBOUND_CHARS:
         text, attributes["truncated_from"] = text[:MAX_INBOUND_CHARS], len(text)
-    for key in ("MessageType", "ButtonPayload", "ButtonText", "ProfileName", "NumSegments"):
+    for key in ("MessageType", "ButtonPayload", "ButtonText", "ProfileName", "NumSegments",
+                "ExternalUserId", "WaId"):
         if form.get(key):
             attributes[key] = form[key][:200]
     media = []
@@ -143,20 +240,12 @@ def twiml(replies: Iterable[OutboundReply], status_url: str | None) -> str:
 
 
 def should_update_status(current: str | None, new: str) -> bool:
-    """Whether a status callback saying `new` may replace `current`.
+    """Whether a status report saying `new` moves a stored `current` status (True/False).
 
-    Twilio does not order callbacks and may repeat them: a status only moves forward
-    (queued → sending → sent → delivered → read); a final status (delivered, read,
-    failed, undelivered, canceled) is never replaced, except delivered → read.
-    Unknown statuses never overwrite a known one.
+    The order is bot.channels.base.merge_status's (STATUS_RANK): statuses only move up, a
+    delivery supersedes a failure, an unknown status never overwrites a known one.
     """
-    if new not in _RANK:
-        return current is None
-    if current is None or current not in _RANK:
-        return True
-    if current in FINAL_STATUSES and not (current == "delivered" and new == "read"):
-        return False
-    return _RANK[new] > _RANK[current]
+    return base.merge_status(current, None, None, new).status_changed
 
 
 def make_client(settings: Mapping[str, Any]) -> Client:

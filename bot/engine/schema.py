@@ -3,7 +3,7 @@
 A dialog file describes one dialog: its ``version``, its ``id``, the ``start`` node, named
 ``messages`` (texts said outside any question, e.g. the answer to AIDE) and ``nodes``. A node
 has a ``prompt`` (French text, the gettext msgid; Bambara lives in the catalog), an ``input``
-kind that says how the answer is read (bot/understanding.py), where the answer is ``store``\\ d,
+kind that says how the answer is read (bot/understanding/), where the answer is ``store``\\ d,
 the ``next`` node (with conditions), and optional ``reprompt``/``help`` texts. The schema refuses
 unknown keys, so a typo fails at load (``essbot dialogs check`` and CI), never in a user's
 conversation.
@@ -15,7 +15,7 @@ dialogs with it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +39,21 @@ InputKind = Literal["choice", "multi_choice", "yes_no", "text", "name", "year", 
 #: ("contact.registered": has a registry code; "contact.registering": a registration was
 #: started and not finished); a list means "any of".
 Condition = dict[str, Any]
+
+
+def holds(condition: Mapping[str, Any] | None, value_of: Callable[[str], Any]) -> bool:
+    """Whether a dialog `condition` (see :data:`Condition`) holds: every key's value, as
+    `value_of(key)` gives it (an answer, ``setting.X`` or ``contact.X``), is the expected value
+    or one of the expected list. An empty or missing condition holds. The one reading of
+    conditions: the engine (``only_if``, ``when``) and the registry's completeness use it.
+    Raises nothing of its own (`value_of` may)."""
+    if not condition:
+        return True
+    for key, expected in condition.items():
+        allowed = expected if isinstance(expected, list) else [expected]
+        if value_of(key) not in allowed:
+            return False
+    return True
 
 
 class _Strict(BaseModel):
@@ -189,6 +204,9 @@ class DialogSpec(_Strict):
     nodes: dict[str, NodeSpec]
     messages: dict[str, str] = {}
     registry: Registry | None = None
+    #: Renamed nodes, old id → new id: a saved state on an old id continues on the new one
+    #: (bot/engine/state.py).
+    moved: dict[str, str] = {}
 
     @field_validator("version")
     @classmethod
@@ -197,6 +215,15 @@ class DialogSpec(_Strict):
             raise ValueError(f"unsupported dialog format version {value} "
                              f"(this code reads {FORMAT_VERSION})")
         return value
+
+    @model_validator(mode="after")
+    def _moved_to_existing_nodes(self) -> DialogSpec:
+        for old, new in self.moved.items():
+            if old in self.nodes:
+                raise ValueError(f"moved: {old!r} is still a node")
+            if new not in self.nodes:
+                raise ValueError(f"moved: {old!r} → {new!r}, which is not a node")
+        return self
 
     @model_validator(mode="after")
     def _choices_have_options(self) -> DialogSpec:

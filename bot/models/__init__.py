@@ -34,7 +34,8 @@ class Contact(Base):
     __tablename__ = "contact"
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    phone: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    # E.164, or a WhatsApp business-scoped user id (bot.phones.MAX_ADDRESS_CHARS).
+    phone: so.Mapped[str] = so.mapped_column(sa.String(160), unique=True)
     language: so.Mapped[str | None] = so.mapped_column(sa.String(8))
     last_channel: so.Mapped[str | None] = so.mapped_column(sa.String(16))
     last_inbound_sms_at: so.Mapped[datetime | None]
@@ -151,7 +152,7 @@ class Actor(Base):
         sa.ForeignKey("contact.id", ondelete="SET NULL"), unique=True
     )
     registration_code: so.Mapped[str | None] = so.mapped_column(sa.String(24), unique=True)
-    phone: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    phone: so.Mapped[str | None] = so.mapped_column(sa.String(160))
     language: so.Mapped[str | None] = so.mapped_column(sa.String(8))
     channel: so.Mapped[str | None] = so.mapped_column(sa.String(16))
     kind: so.Mapped[str | None] = so.mapped_column(sa.String(16))  # individu | organisation

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from bot.models import search_key  # noqa: F401  (the column's rule; used with the fields)
 from bot.engine import REGISTRATION
-from bot.engine.schema import load_dialogs
+from bot.engine.schema import holds, load_dialogs
 from bot.understanding import fold
 from bot.engine import year_band as band
 
@@ -90,12 +90,15 @@ def outside_label() -> str:
     return dict(places().outside_label).get("fr") or "Hors commune"
 
 
-@lru_cache(maxsize=1)
-def options() -> dict[str, list[tuple[str, str]]]:
+@lru_cache(maxsize=2)
+def options(short: bool = False) -> dict[str, list[tuple[str, str]]]:
     """Choices of the registration dialog by stored field: ``{"sector": [(key, French label),
-    …], "kind": …, "gender": …, "legal_form": …, "protection": …, "needs": …}``. Labels are
-    the dialog's, except where STAFF_LABELS words them for staff and genders, whose short
-    label ("Femme") reads better in a table than the question's ("Une femme")."""
+    …], "kind": …, "gender": …, "legal_form": …, "protection": …, "needs": …}``, in the
+    dialog's order. The one home of the registry's option lists: the registry pages, exports
+    and imports, broadcast segments, the compose form, the inbox and the dashboard read them
+    here. Labels are the dialog's, except where STAFF_LABELS words them for staff and genders,
+    whose short label ("Femme") reads better in a table than the question's ("Une femme");
+    with `short`, every option's short label where it has one (checkbox lists)."""
     found: dict[str, list[tuple[str, str]]] = {}
     for node in _dialog().nodes.values():
         if node.store and node.options and node.input in ("choice", "multi_choice"):
@@ -103,10 +106,16 @@ def options() -> dict[str, list[tuple[str, str]]]:
                 continue
             staff = STAFF_LABELS.get(node.store, {})
             found[node.store] = [
-                (str(o.key), staff.get(str(o.key)) or (o.short if node.store == "gender"
+                (str(o.key), staff.get(str(o.key)) or (o.short if (short or node.store == "gender")
                                                         and o.short else o.label))
                 for o in node.options]
     return found
+
+
+def option_keys(field: str) -> tuple[str, ...]:
+    """The stored values a choice field accepts (``option_keys("gender")`` → ``("femme",
+    "homme")``), in the dialog's order; ``()`` for a field that is not a choice."""
+    return tuple(key for key, _label in options().get(field, ()))
 
 
 @lru_cache(maxsize=1)
@@ -182,16 +191,13 @@ def completeness(values: Mapping[str, Any], ask_protection: bool = True) -> int:
 
 def _holds(condition: Mapping[str, Any] | None, values: Mapping[str, Any],
            ask_protection: bool) -> bool:
-    if not condition:
-        return True
-    for key, wanted in condition.items():
-        allowed = wanted if isinstance(wanted, list) else [wanted]
+    # Facts about the contact and other settings are not known for a registry entry: they
+    # hold (the entry's questions were asked).
+    def value_of(key: str) -> Any:
         if key == "setting.ask_protection":
-            have: Any = ask_protection
-        elif key.startswith(("setting.", "contact.")):
-            continue
-        else:
-            have = values.get(key)
-        if have not in allowed:
-            return False
-    return True
+            return ask_protection
+        return values.get(key)
+
+    relevant = {k: v for k, v in (condition or {}).items()
+                if k == "setting.ask_protection" or not k.startswith(("setting.", "contact."))}
+    return holds(relevant, value_of)

@@ -3,8 +3,8 @@
 Filters are read from a plain GET form (so the URL of a filtered list can be shared), checked,
 and turned into SQL over the ``actor`` table alone (no join: the list stays fast with 50,000
 actors). Values of the registry fields are those of the registration dialog, checked with the
-segment rules of broadcasts (bot.broadcasts.segments.normalize): a quartier typed "badialan 1"
-is read as "Badialan I" the way a person's answer is.
+registry's filter rules (bot.registry.filters.normalize, which broadcast segments use too): a
+quartier typed "badialan 1" is read as "Badialan I" the way a person's answer is.
 
 The list is ordered newest first (``id`` descending, the primary key) and cut with
 LIMIT/OFFSET; the filtered columns are indexed (migration 0007: quartier, sector, deleted_at,
@@ -23,9 +23,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from bot.models import Actor
-from bot.broadcasts.segments import age_condition, needs_condition
 from bot.phones import exclude_test_phones
-from bot.broadcasts.segments import SegmentError, normalize
+from bot.registry.filters import FilterValueError, age_condition, needs_condition, normalize
 from bot.registry.fields import CHANNEL_LABELS, quartier_names
 
 #: Rows per page of the registry list.
@@ -199,7 +198,7 @@ def _check(name: str, items: list[str]) -> dict[str, list[str]]:
         return {name: ["inconnu", *checked]}
     try:
         return normalize({name: items})
-    except SegmentError:
+    except FilterValueError:
         labels = {"quartier": "quartier", "sector": "secteur", "kind": "type", "gender": "genre",
                   "needs": "besoin", "age": "âge", "language": "langue"}
         hint = {"quartier": ", ".join(quartier_names()), "age": "15-40, -25 ou 60-",
