@@ -1,7 +1,7 @@
 """team_inbox
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-02
 
 Issue 20: the inbox of a team: internal notes on tickets (``ticket_note``) and saved replies
@@ -13,7 +13,7 @@ from alembic import op
 import bot.models
 
 revision = '0016'
-down_revision = '0012'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
