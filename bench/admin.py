@@ -17,11 +17,16 @@ machine, whose load average is printed) and the page size (target: about 200 KB 
   dearer of the two cached paths);
 - the registry page filtered on the most common quartier and sector of the seeded data
   (``--registry-path``, with ``{quartier}`` and ``{sector}`` filled in; the page is printed as
-  measured, and flagged when it does not show the quartier, e.g. a placeholder page).
+  measured, and flagged when it does not show the quartier, e.g. a placeholder page);
+- the full exports of the registry (every actor), as an agent: the CSV streamed with and
+  without gzip, the Excel file sent at once (the old way) and written by the background job
+  (bot/registry/jobs.py, what the worker runs): wall time, peak Python memory allocated during
+  the export (tracemalloc, measured in a second, separate run: it slows the code), and bytes
+  sent to the browser (``--no-exports`` skips them).
 
     python bench/admin.py [--count 50000] [--requests 20] [--warmup 3] [--seed 1]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_admin]
-        [--registry-path "/admin/registry?quartier={quartier}&sector={sector}"]
+        [--registry-path "/admin/registry?quartier={quartier}&sector={sector}"] [--no-exports]
 """
 
 from __future__ import annotations
@@ -90,6 +95,8 @@ def main() -> None:
     parser.add_argument("--registry-path",
                         default="/admin/registry?quartier={quartier}&sector={sector}",
                         help="registry page to time; {quartier} and {sector} are filled in")
+    parser.add_argument("--no-exports", dest="exports", action="store_false",
+                        help="skip the full exports")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="essbot-bench-admin-"))
     try:
@@ -177,6 +184,68 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             print(f"  measured: GET {path}" + ("" if shown else
                   "  (the page does not show the quartier: a placeholder page? the figure "
                   "is not the registry's)"))
+    if args.exports:
+        exports(app, result.actors)
+
+
+def _agent_client(app):
+    """A test client logged in as an agent (exports need the role); returns (client, token)."""
+    from bot.admin.staff import create_staff
+
+    create_staff(app, "agent-" + EMAIL, "agent", PASSWORD, name="Banc d'essai (agent)")
+    client = app.test_client()
+    page = client.get("/admin/login").data.decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    client.post("/admin/login", data={"email": "agent-" + EMAIL, "password": PASSWORD,
+                                      "csrf_token": token})
+    page = client.get("/admin/registry").data.decode()
+    return client, re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+
+
+def exports(app, actors: int) -> None:
+    """Time the full exports (see the module docstring) and print one line each."""
+    import tracemalloc
+
+    from bot.registry.jobs import create_job, run_job
+
+    client, token = _agent_client(app)
+
+    def post(fmt: str, accept: str) -> int:
+        response = client.post("/admin/registry/export", data={"csrf_token": token,
+                                                               "format": fmt},
+                               headers={"Accept-Encoding": accept})
+        if response.status_code != 200:
+            raise SystemExit(f"export {fmt}: HTTP {response.status_code}")
+        return sum(len(chunk) for chunk in response.response)  # consumes the stream
+
+    def job() -> int:
+        job_token = create_job(app, "xlsx", {}, staff_id=None, total=actors,
+                               download_name="bench.xlsx")
+        run_job(app, job_token)
+        from bot.registry.jobs import job_file
+
+        return job_file(app, job_token).stat().st_size
+
+    runs = [
+        ("CSV, streamed, gzip", lambda: post("csv", "gzip")),
+        ("CSV, streamed, uncompressed", lambda: post("csv", "identity")),
+        ("Excel, sent at once", lambda: post("xlsx", "gzip")),
+        ("Excel, background job (worker)", job),
+    ]
+    app.config["ESSBOT_EXPORT_INLINE_ROWS"] = 10 ** 9  # "sent at once" stays inline
+    print(f"\nFull exports of the registry ({actors} actors), as an agent:")
+    print(f"{'export':<34} {'seconds':>8} {'peak MB':>8} {'MB sent':>8}")
+    for label, run_one in runs:
+        t0 = time.perf_counter()
+        size = run_one()
+        seconds = time.perf_counter() - t0
+        tracemalloc.start()
+        run_one()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        sent = "(file)" if "job" in label else f"{size / 1e6:.2f}"
+        extra = f"  file {size / 1e6:.2f} MB" if "job" in label else ""
+        print(f"{label:<34} {seconds:>8.1f} {peak / 1e6:>8.1f} {sent:>8}{extra}")
 
 
 if __name__ == "__main__":

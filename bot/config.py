@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     ESSBOT_WEBHOOK_RETRY_BASE: float = 10.0
     ESSBOT_WEBHOOK_RETRY_MAX: float = 3600.0
     ESSBOT_WEBHOOK_TIMEOUT: float = 10.0
+    # Excel exports of more rows than this run as a background job of the queue (a progress
+    # bar, then a download link); smaller ones, and every CSV, are sent at once.
+    ESSBOT_EXPORT_INLINE_ROWS: int = 5000
 
     @field_validator("*", mode="before")
     @classmethod

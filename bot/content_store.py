@@ -306,9 +306,12 @@ def _reply_through_gateway(app: Flask, result: dict[str, Any]) -> dict[str, Any]
 
 
 def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = None,
-                 client: Any = None) -> dict[str, Any]:
-    """Answer ticket `ticket_id` with `text` on the person's channel; close the ticket
-    (it is reopened if Twilio refuses the message or no sender is configured).
+                 client: Any = None, *, close: bool = True,
+                 staff_email: str | None = None) -> dict[str, Any]:
+    """Answer ticket `ticket_id` with `text` on the person's channel; with `close` (the CLI's
+    way) close the ticket (it is reopened if Twilio refuses the message or no sender is
+    configured); without (the staff page's default: a conversation often goes on), the
+    ticket keeps its status. `staff_email` is who answered (for the log of the caller).
 
     The outbound Message is stored before it is sent (docs/architecture.md), then sent with
     bot.channels.twilio.send (TWILIO_API_BASE_URL points tests at a fake Twilio) — or, for SMS
@@ -347,12 +350,13 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
                 attributes=attributes, status="queued",
                 segments=info.segments if info else None, encoding=info.encoding if info else None,
                 created_at=now).returning(m.c.id)).scalar_one()
+        state: dict[str, Any] = {"status": "closed", "closed_at": now} if close else {}
         conn.execute(sa.update(t).where(t.c.id == ticket_id).values(
             reply_channel=channel, reply_message_id=message_id, answered_at=now,
-            status="closed", closed_at=now, updated_at=now))
+            updated_at=now, **state))
         phone = contact.phone if contact is not None else None
     result: dict[str, Any] = {"ticket": ticket_id, "channel": channel, "message_id": message_id,
-                              "status": "not_sendable", "error": None}
+                              "status": "not_sendable", "error": None, "closed": close}
     if channel == "none":
         log.info("ticket %s reply recorded but not sent (no open channel)", ticket_id)
         return result

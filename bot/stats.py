@@ -303,8 +303,8 @@ def time_buckets(conn: sa.Connection, period: Period, now: datetime,
         k = key(day)
         if k not in buckets:
             if period.bucket == "month":
-                buckets[k] = Bucket(start=k, label=_month_label(k),
-                                    short=_month_label(k, "MMM yy"))
+                # "juin 25" read as the 25th of June: months as MM/AAAA on the chart.
+                buckets[k] = Bucket(start=k, label=_month_label(k), short=k.strftime("%m/%Y"))
             else:
                 buckets[k] = Bucket(start=k, label=k.strftime("%d/%m/%Y"),
                                     short=k.strftime("%d/%m"))

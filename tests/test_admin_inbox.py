@@ -183,7 +183,7 @@ def test_status_moves_follow_the_ticket_lifecycle(app, staff):
         return page_text(agent.get(page))
 
     html = move("assign")
-    assert "Ticket attribué à vous." in html
+    assert "Le ticket vous est attribué." in html  # issue 20: was "Ticket attribué à vous."
     t = ticket(app, ticket_id)
     assert (t.status, t.assigned_to) == ("assigned", EMAILS["agent"])
     assert 'value="unassign"' in html and 'value="assign"' not in html
@@ -225,7 +225,8 @@ def test_reply_on_whatsapp_inside_the_window(app, staff):
         assert checked.status_code == 200 and fake.requests == []  # "Vérifier" sends nothing
         assert "WhatsApp : 53 caractères" in page_text(checked)
         assert text in page_text(checked)  # the text stays in the box
-        sent = post(agent, f"/admin/inbox/{ticket_id}/reply", {"text": text, "action": "send"},
+        sent = post(agent, f"/admin/inbox/{ticket_id}/reply", {"text": text, "action": "send",
+                                                           "close": "1"},
                     page)
         assert sent.status_code == 302
         [request] = fake.requests
@@ -309,7 +310,7 @@ def test_a_second_send_of_an_answered_ticket_is_refused(app, staff):
     token = csrf_token(agent.get(page).data)
     with FakeTwilio() as fake:
         app.config.update(settings_for(fake))
-        data = {"text": "Réponse", "action": "send", "csrf_token": token}
+        data = {"text": "Réponse", "action": "send", "csrf_token": token, "close": "1"}
         assert agent.post(f"/admin/inbox/{ticket_id}/reply", data=data).status_code == 302
         second = agent.post(f"/admin/inbox/{ticket_id}/reply", data=data)  # a double click
         assert len(fake.requests) == 1

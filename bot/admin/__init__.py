@@ -24,7 +24,10 @@ inbox, content, simulator, broadcasts). Shared rules live here:
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import re
 from typing import Any, Callable
 
 from flask import Blueprint, abort, current_app, g, redirect, request, url_for
@@ -40,8 +43,63 @@ from bot.models.staff import ROLES, StaffUser
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+#: Seconds a browser keeps a fingerprinted static file (a year: its name changes with it).
+ASSET_MAX_AGE = 365 * 24 * 3600
+_FINGERPRINTED = re.compile(r"^(?P<stem>.+)\.(?P<digest>[0-9a-f]{12})(?P<ext>\.[A-Za-z0-9]+)$")
+_digests: dict[str, tuple[float, str]] = {}
+
+
+def fingerprint(folder: str, filename: str) -> str:
+    """`filename` of the static `folder` with the first 12 hex digits of its content's SHA-256
+    before the extension (``admin.css`` → ``admin.0123456789ab.css``), cached while the file's
+    modification time is unchanged; a missing file keeps its name (the request will 404)."""
+    path = os.path.join(folder, filename)
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return filename
+    known = _digests.get(path)
+    if known is None or known[0] != mtime:
+        with open(path, "rb") as fh:
+            known = (mtime, hashlib.sha256(fh.read()).hexdigest()[:12])
+        _digests[path] = known
+    stem, dot, ext = filename.rpartition(".")
+    return f"{stem}.{known[1]}.{ext}" if dot else filename
+
+
+class _AssetBlueprint(Blueprint):
+    """The staff blueprint, whose static files are linked by fingerprinted names (see
+    :func:`fingerprint`; every ``url_for('admin.static', …)`` gets one) and served with a
+    year-long, immutable cache lifetime: a page costs no request for its CSS and JS once they
+    are cached, even on a slow line, and a changed file has a new name. A name whose digest is
+    not the file's current one (a page cached before an upgrade) gets the current file, not
+    cached."""
+
+    def send_static_file(self, filename: str):
+        """Serve `filename` (fingerprinted or plain) from the static folder."""
+        from flask import send_from_directory
+
+        found = _FINGERPRINTED.match(filename)
+        if found is None:
+            return super().send_static_file(filename)
+        plain = found["stem"] + found["ext"]
+        folder = str(self.static_folder)
+        current = fingerprint(folder, plain) == filename
+        response = send_from_directory(folder, plain, max_age=ASSET_MAX_AGE if current else 0)
+        if current:
+            response.headers["Cache-Control"] = f"public, max-age={ASSET_MAX_AGE}, immutable"
+        return response
+
+
+bp = _AssetBlueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
+                     static_folder="static", static_url_path="/static")
+
+
+@bp.url_defaults
+def _fingerprinted_static(endpoint: str, values: dict[str, Any]) -> None:
+    """Every link to a static file of the staff pages names its fingerprinted file."""
+    if endpoint == "admin.static" and "filename" in values and bp.static_folder:
+        values["filename"] = fingerprint(bp.static_folder, values["filename"])
 
 login_manager = LoginManager()
 compress = Compress()
@@ -121,10 +179,21 @@ def _headers(response):
     return compress.after_request(response)
 
 
+def number(value: Any) -> str:
+    """A number written the French way, the one way of every staff page: thousands grouped
+    by a narrow no-break space (CLDR ``fr`` through Babel: ``25 970``), decimal comma
+    (``2,5``); None gives an empty string."""
+    if value is None:
+        return ""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, locale="fr")
+
+
 @bp.app_context_processor
 def _template_globals() -> dict[str, Any]:
     return {"can": lambda role: current_user.is_authenticated and current_user.can(role),
-            "nav": NAV}
+            "nav": NAV, "number": number}
 
 
 @bp.app_template_filter("bamako")
@@ -136,6 +205,22 @@ def bamako_time(value: Any, fmt: str = "%d/%m/%Y %H:%M") -> str:
     from zoneinfo import ZoneInfo
 
     return value.astimezone(ZoneInfo(current_app.config["ESSBOT_TIMEZONE"])).strftime(fmt)
+
+
+_ISO_DAY = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+
+
+@bp.app_template_filter("jjmmaaaa")
+def french_date(value: Any) -> str:
+    """An ISO date text as staff read dates: ``2026-11-20`` → ``20/11/2026``, ``2026-11`` →
+    ``11/2026``; a year or any other text is kept, None gives ""."""
+    if value is None:
+        return ""
+    found = _ISO_DAY.match(str(value).strip())
+    if not found:
+        return str(value)
+    year, month, day = found.groups()
+    return f"{day}/{month}/{year}" if day else f"{month}/{year}"
 
 
 #: The menu: (endpoint, label, minimum role). Labels are translated in the template.

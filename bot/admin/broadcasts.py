@@ -55,7 +55,9 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from bot.admin import _, audit, bp, require_role
+from bot import sms
+from bot.admin import _, audit, bamako_time, bp, require_role
+from bot.admin.parts import ucs2_note
 from bot.broadcasts import planner, segments
 from bot.broadcasts import notices
 from bot.broadcasts.errors import staff_message
@@ -225,6 +227,9 @@ def text_parts(app: Flask, title: str, text_fr: str, text_bm: str | None) -> dic
         for channel in ("sms", "whatsapp"):
             rendered = planner.render(texts, language, channel, "text", app.config)
             info = rendered.as_dict()
+            if channel == "sms" and "body" in info:
+                # Which characters make it UCS-2: named on the page (bot.admin.parts.ucs2_note).
+                info["ucs2_characters"] = sms.analyze(info["body"]).ucs2_characters
             if not texts.text(language).strip():
                 info["parts"] = 0
             shown[channel] = info
@@ -245,8 +250,8 @@ def text_warnings(parts: Mapping[str, Any]) -> dict[str, list[str]]:
             notes.append(_("Ce texte prend %(n)s SMS par personne : raccourcissez-le si possible "
                            "(chaque partie est payée).", n=n))
         if n and sms_info.get("encoding") == "UCS-2":
-            notes.append(_("Caractères hors alphabet SMS : le message coûte environ 2,3 fois "
-                           "plus."))
+            note = ucs2_note(sms_info.get("ucs2_characters") or [])
+            notes.append(note[:1].upper() + note[1:] + ".")
         if language == "bm" and parts["bm"]["same_as_fr"]:
             notes.append(_("Pas de texte en bambara : les bambaraphones recevront le texte "
                            "français."))
@@ -260,7 +265,8 @@ def progress(app: Flask, ids: list[int]) -> dict[int, dict[str, int]]:
     """Outbox progress of broadcasts `ids` in one query: ``{id: {"sent", "delivered",
     "failed", "skipped", "open", "cancelled", "total"}}``. ``sent`` = accepted by Twilio;
     ``delivered`` = of them, delivered or read (status callbacks); ``failed`` = refused, or
-    accepted then failed/undelivered; ``open`` = still to send."""
+    accepted then failed/undelivered (:func:`bot.broadcasts.planner.outcome`: then not
+    counted as sent, so that every table of the report agrees); ``open`` = still to send."""
     out = {i: {"sent": 0, "delivered": 0, "failed": 0, "skipped": 0, "open": 0,
                "cancelled": 0, "total": 0} for i in ids}
     if not ids:
@@ -273,12 +279,11 @@ def progress(app: Flask, ids: list[int]) -> dict[int, dict[str, int]]:
     for broadcast_id, state, status, n in rows:
         counts = out[broadcast_id]
         counts["total"] += n
+        state = planner.outcome(state, status)  # accepted then undelivered: a failure
         if state == OutboxState.SENT:
             counts["sent"] += n
             if status in ("delivered", "read"):
                 counts["delivered"] += n
-            elif status in ("failed", "undelivered"):
-                counts["failed"] += n
         elif state == OutboxState.FAILED:
             counts["failed"] += n
         elif state == OutboxState.SKIPPED:
@@ -325,7 +330,7 @@ def failures_by_channel(app: Flask, broadcast_id: int) -> list[dict[str, Any]]:
     o = Outbox.__table__
     failed = sa.or_(o.c.state == OutboxState.FAILED,
                     sa.and_(o.c.state == OutboxState.SENT,
-                            o.c.status.in_(("failed", "undelivered"))))
+                            o.c.status.in_(planner.DELIVERY_FAILED)))
     with get_engine(app).connect() as conn:
         rows = conn.execute(sa.select(o.c.channel, o.c.kind, o.c.error_code, sa.func.count())
                             .where(o.c.broadcast_id == broadcast_id, failed)
@@ -370,7 +375,7 @@ def failures_csv(app: Flask, broadcast_id: int) -> tuple[str, int]:
     o, c, a = Outbox.__table__, Contact.__table__, Actor.__table__
     failed = sa.or_(o.c.state.in_((OutboxState.FAILED, OutboxState.SKIPPED)),
                     sa.and_(o.c.state == OutboxState.SENT,
-                            o.c.status.in_(("failed", "undelivered"))))
+                            o.c.status.in_(planner.DELIVERY_FAILED)))
     query = (sa.select(c.c.phone, sa.func.coalesce(a.c.name, a.c.org_name).label("name"),
                        a.c.quartier, o.c.language, o.c.channel, o.c.kind, o.c.state,
                        o.c.status, o.c.error_code, o.c.skip_reason)
@@ -672,7 +677,7 @@ def send(broadcast_id: int):
                 current_app.logger.warning("broadcast %s: fire task not queued; the tick will "
                                            "start it", broadcast_id)
             flash(_("Annonce programmée pour le %(at)s (heure de Bamako).",
-                    at=planner.local_time(row.scheduled_at, app.config["ESSBOT_TIMEZONE"])),
+                    at=bamako_time(row.scheduled_at)),
                   "info")
             return back
         plan = get_queue(app).send_now(broadcast_id)

@@ -40,7 +40,7 @@ from markupsafe import Markup
 from pygal.style import Style
 
 from bot import stats as registry_stats
-from bot.admin import _, bp, require_role
+from bot.admin import _, bp, number, require_role
 from bot.db import get_engine
 from bot.models import Actor, utcnow
 
@@ -69,16 +69,6 @@ _STYLE = dict(
 STYLE = Style(**_STYLE)
 #: Rings sit in half-width cards: larger text so that it reads at the same size.
 PIE_STYLE = Style(**{**_STYLE, "legend_font_size": 18})
-
-
-def number(value: Any) -> str:
-    """A count written the French way, with a narrow no-break space between thousands
-    (CLDR ``fr``: ``25 970``); None gives an empty string."""
-    if value is None:
-        return ""
-    from babel.numbers import format_decimal
-
-    return format_decimal(value, locale="fr")
 
 
 def _strip_scripts(root: Any) -> Any:

@@ -38,12 +38,12 @@ from flask_login import current_user
 
 from bot.config import setting
 from bot import sms
-from bot.admin import _, audit, bamako_time, bp, parts, require_role
+from bot.admin import _, audit, bamako_time, bp, parts, record_audit, require_role
 from bot.content_store import TicketError, reply_channel, reply_ticket
 from bot.db import transaction
 from bot.i18n import N_
 from bot.models import Actor, Contact, Message, utcnow
-from bot.models.content import TICKET_MOVES, Ticket
+from bot.models.content import TICKET_MOVES, SavedReply, Ticket, TicketNote
 from bot.phones import is_test_phone, mask
 from bot.registry import fields as F
 
@@ -76,7 +76,8 @@ MAX_MESSAGES = 80
 #: The WhatsApp customer service window (docs/twilio.md: 24 hours from the last inbound message).
 WHATSAPP_WINDOW = timedelta(seconds=Contact.WHATSAPP_WINDOW_S)  # the one definition
 #: Status actions of the ticket page: action -> (status it moves to, allowed from).
-ACTIONS = {"assign": ("assigned", "open"), "unassign": ("open", "assigned"),
+ACTIONS = {"assign": ("assigned", "open"), "assign_to": ("assigned", None),
+           "unassign": ("open", "assigned"),
            "close": ("closed", None), "reopen": ("open", "closed")}
 #: Largest media file the proxy relays (WhatsApp inbound media are at most 16 MB, docs/twilio.md).
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
@@ -279,10 +280,12 @@ def move_ticket(app: Flask, ticket_id: int, action: str, staff_email: str,
                 now: datetime | None = None) -> tuple[str, str]:
     """Apply status `action` ("assign", "unassign", "close", "reopen") to a ticket.
 
-    Only moves of :data:`TICKET_MOVES` are allowed; "assign" gives the ticket to
-    `staff_email` and only from open; "unassign" and "reopen" clear the assignee. The update
-    is conditional on the status read, so two staff clicking at once cannot both win.
-    Returns ``(old status, new status)``. Raises InboxError (French) otherwise.
+    Only moves of :data:`TICKET_MOVES` are allowed; "assign" gives an open ticket to
+    `staff_email` (the logged-in account); "assign_to" gives it to `staff_email`, a colleague
+    (:func:`assignees`), from open, or from assigned to hand it to someone else; "unassign"
+    and "reopen" clear the assignee.
+    The update is conditional on the status read, so two staff clicking at once cannot both
+    win. Returns ``(old status, new status)``. Raises InboxError (French) otherwise.
     """
     if action not in ACTIONS:
         raise InboxError(_("Action inconnue."))
@@ -293,12 +296,15 @@ def move_ticket(app: Flask, ticket_id: int, action: str, staff_email: str,
         current = conn.execute(sa.select(t.c.status).where(t.c.id == ticket_id)).scalar()
         if current is None:
             raise InboxError(_("Ce ticket n'existe pas."))
-        if target not in TICKET_MOVES.get(current, set()) or \
-                (source is not None and current != source):
+        holder = conn.execute(sa.select(t.c.assigned_to).where(t.c.id == ticket_id)).scalar()
+        # Handing an assigned ticket to someone else is a change of hands, not of status.
+        reassign = action == "assign_to" and current == "assigned" and holder != staff_email
+        if not reassign and (target not in TICKET_MOVES.get(current, set()) or
+                             (source is not None and current != source)):
             raise InboxError(_("Impossible : le ticket est « %(status)s ».",
                                status=_(STATUSES.get(current, current))))
         values: dict[str, Any] = {"status": target, "updated_at": now}
-        if action == "assign":
+        if action in ("assign", "assign_to"):
             values["assigned_to"] = staff_email
         elif action in ("unassign", "reopen"):
             values["assigned_to"] = None
@@ -314,20 +320,87 @@ def move_ticket(app: Flask, ticket_id: int, action: str, staff_email: str,
     return current, target
 
 
+def assignees(app: Flask) -> list[tuple[str, str]]:
+    """The accounts a ticket can be given to: active agents and admins, as ``(e-mail, name
+    or e-mail)``, by name."""
+    from bot.models.staff import StaffUser
+
+    u = StaffUser.__table__
+    with transaction(app) as conn:
+        rows = conn.execute(sa.select(u.c.email, u.c.name).where(
+            u.c.active.is_(True), u.c.role.in_(("agent", "admin")))).all()
+    return sorted(((r.email, r.name or r.email) for r in rows), key=lambda r: r[1].lower())
+
+
+#: Longest internal note and saved reply kept (characters).
+NOTE_MAX_CHARS = 2000
+
+
+def ticket_notes(app: Flask, ticket_id: int) -> list[dict[str, Any]]:
+    """The internal notes of a ticket, oldest first (dicts of TicketNote's columns)."""
+    n = TicketNote.__table__
+    with transaction(app) as conn:
+        return [dict(r) for r in conn.execute(sa.select(n).where(n.c.ticket_id == ticket_id)
+                                              .order_by(n.c.id)).mappings()]
+
+
+def add_note(app: Flask, ticket_id: int, body: str, staff_email: str) -> int:
+    """Store an internal note (stripped, at most NOTE_MAX_CHARS) on a ticket; returns its id.
+    Raises InboxError (French) for an empty note or an unknown ticket."""
+    body = (body or "").strip()[:NOTE_MAX_CHARS]
+    if not body:
+        raise InboxError(_("Écrivez la note avant de l'enregistrer."))
+    t, n = Ticket.__table__, TicketNote.__table__
+    with transaction(app) as conn:
+        if conn.execute(sa.select(t.c.id).where(t.c.id == ticket_id)).scalar() is None:
+            raise InboxError(_("Ce ticket n'existe pas."))
+        return conn.execute(sa.insert(n).values(ticket_id=ticket_id, body=body,
+                                                staff_email=staff_email, created_at=utcnow())
+                            .returning(n.c.id)).scalar_one()
+
+
+def saved_replies(app: Flask, language: str | None = None) -> list[dict[str, Any]]:
+    """Saved replies (dicts of SavedReply's columns) of `language` ("fr", "bm"), or all, by
+    language then title."""
+    r = SavedReply.__table__
+    query = sa.select(r).order_by(r.c.language, r.c.title)
+    if language:
+        query = query.where(r.c.language == language)
+    with transaction(app) as conn:
+        return [dict(x) for x in conn.execute(query).mappings()]
+
+
+def save_reply(app: Flask, language: str, title: str, text: str, staff_email: str) -> int:
+    """Store a saved reply; returns its id. Raises InboxError (French) for an unknown
+    language, or an empty title or text."""
+    title, text = (title or "").strip()[:80], (text or "").strip()[:NOTE_MAX_CHARS]
+    if language not in LANGUAGES:
+        raise InboxError(_("Langue inconnue : choisissez français ou bambara."))
+    if not title or not text:
+        raise InboxError(_("Donnez un titre et un texte à la réponse enregistrée."))
+    r = SavedReply.__table__
+    with transaction(app) as conn:
+        return conn.execute(sa.insert(r).values(language=language, title=title, text=text,
+                                                created_by=staff_email, created_at=utcnow())
+                            .returning(r.c.id)).scalar_one()
+
+
 def outcome_message(result: Mapping[str, Any]) -> tuple[str, str]:
     """The flash ``(category, French text)`` for a :func:`bot.content_store.reply_ticket`
     result (statuses "sent", "queued" (SMS gateway retrying), "failed", "not_sendable"; the
     error is a Twilio code, explained from docs/twilio.md, or a reason as text)."""
     channel = _(CHANNELS.get(result.get("channel"), str(result.get("channel"))))
     status = result.get("status")
+    after = _("Le ticket est fermé.") if result.get("closed", True) else \
+        _("Le ticket reste ouvert.")
     if status == "sent":
-        return "info", _("Réponse envoyée par %(channel)s. Le ticket est fermé.", channel=channel)
+        return "info", _("Réponse envoyée par %(channel)s.", channel=channel) + " " + after
     if status == "queued":  # the SMS gateway will retry (bot.content_store)
         return "warning", _("Réponse enregistrée : la passerelle SMS n'a pas pu l'envoyer tout "
-                            "de suite et réessaiera automatiquement. Le ticket est fermé.")
+                            "de suite et réessaiera automatiquement.") + " " + after
     if status == "not_sendable":
-        return "error", _("Réponse non envoyée : aucun canal ouvert vers cette personne. "
-                          "Le ticket est fermé.")
+        return "error", _("Réponse non envoyée : aucun canal ouvert vers cette personne.") + \
+            " " + after
     error = result.get("error")
     if isinstance(error, int):
         meaning = TWILIO_ERRORS.get(error)
@@ -467,7 +540,7 @@ def index():
 
 
 def _render_ticket(view: TicketView, text: str = "", check: dict[str, Any] | None = None,
-                   status: int = 200):
+                   status: int = 200, revealed: str | None = None, close: bool = False):
     language = (view.contact.language if view.contact is not None else None) or \
         view.ticket.get("language") or current_app.config["ESSBOT_DEFAULT_LANGUAGE"]
     sender_missing = None
@@ -479,7 +552,12 @@ def _render_ticket(view: TicketView, text: str = "", check: dict[str, Any] | Non
             check_sender(current_app.config, [view.channel])
         except BroadcastError as exc:  # said before staff type a reply (newcomer's test)
             sender_missing = ", ".join(re.findall(r"(?:TWILIO|SMSGATE)_[A-Z_]+", str(exc)))
+    app = current_app._get_current_object()
     return render_template("admin/inbox_ticket.html", v=view, t=view.ticket, text=text,
+                           assignees=assignees(app) if current_user.can("agent") else [],
+                           notes=ticket_notes(app, view.ticket["id"]),
+                           saved=saved_replies(app, language) if current_user.can("agent")
+                           else [], revealed=revealed, close=close,
                            check=check, language=language, reasons=REASONS, statuses=STATUSES,
                            channels=CHANNELS, languages=LANGUAGES, delivery=DELIVERY,
                            max_chars=sms.TWILIO_BODY_LIMIT,
@@ -497,6 +575,19 @@ def ticket(ticket_id: int):
     return _render_ticket(view)
 
 
+#: Seconds during which the same reply text to the same ticket is taken for a double click.
+DUPLICATE_SECONDS = 60
+
+
+def _just_sent(view: TicketView, rendered: str) -> bool:
+    """Whether the ticket's last reply, less than DUPLICATE_SECONDS old, had this text."""
+    answered = view.ticket.get("answered_at")
+    if answered is None or utcnow() - answered > timedelta(seconds=DUPLICATE_SECONDS):
+        return False
+    return any(m.get("id") == view.ticket.get("reply_message_id") and m.get("body") == rendered
+               for m in view.messages)
+
+
 @bp.post("/inbox/<int:ticket_id>/reply", endpoint="inbox_reply")
 @require_role("agent")
 def reply(ticket_id: int):
@@ -507,11 +598,16 @@ def reply(ticket_id: int):
     if view is None:
         abort(404, _("Ce ticket n'existe pas."))
     text = request.form.get("text", "")
+    close = request.form.get("close") == "1"
     language = (view.contact.language if view.contact is not None else None) or \
         view.ticket.get("language") or app.config["ESSBOT_DEFAULT_LANGUAGE"]
+    if request.form.get("action") == "use_saved":
+        # Without JavaScript: the chosen saved reply is put in the box (it is not sent).
+        chosen = {str(r["id"]): r["text"] for r in saved_replies(app, language)}
+        text = chosen.get(request.form.get("saved", ""), text)
     check = parts.parts_report(text[:parts.MAX_TEXT_CHARS], view.channel, language, app.config)
     if request.form.get("action") != "send":
-        return _render_ticket(view, text, check)
+        return _render_ticket(view, text, check, close=close)
     problem = None
     if not text.strip():
         problem = _("Écrivez une réponse avant de l'envoyer.")
@@ -521,24 +617,28 @@ def reply(ticket_id: int):
     elif view.ticket["status"] == "closed":
         problem = _("Ce ticket est fermé (déjà répondu ?). Rouvrez-le pour envoyer une "
                     "nouvelle réponse.")
+    elif _just_sent(view, check["rendered"]):
+        # A double click on a slow line: the ticket stays open after a reply now, so the
+        # same text sent again within a minute is refused rather than sent twice.
+        problem = _("Cette réponse vient d'être envoyée : elle ne part pas une deuxième fois.")
     elif view.channel == "none":
         problem = _("Réponse non envoyée : %(why)s", why=view.why_none)
     if problem:
         flash(problem, "error")
-        return _render_ticket(view, text, check, 400)
+        return _render_ticket(view, text, check, 400, close=close)
     try:
-        result = reply_ticket(app, ticket_id, text)
+        result = reply_ticket(app, ticket_id, text, close=close, staff_email=current_user.email)
     except TicketError:
         abort(404, _("Ce ticket n'existe pas."))
     audit("ticket_reply", f"ticket:{ticket_id}", channel=result.get("channel"),
           status=result.get("status"), error=result.get("error"), parts=check["parts"],
-          message_id=result.get("message_id"))
+          message_id=result.get("message_id"), closed=close)
     category, message = outcome_message(result)
     flash(message, category)
     if result.get("status") in ("sent", "queued"):
         return redirect(url_for("admin.inbox_ticket", ticket_id=ticket_id))
     # Failed or not sendable: keep the text in the box so nothing typed is lost.
-    return _render_ticket(load_ticket(app, ticket_id) or view, text, check)
+    return _render_ticket(load_ticket(app, ticket_id) or view, text, check, close=close)
 
 
 @bp.post("/inbox/<int:ticket_id>/status", endpoint="inbox_status")
@@ -546,17 +646,101 @@ def reply(ticket_id: int):
 def status(ticket_id: int):
     """Assign to me, unassign, close or reopen (action=…)."""
     action = request.form.get("action", "")
+    app = current_app._get_current_object()
+    assignee = current_user.email
+    names = dict(assignees(app))
+    if action == "assign_to":
+        assignee = request.form.get("assignee", "")
+        if assignee not in names:
+            flash(_("Ce compte ne peut pas recevoir de ticket (agent ou administrateur actif)."),
+                  "error")
+            return redirect(url_for("admin.inbox_ticket", ticket_id=ticket_id))
     try:
-        old, new = move_ticket(current_app._get_current_object(), ticket_id, action,
-                               current_user.email)
+        old, new = move_ticket(app, ticket_id, action, assignee)
     except InboxError as exc:
         flash(str(exc), "error")
     else:
-        audit("ticket_" + action, f"ticket:{ticket_id}", old=old, new=new)
-        flash({"assign": _("Ticket attribué à vous."), "unassign": _("Ticket remis dans les "
-               "non attribués."), "close": _("Ticket fermé."), "reopen": _("Ticket rouvert.")}
-              [action], "info")
+        audit("ticket_" + action, f"ticket:{ticket_id}", old=old, new=new,
+              **({"to": assignee} if action == "assign_to" else {}))
+        if action == "assign_to" and assignee != current_user.email:
+            done = _("Ticket attribué à %(name)s.", name=names.get(assignee, assignee))
+        else:
+            done = {"assign": _("Le ticket vous est attribué."),
+                    "assign_to": _("Le ticket vous est attribué."),
+                    "unassign": _("Ticket remis dans les non attribués."),
+                    "close": _("Ticket fermé."), "reopen": _("Ticket rouvert.")}[action]
+        flash(done, "info")
     return redirect(url_for("admin.inbox_ticket", ticket_id=ticket_id))
+
+
+@bp.post("/inbox/<int:ticket_id>/note", endpoint="inbox_note")
+@require_role("agent")
+def note(ticket_id: int):
+    """Add an internal note to a ticket (never sent to the person)."""
+    try:
+        add_note(current_app._get_current_object(), ticket_id, request.form.get("body", ""),
+                 current_user.email)
+    except InboxError as exc:
+        flash(str(exc), "error")
+    else:
+        audit("ticket_note", f"ticket:{ticket_id}")  # never the note's text
+        flash(_("Note interne enregistrée (la personne ne la voit pas)."), "info")
+    return redirect(url_for("admin.inbox_ticket", ticket_id=ticket_id) + "#notes")
+
+
+@bp.post("/inbox/<int:ticket_id>/reveal", endpoint="inbox_reveal")
+@require_role("admin")
+def reveal(ticket_id: int):
+    """Show an admin the full number of the ticket's person when that person is not in the
+    registry (an agent sees registry numbers on the actor's page): to call them back.
+    Audited with bot.audit.record_audit (who, which ticket; never the number)."""
+    app = current_app._get_current_object()
+    view = load_ticket(app, ticket_id)
+    if view is None:
+        abort(404, _("Ce ticket n'existe pas."))
+    if view.contact is None or str(view.contact.phone).startswith("deleted:"):
+        flash(_("Le numéro n'est plus connu (données supprimées à la demande de la personne)."),
+              "error")
+        return redirect(url_for("admin.inbox_ticket", ticket_id=ticket_id))
+    if view.actor is not None:
+        flash(_("Cette personne est au registre : son numéro est sur sa fiche."), "info")
+        return redirect(url_for("admin.inbox_ticket", ticket_id=ticket_id))
+    record_audit(app, "phone_reveal", f"ticket:{ticket_id}", staff_id=current_user.id,
+                 staff_email=current_user.email, ip=request.remote_addr,
+                 detail={"contact": view.contact.id})
+    return _render_ticket(view, revealed=view.contact.phone)
+
+
+@bp.get("/inbox/replies", endpoint="inbox_replies")
+@require_role("agent")
+def replies():
+    """The saved replies, by language, with the form to add one."""
+    return render_template("admin/inbox_replies.html", title=_("Réponses enregistrées"),
+                           replies=saved_replies(current_app._get_current_object()),
+                           languages=LANGUAGES)
+
+
+@bp.post("/inbox/replies", endpoint="inbox_replies_save")
+@require_role("agent")
+def replies_save():
+    """Add a saved reply (language, title, text) or delete one (``delete=<id>``)."""
+    app = current_app._get_current_object()
+    if request.form.get("delete", "").isdigit():
+        r = SavedReply.__table__
+        with transaction(app) as conn:
+            conn.execute(sa.delete(r).where(r.c.id == int(request.form["delete"])))
+        audit("saved_reply_delete", f"saved_reply:{request.form['delete']}")
+        flash(_("Réponse enregistrée supprimée."), "info")
+        return redirect(url_for("admin.inbox_replies"))
+    try:
+        new_id = save_reply(app, request.form.get("language", ""), request.form.get("title", ""),
+                            request.form.get("text", ""), current_user.email)
+    except InboxError as exc:
+        flash(str(exc), "error")
+    else:
+        audit("saved_reply_add", f"saved_reply:{new_id}", language=request.form["language"])
+        flash(_("Réponse enregistrée ajoutée."), "info")
+    return redirect(url_for("admin.inbox_replies"))
 
 
 @bp.get("/media/<int:message_id>/<int:index>", endpoint="inbox_media")

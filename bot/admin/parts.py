@@ -70,6 +70,16 @@ def parts_report(text: str, channel: str, language: str | None, settings: Mappin
     return out
 
 
+def ucs2_note(characters: list[str]) -> str:
+    """The French sentence naming the characters that make an SMS UCS-2 (the one wording of
+    the ticket reply counter, the content editor and the announcement composer), e.g.
+    ``caractères hors alphabet SMS : « é » (…)``; `characters` as :func:`bot.sms.analyze`
+    gives them (``ucs2_characters``)."""
+    shown = " ".join(f"« {c} »" for c in characters) or "?"
+    return _("caractères hors alphabet SMS : %(chars)s (le message coûte environ 2,3 fois "
+             "plus)", chars=shown)
+
+
 def _summary(report: dict[str, Any]) -> str:
     """One French sentence describing `report` (see :func:`parts_report`)."""
     if not report["parts"]:
@@ -80,8 +90,7 @@ def _summary(report: dict[str, Any]) -> str:
     text = _("%(parts)s SMS · %(encoding)s · %(n)s caractères", parts=report["parts"],
              encoding=report["encoding"], n=report["characters"])
     if not report["gsm7"]:
-        text += " · " + _("caractères hors alphabet SMS : %(chars)s (le message coûte environ "
-                          "2,3 fois plus)", chars=" ".join(report["ucs2_characters"]))
+        text += " · " + ucs2_note(report["ucs2_characters"])
     if report["too_long"]:
         text += " · " + _("au plus %(n)s SMS pour ce texte", n=report["limit"])
     elif report["paged"]:

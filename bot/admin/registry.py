@@ -27,9 +27,12 @@ import secrets
 import tempfile
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import session as browser_session
+from flask import stream_with_context
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, SelectMultipleField, StringField
@@ -37,7 +40,8 @@ from wtforms.validators import Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from bot.config import setting
-from bot.admin import _, audit, bp, require_role
+from bot.admin import _, audit, bp, number, require_role
+from bot.i18n import admin_ngettext as ngettext
 from bot.db import get_engine, session_scope
 from bot.i18n import N_
 from bot.models import Actor, Contact, Message, utcnow
@@ -46,7 +50,8 @@ from bot.phones import InvalidPhone, mask, to_e164
 from bot.registry import fields as F
 from bot.registry.changes import (RegistryChangeError, delete_actor, set_announcements,
                                   update_actor)
-from bot.registry.export import FORMATS, export_actors
+from bot.registry.export import FORMATS, count_rows, csv_chunks, export_actors
+from bot.registry.jobs import JobNotFound, create_job, job_file, read_job
 from bot.registry.importer import (
     COLUMNS,
     ImportFileError,
@@ -57,7 +62,37 @@ from bot.registry.importer import (
     template_csv,
     template_xlsx,
 )
-from bot.registry.query import AGE_BANDS, PER_PAGE, STATUSES, Page, RegistryFilter, fetch_page
+from bot.registry.query import (
+    AGE_BANDS,
+    DEFAULT_SORT,
+    FILTER_FIELDS,
+    PER_PAGE,
+    STATUSES,
+    Page,
+    RegistryFilter,
+    fetch_page,
+    page_numbers,
+    sort_order,
+)
+
+#: Session key of the registry list last shown (its query string): "← Registre" from an
+#: actor's page goes back to that list, filters, order and page kept.
+LIST_SESSION_KEY = "essbot.registry_list"
+#: Longest query string remembered (the session is a cookie).
+LIST_QUERY_MAX = 600
+
+
+def registry_list_url() -> str:
+    """The URL of the registry list as this browser session last saw it (filters, sort,
+    page), or the plain list; used by every "← Registre" link."""
+    query = browser_session.get(LIST_SESSION_KEY) or ""
+    base = url_for("admin.registry")
+    return f"{base}?{query}" if query else base
+
+
+@bp.app_context_processor
+def _registry_globals() -> dict[str, Any]:
+    return {"registry_list_url": registry_list_url}
 
 #: Messages of a conversation shown on a person's page (the latest ones).
 CONVERSATION_SHOWN = 200
@@ -98,20 +133,27 @@ def index():
         page_number = int(request.args.get("page", "1"))
     except ValueError:
         page_number = 1
+    sort, _order = sort_order(request.args.get("sort", DEFAULT_SORT))
     if errors:
         # A filter that cannot be read must not widen the list to everyone (newcomer's test:
         # an unread quartier listed and exported the whole registry): nothing is shown.
         page = Page([], 0, 1, 1, PER_PAGE)
     else:
         with get_engine().connect() as conn:
-            page = fetch_page(conn, filt, page_number, now=utcnow(),
+            page = fetch_page(conn, filt, page_number, now=utcnow(), sort=sort,
                               timezone=current_app.config["ESSBOT_TIMEZONE"])
+    list_args = {**filt.query_args(), **({"sort": sort} if sort != DEFAULT_SORT else {}),
+                 **({"page": page.page} if page.page > 1 else {})}
+    query = urlencode(list_args, doseq=True)
+    if len(query) <= LIST_QUERY_MAX and browser_session.get(LIST_SESSION_KEY) != query:
+        browser_session[LIST_SESSION_KEY] = query
     age_bands = dict(AGE_BANDS)
     for band in filt.values.get("age", []):
         age_bands.setdefault(band, band)
     return render_template("admin/registry.html", filt=filt, page=page,
                            choices=_filter_choices(), age_bands=age_bands, statuses=STATUSES,
-                           args=filt.query_args(), mask=mask, label=F.label,
+                           args=filt.query_args(), mask=mask, label=F.label, sort=sort,
+                           page_numbers=page_numbers(page.page, page.pages),
                            now_year=_now_year(), formats=FORMATS, filter_errors=errors)
 
 
@@ -431,7 +473,7 @@ def delete(actor_id: int):
         if done:
             audit("delete", f"actor:{actor_id}", reason="request")
             flash(_("Données personnelles supprimées ; seuls des comptes anonymes restent."))
-        return redirect(url_for("admin.registry"))
+        return redirect(registry_list_url())
     return render_template("admin/registry_delete.html", actor=actor, label=F.label)
 
 
@@ -451,6 +493,38 @@ def export():
     if errors:
         abort(400, " ".join(errors))
     app = current_app._get_current_object()
+    name = f"registre-ess-{utcnow():%Y%m%d-%H%M}.{fmt}"
+    count = count_rows(app, filt)
+    if fmt == "csv":
+        # Streamed as it is read (memory stays flat), gzip-compressed for a browser that
+        # accepts it (every current one): 50,000 actors are about 11 MB of CSV, 1.4 MB sent.
+        gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+        audit("export", "registry", format=fmt, filters=filt.as_dict(), rows=count)
+        response = current_app.response_class(
+            stream_with_context(csv_chunks(app, filt, labels=True, gzip=gzip)),
+            mimetype=FORMATS[fmt])
+        if gzip:
+            response.headers["Content-Encoding"] = "gzip"
+        response.headers["Vary"] = "Accept-Encoding"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    if count > setting(app.config, "ESSBOT_EXPORT_INLINE_ROWS"):
+        # Tens of seconds of work: the queue's worker writes it while a page shows progress.
+        filters = {k: v for k, v in request.form.lists() if k in FILTER_FIELDS or k == "q"}
+        token = create_job(app, fmt, filters, staff_id=current_user.id, total=count,
+                           download_name=name)
+        audit("export", "registry", format=fmt, filters=filt.as_dict(), rows=count,
+              background=True)
+        from bot.broadcasts.tasks import get_queue
+
+        try:
+            get_queue(app).export(token)
+        except Exception as exc:  # noqa: BLE001 — say so rather than show a 500
+            current_app.logger.error("export job not queued: %s", type(exc).__name__)
+            flash(_("La file de travail ne répond pas : l'export n'a pas pu être lancé."),
+                  "error")
+            return redirect(registry_list_url())
+        return redirect(url_for("admin.registry_export_job", token=token))
     handle, path = tempfile.mkstemp(suffix=f".{fmt}", prefix="essbot-export-")
     os.close(handle)
     try:
@@ -459,8 +533,56 @@ def export():
         stream = open(path, "rb")
     finally:
         os.unlink(path)  # the open file stays readable until sent (POSIX)
-    name = f"registre-ess-{utcnow():%Y%m%d-%H%M}.{fmt}"
     return send_file(stream, mimetype=FORMATS[fmt], as_attachment=True, download_name=name)
+
+
+def _own_job(token: str) -> dict[str, Any]:
+    """The state of export job `token` if the logged-in account may read it (the one who
+    asked, or an admin); 404 otherwise (a stranger learns nothing of it)."""
+    try:
+        state = read_job(current_app, token)
+    except JobNotFound:
+        abort(404, _("Cet export n'existe pas ou a expiré (une heure)."))
+    if state.get("staff_id") != current_user.id and not current_user.can("admin"):
+        abort(404, _("Cet export n'existe pas ou a expiré (une heure)."))
+    return state
+
+
+@bp.get("/registry/export/<token>", endpoint="registry_export_job")
+@require_role("agent")
+def export_job(token: str):
+    """The page of a background export: a progress bar (updated by registry.js from the
+    status URL), then the download link."""
+    state = _own_job(token)
+    return render_template("admin/registry_export.html", job=state, token=token,
+                           title=_("Export du registre"))
+
+
+@bp.get("/registry/export/<token>/status", endpoint="registry_export_status")
+@require_role("agent")
+def export_job_status(token: str):
+    """JSON ``{"state", "done", "total", "percent", "error"?}`` of a background export."""
+    state = _own_job(token)
+    total = int(state.get("total") or 0)
+    done = int(state.get("done") or 0)
+    percent = 100 if state.get("state") == "done" else (min(99, done * 100 // total)
+                                                       if total else 0)
+    return {"state": state.get("state"), "done": done, "total": total, "percent": percent,
+            **({"error": state["error"]} if state.get("error") else {})}
+
+
+@bp.get("/registry/export/<token>/file", endpoint="registry_export_file")
+@require_role("agent")
+def export_job_file(token: str):
+    """The finished file of a background export (404 until it is done)."""
+    state = _own_job(token)
+    try:
+        path = job_file(current_app, token)
+    except JobNotFound:
+        abort(404, _("Le fichier n'est pas encore prêt."))
+    audit("export_download", "registry", format=state["format"], rows=state.get("rows"))
+    return send_file(path, mimetype=FORMATS[state["format"]], as_attachment=True,
+                     download_name=state.get("download_name") or path.name)
 
 
 # ------------------------------------------------------------------------------------------
@@ -555,11 +677,16 @@ def import_preview(token: str):
                                     imported_at=utcnow(),
                                     report={"filename": report.filename, "rows": report.rows}))
             audit("import", "registry", session=session, file=report.filename[:100], **result)
-        flash(_("%(n)s acteur(s) importé(s).", n=result["created"])
-              + (_(" %(n)s ignoré(s) : déjà au registre.", n=result["skipped"])
-                 if result["skipped"] else "")
-              + (_(" Accord pour les annonces noté pour %(n)s personne(s) déjà au registre.",
-                   n=result["consent"]) if result.get("consent") else ""))
+        flash(ngettext("%(num)s acteur importé.", "%(num)s acteurs importés.",
+                       result["created"]) % {"num": number(result["created"])}
+              + (" " + ngettext("%(num)s ignoré : déjà au registre.",
+                                "%(num)s ignorés : déjà au registre.", result["skipped"])
+                 % {"num": number(result["skipped"])} if result["skipped"] else "")
+              + (" " + ngettext("Accord pour les annonces noté pour %(num)s personne déjà "
+                                "au registre.",
+                                "Accord pour les annonces noté pour %(num)s personnes déjà "
+                                "au registre.", result["consent"])
+                 % {"num": number(result["consent"])} if result.get("consent") else ""))
         return redirect(url_for("admin.registry", channel="import"))
     return render_template("admin/registry_import_preview.html", pending=pending,
                            report=report, expired=expired, shown=PREVIEW_ROWS, label=F.label,

@@ -201,12 +201,128 @@ def staff_edit(user_id: int):
 @bp.get("/audit", endpoint="audit")
 @require_role("admin")
 def audit_log():
-    """The last 500 audit events, newest first (optionally of one `action`)."""
-    query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(500)
-    action = request.args.get("action")
+    """The journal: the last JOURNAL_ROWS audit events, newest first, filtered by account
+    (``qui``), action, and days (``du``/``au``, Bamako dates, JJ/MM/AAAA or the date field's
+    AAAA-MM-JJ); each with its French label, its object as a link and its details in words."""
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    zone = ZoneInfo(current_app.config["ESSBOT_TIMEZONE"])
+    query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(JOURNAL_ROWS)
+    action = request.args.get("action") or ""
+    who = request.args.get("qui") or ""
     if action:
         query = query.where(AuditEvent.action == action)
+    if who:
+        query = query.where(AuditEvent.staff_email == who)
+    days: dict[str, Any] = {}
+    for key in ("du", "au"):
+        text = (request.args.get(key) or "").strip()
+        if not text:
+            continue
+        for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
+            try:
+                days[key] = datetime.strptime(text, pattern).date()
+                break
+            except ValueError:
+                continue
+        else:
+            flash(_("Date non comprise : « %(d)s » (écrivez JJ/MM/AAAA).", d=text[:20]),
+                  "error")
+    if "du" in days:
+        query = query.where(AuditEvent.at >= datetime.combine(days["du"], time(), zone))
+    if "au" in days:
+        query = query.where(AuditEvent.at < datetime.combine(days["au"] + timedelta(days=1),
+                                                            time(), zone))
     with session_scope() as session:
         events = session.scalars(query).all()
-    return render_template("admin/audit.html", events=events, action=action)
+        accounts = sorted({e for e in session.scalars(sa.select(AuditEvent.staff_email)
+                                                      .distinct()) if e})
+        session.expunge_all()
+    rows = [{"at": e.at, "who": e.staff_email, "action": e.action,
+             "label": _(ACTION_LABELS[e.action]) if e.action in ACTION_LABELS else e.action,
+             "target": target_link(e.target), "detail": detail_text(e.detail), "ip": e.ip}
+            for e in events]
+    return render_template("admin/audit.html", rows=rows, action=action, who=who,
+                           accounts=accounts, actions=ACTION_LABELS,
+                           du=days.get("du"), au=days.get("au"), limit=JOURNAL_ROWS)
 
+
+#: Most events the journal shows at once (the filters narrow it).
+JOURNAL_ROWS = 500
+
+#: The journal's actions in the staff's words (bot.admin.audit's `action` codes).
+ACTION_LABELS = {
+    "login": N_("Connexion"), "login_failed": N_("Connexion refusée"),
+    "logout": N_("Déconnexion"), "view": N_("Fiche consultée"), "edit": N_("Modification"),
+    "delete": N_("Suppression à la demande"), "export": N_("Export"),
+    "export_download": N_("Export téléchargé"), "import": N_("Import d'une liste"),
+    "import_preview": N_("Aperçu d'un import"), "inbox_view": N_("Boîte de réception consultée"),
+    "ticket_view": N_("Ticket consulté"), "ticket_reply": N_("Réponse à un ticket"),
+    "ticket_assign": N_("Ticket pris en charge"), "ticket_assign_to": N_("Ticket attribué"),
+    "ticket_unassign": N_("Attribution retirée"), "ticket_close": N_("Ticket fermé"),
+    "ticket_reopen": N_("Ticket rouvert"), "ticket_note": N_("Note interne"),
+    "phone_reveal": N_("Numéro complet affiché"), "media_view": N_("Média consulté"),
+    "saved_reply_add": N_("Réponse enregistrée ajoutée"),
+    "saved_reply_delete": N_("Réponse enregistrée supprimée"),
+    "content_edit": N_("Contenu modifié"), "create": N_("Annonce créée"),
+    "send": N_("Annonce envoyée"), "cancel": N_("Annonce annulée"),
+    "simulate": N_("Simulateur"), "staff_create": N_("Compte créé"),
+    "staff_edit": N_("Compte modifié"), "diffuser_locked": N_("DIFFUSER bloqué"),
+}
+
+#: Objects of the journal: prefix of `target` -> (French name, endpoint, its id argument).
+TARGETS = {"actor": (N_("Fiche n° %(id)s"), "admin.registry_actor", "actor_id"),
+           "ticket": (N_("Ticket n° %(id)s"), "admin.inbox_ticket", "ticket_id"),
+           "broadcast": (N_("Annonce n° %(id)s"), "admin.broadcasts_view", "broadcast_id"),
+           "staff": (N_("Compte n° %(id)s"), "admin.staff_edit", "user_id"),
+           "article": (N_("Article « %(id)s »"), "admin.content_article", "slug"),
+           "message": (N_("Message n° %(id)s"), None, None),
+           "saved_reply": (N_("Réponse enregistrée n° %(id)s"), None, None)}
+#: Target codes without an id.
+TARGET_WORDS = {"registry": N_("Registre"), "simulator": N_("Simulateur")}
+#: Keys of the details in the staff's words.
+DETAIL_LABELS = {"format": N_("format"), "filters": N_("filtres"), "rows": N_("lignes"),
+                 "channel": N_("canal"), "status": N_("état"), "error": N_("erreur"),
+                 "parts": N_("parties SMS"), "old": N_("avant"), "new": N_("après"),
+                 "to": N_("à"), "tab": N_("onglet"), "page": N_("page"),
+                 "closed": N_("fermé"), "background": N_("en arrière-plan"),
+                 "language": N_("langue"), "file": N_("fichier")}
+
+
+def target_link(target: str | None) -> tuple[str, str | None]:
+    """``(French name, URL or None)`` of a journal object such as ``"actor:2007"``."""
+    if not target:
+        return "", None
+    kind, _sep, key = target.partition(":")
+    if kind in TARGETS and key:
+        label, endpoint, arg = TARGETS[kind]
+        url = None
+        if endpoint and (key.isdigit() or arg == "slug"):
+            url = url_for(endpoint, **{arg: int(key) if key.isdigit() and arg != "slug"
+                                       else key})
+        return _(label, id=key), url
+    return (_(TARGET_WORDS[target]) if target in TARGET_WORDS else target), None
+
+
+def detail_text(detail: Any) -> str:
+    """The details of a journal event in words: ``format : csv ; lignes : 12``; lists joined
+    with commas, booleans as oui/non, nested filters as ``champ = valeur``."""
+    if not detail:
+        return ""
+    if not isinstance(detail, dict):
+        return str(detail)
+
+    def word(value: Any) -> str:
+        if isinstance(value, bool):
+            return _("oui") if value else _("non")
+        if isinstance(value, list):
+            return ", ".join(word(v) for v in value)
+        if isinstance(value, dict):
+            return ", ".join(f"{k} = {word(v)}" for k, v in value.items()) or "—"
+        return "—" if value is None else str(value)
+
+    return " ; ".join(f"{_(DETAIL_LABELS[k]) if k in DETAIL_LABELS else k} : {word(v)}"
+                      for k, v in detail.items())

@@ -674,6 +674,20 @@ def finish_if_done(app: Flask, broadcast_id: int, now: datetime | None = None) -
     return new
 
 
+#: Twilio statuses of a message that was accepted and then not delivered.
+DELIVERY_FAILED = ("failed", "undelivered")
+
+
+def outcome(state: str, status: str | None) -> str:
+    """What an outbox row means for the delivery report, the one rule of every table and
+    counter of the staff pages: its state, except that a row accepted by Twilio (``sent``)
+    whose status callback then said failed or undelivered counts as ``"failed"`` (the person
+    got nothing), not as accepted."""
+    if state == OutboxState.SENT and status in DELIVERY_FAILED:
+        return OutboxState.FAILED
+    return state
+
+
 def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
     """Progress and delivery report: outbox rows by state, by channel and state, by Twilio
     status, failures by error code and by reason (the SMS gateway's ``sms:failed`` reasons,
@@ -704,7 +718,7 @@ def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
             skipped[reason or "other"] += n
             continue
         name = channel if kind == "text" else f"{channel}_{kind}"
-        by_channel.setdefault(name, Counter())[state] += n
+        by_channel.setdefault(name, Counter())[outcome(state, st)] += n
         if st:
             by_status[st] += n
         if code:

@@ -150,6 +150,7 @@ class BroadcastQueue:
             self._ours(self._send_replies, "smsgate_send_replies")), self.token)
         self.purge = self.huey.periodic_task(crontab(**PURGE_AT), name="actors_purge")(
             self._purge)
+        self.export = self.huey.task(name="registry_export")(self._export)
         # Other services' tasks on the same queue (the partner webhooks, bot.partner_hooks):
         # registered by create_app, so the queue needs no import of them. `tick_hooks` are
         # called by the tick with its time and return how many items they queued.
@@ -201,6 +202,12 @@ class BroadcastQueue:
         self.fire.schedule(args=(broadcast_id,), eta=at)
 
     # --- tasks ---------------------------------------------------------------------------------
+    def _export(self, token: str) -> None:
+        """Task: run the registry export job `token` (bot/registry/jobs.py)."""
+        from bot.registry.jobs import run_job
+
+        run_job(self.app, token)
+
 
     def _ours(self, run: Callable[[Any], None], name: str) -> Callable[..., None]:
         """The task body for huey: runs `run(argument)` when the task carries this database's

@@ -111,3 +111,39 @@ class Ticket(Base):
 
     def __repr__(self) -> str:  # no phone, no text: reprs end up in logs
         return f"<Ticket {self.id} {self.status}>"
+
+
+class TicketNote(Base):
+    """An internal note of staff on a ticket (issue 20): never sent to the person, shown on
+    the ticket page to the team. `body` may hold personal details: never logged; deleted with
+    the person's data (bot/registry/forget.py). Times are UTC."""
+
+    __tablename__ = "ticket_note"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    ticket_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    staff_email: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    body: so.Mapped[str] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:  # no text: reprs end up in logs
+        return f"<TicketNote {self.id} ticket={self.ticket_id}>"
+
+
+class SavedReply(Base):
+    """A reply staff saved to reuse (issue 20), in one `language` ("fr" or "bm"): a short
+    `title` to pick it and the `text` sent. The ticket page offers those of the person's
+    language."""
+
+    __tablename__ = "saved_reply"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    language: so.Mapped[str] = so.mapped_column(sa.String(8), index=True)
+    title: so.Mapped[str] = so.mapped_column(sa.String(80))
+    text: so.Mapped[str] = so.mapped_column(sa.Text)
+    created_by: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<SavedReply {self.id} {self.language}>"

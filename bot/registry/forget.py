@@ -27,7 +27,7 @@ from flask import Flask
 from bot.db import get_engine, request_scrub, transaction
 from bot.models import Actor, Contact, Conversation, Message, utcnow
 from bot.models.broadcasts import Outbox
-from bot.models.content import Ticket
+from bot.models.content import Ticket, TicketNote
 from bot.registry.fields import year_band
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ ANONYMISED_ACTOR = dict(
     deleted_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
 
 _a, _m, _c, _v = Actor.__table__, Message.__table__, Contact.__table__, Conversation.__table__
-_o, _t = Outbox.__table__, Ticket.__table__
+_o, _t, _n = Outbox.__table__, Ticket.__table__, TicketNote.__table__
 #: Built once (SQLAlchemy Core, bound parameters), as the conversation path's statements.
 _ANONYMISE_ACTOR = sa.update(_a).where(_a.c.contact_id == sa.bindparam("owner_id")).values(
     **ANONYMISED_ACTOR)
@@ -118,6 +118,9 @@ def erase_contact(conn: sa.Connection, contact: dict[str, Any], actor: Any, now:
     # Tickets: the question and the snapshot of messages go; the ticket stays, closed.
     conn.execute(sa.update(_t).where(_t.c.contact_id == contact["id"]).values(
         question=None, snapshot=[], status="closed"))
+    # Staff's internal notes on those tickets may name the person: they go too.
+    conn.execute(sa.delete(_n).where(_n.c.ticket_id.in_(
+        sa.select(_t.c.id).where(_t.c.contact_id == contact["id"]))))
     created = conn.execute(sa.select(_c.c.created_at).where(_c.c.id == contact["id"])).scalar()
     log.info("deleted the personal data of contact %s on request", contact["id"])
     # The erased bytes must leave the database files too (SQLite's WAL): after commit.

@@ -42,7 +42,40 @@ STATUSES = {"": "Tous (sauf supprimés)", "registered": "Inscription confirmée"
 #: Age bands offered in the form ("-25" = at most 25, "60-" = at least 60). The first is the
 #: youth band of APEJ (docs/domain.md §2: ages 15–40). Any other band typed in the URL also works.
 AGE_BANDS = {"15-40": "15–40 ans (jeunes, tranche APEJ)", "-24": "moins de 25 ans",
-             "41-59": "41–59 ans", "60-": "60 ans et plus", "inconnu": "âge inconnu"}
+             "-39": "moins de 40 ans", "41-59": "41–59 ans", "60-": "60 ans et plus",
+             "inconnu": "âge inconnu"}
+
+#: Columns the list can be sorted by (GET ``sort=KEY`` ascending, ``sort=-KEY`` descending):
+#: key -> SQL expressions over the ``actor`` table. Ties are broken by ``id`` (newest first)
+#: so that paging is stable. "age" sorts by birth year reversed (younger first when
+#: ascending would be surprising: ascending age = latest birth year first).
+SORT_KEYS = ("code", "name", "kind", "gender", "age", "quartier", "sector", "channel",
+             "status", "created")
+#: The default order: newest first.
+DEFAULT_SORT = "-created"
+
+
+def sort_order(sort: str) -> tuple[str, list[sa.ColumnElement[Any]]]:
+    """The checked sort key of `sort` (a GET value such as ``"name"`` or ``"-age"``; anything
+    unknown gives DEFAULT_SORT) and its ORDER BY expressions, NULLs last either way."""
+    sort = sort if sort.lstrip("-") in SORT_KEYS else DEFAULT_SORT
+    key, descending = sort.lstrip("-"), sort.startswith("-")
+    a = Actor.__table__
+    columns: dict[str, list[Any]] = {
+        "code": [a.c.registration_code], "name": [sa.func.coalesce(a.c.org_name, a.c.name)],
+        "kind": [a.c.kind], "gender": [a.c.gender], "quartier": [a.c.quartier],
+        "sector": [a.c.sector], "channel": [a.c.channel],
+        # Older people have smaller birth years: age ascending = birth year descending.
+        "age": [a.c.birth_year], "status": [a.c.registered_at],
+        "created": [],
+    }
+    reverse = descending != (key == "age")
+    order: list[Any] = []
+    for column in columns[key]:
+        order.append(column.is_(None))  # NULLs last (SQLite and PostgreSQL differ otherwise)
+        order.append(column.desc() if reverse else column.asc())
+    order.append(a.c.id.desc() if (descending or key != "created") else a.c.id.asc())
+    return sort, order
 
 _CODE = re.compile(r"^[A-Za-z]+\d*-\d+$")
 
@@ -260,16 +293,32 @@ class Page:
     per_page: int
 
 
+def page_numbers(page: int, pages: int, around: int = 2) -> list[int | None]:
+    """The page links of a pager: the first and last pages, and `around` pages either side of
+    `page` (1-based), None where pages are skipped: ``page_numbers(50, 985)`` is
+    ``[1, None, 48, 49, 50, 51, 52, None, 985]``."""
+    shown = sorted({1, pages, *range(max(1, page - around), min(pages, page + around) + 1)})
+    out: list[int | None] = []
+    for number in shown:
+        if out and number - (out[-1] or 0) > 1:
+            out.append(None)
+        out.append(number)
+    return out
+
+
 def fetch_page(conn: sa.Connection, filt: RegistryFilter, page: int = 1, *, now: datetime,
-               per_page: int = PER_PAGE, timezone: str = "Africa/Bamako") -> Page:
+               per_page: int = PER_PAGE, timezone: str = "Africa/Bamako",
+               sort: str = DEFAULT_SORT) -> Page:
     """Read page `page` (1-based; clamped to the last page) of the actors matching `filt`,
-    newest first, with the total count: two queries, LIMIT/OFFSET on the primary key order."""
+    in the order of `sort` (see :func:`sort_order`; newest first by default), with the total
+    count: two queries, LIMIT/OFFSET."""
     a = Actor.__table__
     where = conditions(filt, now, timezone)
+    _sort, order = sort_order(sort)
     total = conn.execute(sa.select(sa.func.count()).select_from(a).where(*where)).scalar_one()
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     rows = conn.execute(
         sa.select(*[a.c[c] for c in LIST_COLUMNS]).where(*where)
-        .order_by(a.c.id.desc()).limit(per_page).offset((page - 1) * per_page)).mappings().all()
+        .order_by(*order).limit(per_page).offset((page - 1) * per_page)).mappings().all()
     return Page(list(rows), int(total), page, pages, per_page)

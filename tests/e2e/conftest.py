@@ -7,7 +7,9 @@ another binary.
 
 Fixtures: `site` (the app served on loopback with one staff account per role, see
 tests/admin_helpers.py), `page` (a fresh 1366×768 browser tab in French), `login_as(page,
-role)`, and `screenshot(page, name)` which writes docs/screenshots/<name>.png for the README.
+role)`, and `screenshot(page, name)` which writes <name>.png into a folder outside the clone
+(pytest's temporary folder), and into docs/screenshots/ for the README only when
+``ESSBOT_UPDATE_SCREENSHOTS=1`` is set: a test run leaves the clone unmodified.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import pytest
 from tests.admin_helpers import EMAILS, PASSWORD, make_staff
 
 CHROMIUM = os.environ.get("ESSBOT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: The README's screenshots: written only when ESSBOT_UPDATE_SCREENSHOTS=1 asks for it.
+DOC_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 #: Flags for a headless Chromium on a closed network (no background calls to Google).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -89,14 +92,106 @@ def login_as():
     return do
 
 
+def update_screenshots() -> bool:
+    """True when the run was asked to refresh docs/screenshots/ (ESSBOT_UPDATE_SCREENSHOTS=1)."""
+    return os.environ.get("ESSBOT_UPDATE_SCREENSHOTS", "") == "1"
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory) -> Path:
+    """Where this run's screenshots go: a temporary folder outside the clone."""
+    return tmp_path_factory.mktemp("screenshots")
+
+
 @pytest.fixture
-def screenshot():
-    """``screenshot(page, name)``: save docs/screenshots/<name>.png (full page)."""
+def screenshot(screenshot_dir):
+    """``screenshot(page, name)``: save <name>.png (full page) in the run's temporary folder,
+    and also into docs/screenshots/ when ESSBOT_UPDATE_SCREENSHOTS=1; returns the temporary
+    file's path."""
 
     def take(tab, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
+        path = screenshot_dir / f"{name}.png"
         tab.screenshot(path=str(path), full_page=True)
+        if update_screenshots():
+            DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, DOC_SCREENSHOTS / f"{name}.png")
         return path
 
     return take
+
+
+#: The two sizes every staff page is checked at: an office PC and a phone (CSS pixels).
+DESKTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+
+#: axe-core's npm package, installed by the tests' setup (never a CDN) into a cache folder
+#: outside the clone; ESSBOT_AXE_DIR chooses another folder.
+AXE_VERSION = "4"
+AXE_DIR = Path(os.environ.get("ESSBOT_AXE_DIR")
+               or Path.home() / ".cache" / "essbot" / "axe-core")
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """The text of axe.min.js, from npm (``npm install axe-core@4`` into AXE_DIR, once).
+
+    Skipped without npm, or failed when ESSBOT_REQUIRE_BROWSER is set (CI)."""
+    import subprocess
+
+    script = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.exists():
+        npm = shutil.which("npm")
+        problem = None
+        if npm is None:
+            problem = "npm is not installed (apt-get install npm)"
+        else:
+            AXE_DIR.mkdir(parents=True, exist_ok=True)
+            done = subprocess.run([npm, "install", "--prefix", str(AXE_DIR), "--no-audit",
+                                   "--no-fund", "--silent", f"axe-core@{AXE_VERSION}"],
+                                  capture_output=True, text=True, timeout=300)
+            if done.returncode != 0 or not script.exists():
+                problem = f"npm install axe-core failed: {done.stderr[-500:]}"
+        if problem:
+            if os.environ.get("ESSBOT_REQUIRE_BROWSER"):
+                pytest.fail(problem)
+            pytest.skip(problem)
+    return script.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def axe(axe_source):
+    """``axe(page)``: run axe-core on the page as shown; returns the serious and critical
+    violations as ``["rule-id: target, …"]`` (empty when the page passes)."""
+
+    def check(tab) -> list[str]:
+        # Through the DevTools protocol, so the page's Content-Security-Policy (no inline
+        # script) does not refuse it.
+        if not tab.evaluate("typeof window.axe !== 'undefined'"):
+            tab.evaluate(axe_source)
+        result = tab.evaluate("""async () => {
+            const r = await axe.run(document, {resultTypes: ['violations']});
+            return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+              .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
+        }""")
+        return result
+
+    return check
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def sized_page(request, browser, site):
+    """A fresh tab like `page`, once at 1366×768 and once at 390×844 (a phone, touch);
+    `page.size` is "desktop" or "phone"."""
+    phone = request.param == "phone"
+    context = browser.new_context(viewport=PHONE if phone else DESKTOP, locale="fr-FR",
+                                  accept_downloads=True, is_mobile=phone, has_touch=phone,
+                                  device_scale_factor=1)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    tab.base = site
+    tab.size = request.param
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.js_errors = errors
+    yield tab
+    context.close()

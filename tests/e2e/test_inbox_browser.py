@@ -28,6 +28,7 @@ def test_an_agent_answers_a_ticket_and_sees_it_closed(app, page, login_as, scree
         expect(page.locator("#reply-parts")).to_contain_text("1 SMS")
         assert "GSM-7" in counter.inner_text()
         screenshot(page, "inbox-ticket")
+        page.check("#reply-close")  # issue 20: a reply closes the ticket only when chosen
         page.click("#reply-send")
         page.wait_for_selector(".flash")
         assert "Réponse envoyée par SMS" in page.locator(".flash").inner_text()

@@ -13,3 +13,21 @@
     });
   }
 })();
+
+/* Saved replies: "Utiliser" puts the chosen text in the reply box here, without a round
+ * trip (without JavaScript the button asks the server, which does the same). */
+(function () {
+  "use strict";
+  var use = document.getElementById("use-saved");
+  var pick = document.getElementById("saved");
+  var box = document.getElementById("reply-text");
+  if (!use || !pick || !box) { return; }
+  use.addEventListener("click", function (event) {
+    event.preventDefault();
+    var option = pick.options[pick.selectedIndex];
+    if (!option) { return; }
+    box.value = option.getAttribute("data-text");
+    box.dispatchEvent(new Event("input", {bubbles: true}));  // the part counter follows
+    box.focus();
+  });
+})();
