@@ -56,7 +56,7 @@ from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from bot import sms
-from bot.admin import _, audit, bamako_time, bp, require_role
+from bot.admin import _, audit, bamako_time, bp, number, require_role
 from bot.admin.parts import ucs2_note
 from bot.broadcasts import planner, segments
 from bot.broadcasts import notices
@@ -64,6 +64,7 @@ from bot.broadcasts.errors import staff_message
 from bot.broadcasts.models import Broadcast, BroadcastState, InvalidTransition, Outbox, OutboxState
 from bot.db import get_engine
 from bot.i18n import N_
+from bot.i18n import admin_ngettext as ngettext
 from bot.models import Actor, Contact, utcnow
 from bot.engine import REGISTRATION
 from bot.engine.schema import load_dialogs
@@ -611,9 +612,13 @@ def view(broadcast_id: int):
     started = row.started_at is not None
     preview = report = None
     failures: list[dict[str, Any]] = []
+    resendable = 0
     if started:
         report = planner.status(app, broadcast_id)
         failures = failures_by_channel(app, broadcast_id)
+        if row.state == BroadcastState.SENT:
+            with get_engine(app).connect() as conn:
+                resendable = planner.resendable(conn, broadcast_id)
     else:
         preview = planner.preview(app, broadcast_id)
     warnings = _preview_warnings(app, preview) if preview and not started else []
@@ -624,7 +629,7 @@ def view(broadcast_id: int):
         segment=segment_summary(row.segment), labels=STATE_LABELS, badges=STATE_BADGES,
         skip_labels=SKIP_LABELS, channel_labels=CHANNEL_LABELS, language_labels=LANGUAGE_LABELS,
         policy_labels=POLICY_LABELS, pending=pending_until(row.plan) if not started else None,
-        now=utcnow())
+        now=utcnow(), resendable=resendable)
 
 
 def _preview_warnings(app: Flask, preview: Mapping[str, Any]) -> list[str]:
@@ -711,6 +716,23 @@ def cancel(broadcast_id: int):
             message += " " + _("%(n)s messages déjà en route chez Twilio ne peuvent pas être "
                                "rappelés.", n=result["in_flight"])
         flash(message, "info")
+    return redirect(url_for("admin.broadcasts_view", broadcast_id=broadcast_id))
+
+
+@bp.post("/broadcasts/<int:broadcast_id>/resend", endpoint="broadcasts_resend")
+@require_role("agent")
+def resend(broadcast_id: int):
+    """Send again, once, the messages that failed, after the cause was fixed (a finished
+    broadcast only); audited."""
+    _row_or_404(broadcast_id)
+    try:
+        result = get_queue(current_app._get_current_object()).resend_failed(broadcast_id)
+    except (planner.BroadcastError, InvalidTransition) as exc:
+        flash(staff_message(exc), "error")
+    else:
+        audit("resend", f"broadcast:{broadcast_id}", resent=result["resent"])
+        flash(ngettext("%(num)s message en échec renvoyé.", "%(num)s messages en échec renvoyés.",
+                       result["resent"]) % {"num": number(result["resent"])}, "info")
     return redirect(url_for("admin.broadcasts_view", broadcast_id=broadcast_id))
 
 

@@ -60,6 +60,9 @@ STAFF_MESSAGES = {
     "not_found": S_("Cette annonce n'existe pas."),
     "quartier": S_("Quartier inconnu ou ambigu."),
     "age_band": S_("Tranche d'âge illisible : écrivez par exemple 18-35, -25 ou 60-."),
+    "not_finished": S_("Attendez la fin de l'envoi : on ne renvoie qu'une annonce terminée."),
+    "nothing_to_resend": S_("Aucun message en échec à renvoyer (chacun n'est renvoyé qu'une "
+                            "fois)."),
 }
 
 

@@ -688,6 +688,65 @@ def outcome(state: str, status: str | None) -> str:
     return state
 
 
+#: ``fallback_from`` of a row sent again after its failure (`resend_failed`): the mark that a
+#: failed message is resent once, never twice.
+RESENT = "resend"
+
+
+def _failed(o: sa.Table) -> sa.ColumnElement[bool]:
+    # The SQL form of `outcome(...) == "failed"`: one meaning of "failed" for counts and resends.
+    return sa.or_(o.c.state == OutboxState.FAILED,
+                  sa.and_(o.c.state == OutboxState.SENT, o.c.status.in_(DELIVERY_FAILED)))
+
+
+def resendable(conn: sa.Connection, broadcast_id: int) -> int:
+    """How many of the broadcast's messages failed (`outcome`) and were not resent yet."""
+    o = Outbox.__table__
+    return int(conn.execute(sa.select(sa.func.count()).select_from(o).where(
+        o.c.broadcast_id == broadcast_id, _failed(o),
+        sa.or_(o.c.fallback_from.is_(None), sa.not_(o.c.fallback_from.like(RESENT + "%"))))
+    ).scalar_one())
+
+
+def resend_failed(app: Flask, broadcast_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """Send again, once, the messages of a finished broadcast that failed (a Twilio balance
+    or sender fixed since, a phone back on): each such outbox row goes back to ``pending``
+    with its previous sid, status and error forgotten (``fallback_from`` keeps
+    "resend:<error code or status>", so it is never resent twice) and the broadcast resumes
+    (sent → sending). The sender's last check before each request applies the reach rule
+    again (bot.broadcasts.reach): a person who sent STOP or withdrew consent since is
+    skipped. Returns ``{"resent": N}``; the caller queues `pending_ids`. Raises
+    BroadcastNotFound, BroadcastError ``not_finished`` (still sending, or never sent) or
+    ``nothing_to_resend``."""
+    now = now or utcnow()
+    o, b = Outbox.__table__, Broadcast.__table__
+    with transaction(app) as conn:
+        state = conn.execute(sa.select(b.c.state).where(b.c.id == broadcast_id)
+                             .with_for_update()).scalar()
+        if state is None:
+            raise BroadcastNotFound(f"no broadcast {broadcast_id}")
+        if state != BroadcastState.SENT:
+            raise BroadcastError(f"broadcast {broadcast_id} is {state}: only a finished "
+                                 "broadcast can be resent", "not_finished")
+        rows = conn.execute(sa.select(o.c.id, o.c.error_code, o.c.status).where(
+            o.c.broadcast_id == broadcast_id, _failed(o),
+            sa.or_(o.c.fallback_from.is_(None),
+                   sa.not_(o.c.fallback_from.like(RESENT + "%"))))).all()
+        if not rows:
+            raise BroadcastError(f"broadcast {broadcast_id}: no failed message left to resend",
+                                 "nothing_to_resend")
+        for row in rows:
+            conn.execute(sa.update(o).where(o.c.id == row.id).values(
+                state=OutboxState.PENDING,
+                fallback_from=f"{RESENT}:{row.error_code or row.status or ''}"[:32],
+                provider_sid=None, message_id=None, status=None, error_code=None,
+                claimed_at=None, queued_at=None, attempts=0, next_attempt_at=now,
+                status_at=None, sent_at=None))
+        transition(conn, broadcast_id, "resume", now, finished_at=None)
+    log.info("broadcast %s: %s failed messages resent", broadcast_id, len(rows))
+    return {"resent": len(rows)}
+
+
 def status(app: Flask, broadcast_id: int) -> dict[str, Any]:
     """Progress and delivery report: outbox rows by state, by channel and state, by Twilio
     status, failures by error code and by reason (the SMS gateway's ``sms:failed`` reasons,

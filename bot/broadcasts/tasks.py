@@ -196,6 +196,20 @@ class BroadcastQueue:
             plan["tasks"], plan["queue_error"] = 0, type(exc).__name__
         return plan
 
+    def resend_failed(self, broadcast_id: int, now: datetime | None = None) -> dict[str, Any]:
+        """Send again, once, the failed messages of a finished broadcast
+        (planner.resend_failed), then queue them. Returns ``{"resent": N, "tasks": N}`` (and
+        ``queue_error`` when the queue could not be reached: the tick queues them later).
+        Raises as planner.resend_failed."""
+        result = planner.resend_failed(self.app, broadcast_id, now or self.clock())
+        try:
+            result["tasks"] = self.enqueue(planner.pending_ids(self.app, broadcast_id))
+        except Exception as exc:  # noqa: BLE001 — the rows are committed: the tick recovers
+            log.error("broadcast %s: resend not queued (%s); the tick will queue it",
+                      broadcast_id, type(exc).__name__)
+            result["tasks"], result["queue_error"] = 0, type(exc).__name__
+        return result
+
     def schedule_fire(self, broadcast_id: int, at: datetime) -> None:
         """Queue ``broadcast_fire`` to run at `at` (aware; huey keeps UTC whatever the server's
         time zone)."""
