@@ -268,8 +268,7 @@ def reply_channel(contact: Any, now: datetime) -> str:
     opted-out or deleted contact: they asked for no messages)."""
     if contact is None or contact.opted_out or str(contact.phone).startswith("deleted:"):
         return "none"
-    if contact.last_inbound_whatsapp_at is not None and \
-            (now - contact.last_inbound_whatsapp_at).total_seconds() < 24 * 3600:
+    if Contact.window_open(contact.last_inbound_whatsapp_at, now):  # the 24-hour window
         return "whatsapp"
     if contact.last_inbound_sms_at is not None:
         return "sms"
@@ -338,7 +337,7 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
         language = (contact.language if contact is not None else None) or \
             app.config["ESSBOT_DEFAULT_LANGUAGE"]
         message_id = None
-        gateway = channel == "sms" and sg.provider_enabled(app.config)
+        gateway = sg.carries(app.config, channel)
         if channel != "none":
             body = sms.render(text, channel, language, fold=bool(app.config["ESSBOT_SMS_FOLDING"]))
             info = sms.analyze(body) if channel == "sms" else None
@@ -362,9 +361,7 @@ def reply_ticket(app: Flask, ticket_id: int, text: str, now: datetime | None = N
         return result
     if gateway:
         return _reply_through_gateway(app, result)
-    callback = None
-    if app.config.get("ESSBOT_PUBLIC_URL"):
-        callback = f"{app.config['ESSBOT_PUBLIC_URL']}/webhooks/twilio/status?mid={message_id}"
+    callback = tw.status_callback_url(app.config.get("ESSBOT_PUBLIC_URL"), message_id)
     try:
         # A simulator test phone never reaches Twilio (tw.send answers it at once), so no
         # account is needed to answer a ticket opened from the simulator.

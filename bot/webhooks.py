@@ -41,7 +41,7 @@ def public_url() -> str:
 def status_callback_url() -> str:
     """Absolute URL of the status callback endpoint, for TwiML and REST sends."""
     base = current_app.config.get("ESSBOT_PUBLIC_URL") or request.host_url.rstrip("/")
-    return f"{base}/webhooks/twilio/status"
+    return tw.status_callback_url(base)
 
 
 def twilio_signed(view):

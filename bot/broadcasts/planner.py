@@ -36,6 +36,7 @@ from flask import Flask
 from bot.config import setting
 from bot import events, sms
 from bot.broadcasts import notices, reach, segments
+from bot.channels import smsgate
 from bot.broadcasts.errors import BroadcastError, BroadcastNotFound  # noqa: F401  (planner.*)
 from bot.broadcasts.models import (CHANNEL_POLICIES, SKIP_REASONS, Broadcast, BroadcastState,
                                    InvalidTransition, Outbox, OutboxState)
@@ -439,7 +440,7 @@ def check_sender(settings: Mapping[str, Any], channels: Iterable[str]) -> None:
     ESSBOT_SMS_PROVIDER=smsgate the gateway's SMSGATE_URL, SMSGATE_USERNAME and
     SMSGATE_PASSWORD (bot/channels/smsgate.py)."""
     channels = set(channels)
-    gateway = str(setting(settings, "ESSBOT_SMS_PROVIDER")) == "smsgate"
+    gateway = smsgate.carries(settings, "sms")
     missing: list[str] = []
     if "whatsapp" in channels or ("sms" in channels and not gateway):
         missing += [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")

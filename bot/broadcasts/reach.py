@@ -254,15 +254,13 @@ def contact_facts(conn: sa.Connection, contact_id: int, now: datetime,
         flagged = flags.get(channel)
         return flagged is not None and (last is None or flagged > last)
 
-    # The window's rule lives on Contact; a transient object reuses it.
-    window = Contact(last_inbound_whatsapp_at=row.last_inbound_whatsapp_at)
     return Facts(consent=row.announcements is True, opted_out=bool(row.opted_out),
                  demo=row.phone.startswith(DEMO_PHONE_PREFIX),
                  test_phone=is_test_phone(row.phone),
                  mobile=is_mobile(row.phone, country),
                  has_sms=row.last_inbound_sms_at is not None,
                  has_wa=row.last_inbound_whatsapp_at is not None,
-                 wa_open=window.whatsapp_window_open(now),
+                 wa_open=Contact.window_open(row.last_inbound_whatsapp_at, now),
                  sms_invalid=invalid("sms", row.last_inbound_sms_at),
                  wa_invalid=invalid("whatsapp", row.last_inbound_whatsapp_at),
                  last_channel=row.last_channel)

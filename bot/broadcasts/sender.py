@@ -186,7 +186,7 @@ def sender_key(settings: Mapping[str, Any], channel: str) -> tuple[str, float]:
     (ESSBOT_SMS_PROVIDER=smsgate) SMSGATE_RATE_PER_MINUTE / 60 parts/s for the phone (one SIM
     sends a limited number of SMS per hour, docs/sms-gateway.md), shared with conversation replies
     (bot/outbound.py)."""
-    if channel == "sms" and sg.provider_enabled(settings):
+    if sg.carries(settings, channel):
         return gateway_key(settings)
     if channel == "whatsapp":
         return (f"whatsapp:{settings.get('TWILIO_WHATSAPP_FROM')}",
@@ -225,15 +225,13 @@ def lease_seconds(settings: Mapping[str, Any]) -> float:
     return lease
 
 
-def via_gateway(settings: Mapping[str, Any], channel: str) -> bool:
-    """Whether a message on `channel` goes through the SMS gateway rather than Twilio: SMS when
-    ESSBOT_SMS_PROVIDER=smsgate (WhatsApp always goes through Twilio)."""
-    return channel == "sms" and sg.provider_enabled(settings)
+#: Whether a message on a channel goes through the SMS gateway (bot.channels.smsgate.carries).
+via_gateway = sg.carries
 
 
 def _window_open(last_inbound_whatsapp_at: datetime | None, now: datetime) -> bool:
-    # The rule lives on Contact (24-hour customer service window); reuse it.
-    return Contact(last_inbound_whatsapp_at=last_inbound_whatsapp_at).whatsapp_window_open(now)
+    # The rule lives on Contact (24-hour customer service window).
+    return Contact.window_open(last_inbound_whatsapp_at, now)
 
 
 def fallback_values(conn: sa.Connection, settings: Mapping[str, Any], texts: planner.Texts,
@@ -475,8 +473,7 @@ class Sender:
         """Make the request for a claimed row and record its outcome; None means "process the
         row again" (after a 63016 fallback)."""
         settings = self.settings
-        public = settings.get("ESSBOT_PUBLIC_URL")
-        callback = f"{public}/webhooks/twilio/status?mid={message_id}" if public else None
+        callback = tw.status_callback_url(settings.get("ESSBOT_PUBLIC_URL"), message_id)
         started = time.monotonic()
         throttles = 0
         while True:

@@ -139,6 +139,14 @@ def provider_enabled(settings: Mapping[str, Any]) -> bool:
     return str(setting(settings, "ESSBOT_SMS_PROVIDER")).lower() == "smsgate"
 
 
+def carries(settings: Mapping[str, Any], channel: str) -> bool:
+    """Whether a message the bot sends on `channel` ("sms", "whatsapp", "console") goes
+    through the gateway rather than Twilio: SMS when ESSBOT_SMS_PROVIDER=smsgate; WhatsApp
+    always goes through Twilio. The one answer to "does this SMS go through the gateway?" for
+    replies, ticket replies, broadcasts and the sender checks."""
+    return channel == "sms" and provider_enabled(settings)
+
+
 def signature_for(key: str, body: bytes, timestamp: str) -> str:
     """The hex HMAC-SHA256 of `body` followed by `timestamp` (the X-Timestamp text), keyed
     with the signing `key`: what the gateway puts in X-Signature (docs/sms-gateway.md)."""

@@ -224,6 +224,21 @@ def parse_inbound(form: Mapping[str, str], received_at: datetime, country: str) 
     )
 
 
+#: Where Twilio posts a message's status (bot/webhooks.py), under ESSBOT_PUBLIC_URL.
+STATUS_PATH = "/webhooks/twilio/status"
+
+
+def status_callback_url(public_url: str | None, message_id: int | None = None) -> str | None:
+    """The status callback URL Twilio is given with a message: ``<public_url>/webhooks/twilio/
+    status``, with ``?mid=<message id>`` for a REST send (the row is found before its sid is
+    known); None without a public URL (Twilio then posts no status). The one place the URL is
+    built: TwiML replies, broadcasts and ticket replies use it."""
+    if not public_url:
+        return None
+    url = f"{public_url.rstrip('/')}{STATUS_PATH}"
+    return f"{url}?mid={message_id}" if message_id is not None else url
+
+
 def twiml(replies: Iterable[OutboundReply], status_url: str | None) -> str:
     """Return the TwiML document answering an inbound message with `replies`.
 

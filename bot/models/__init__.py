@@ -77,8 +77,15 @@ class Contact(Base):
 
         Rule: Twilio/Meta 24-hour customer service window from the last inbound message.
         """
-        last = self.last_inbound_whatsapp_at
-        return last is not None and (now - last).total_seconds() < self.WHATSAPP_WINDOW_S
+        return Contact.window_open(self.last_inbound_whatsapp_at, now)
+
+    @classmethod
+    def window_open(cls, last_inbound_whatsapp_at: datetime | None, now: datetime) -> bool:
+        """The 24-hour WhatsApp window's rule for a last inbound time (a column read without
+        the ORM): open when the person wrote on WhatsApp less than WHATSAPP_WINDOW_S seconds
+        before `now`. The one definition (docs/twilio.md "WhatsApp")."""
+        last = last_inbound_whatsapp_at
+        return last is not None and (now - last).total_seconds() < cls.WHATSAPP_WINDOW_S
 
     def __repr__(self) -> str:  # never the full phone: reprs end up in logs
         return f"<Contact {self.id} {mask(self.phone)}>"
